@@ -1,0 +1,1 @@
+"""Data files shipped with roisynth (MUSE dictionary, simulator parameters)."""

@@ -1,0 +1,105 @@
+"""Input checks shared by every estimator: clear errors that name the column or row."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+MIN_ROWS = 10
+
+
+def as_frame(X, name: str, feature_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Return ``X`` as a DataFrame; arrays get ``feature_names`` (or ``x0..``) as columns."""
+    if isinstance(X, pd.DataFrame):
+        return X
+    if isinstance(X, pd.Series):
+        raise TypeError(f"{name} is a Series; pass a DataFrame (one row per subject), e.g. series.to_frame().T")
+    if isinstance(X, (np.ndarray, list, tuple)):
+        arr = np.asarray(X)
+        if arr.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (subjects x ROIs), got shape {arr.shape}")
+        if feature_names is not None:
+            if arr.shape[1] != len(feature_names):
+                raise ValueError(
+                    f"{name} has {arr.shape[1]} columns but the model was fitted on {len(feature_names)}"
+                )
+            columns = list(feature_names)
+        else:
+            columns = [f"x{i}" for i in range(arr.shape[1])]
+        return pd.DataFrame(arr, columns=columns)
+    raise TypeError(f"{name} must be a pandas DataFrame or a 2-D NumPy array, got {type(X).__name__}")
+
+
+def _rows(index: pd.Index, mask: np.ndarray, limit: int = 5) -> str:
+    bad = list(index[mask][:limit])
+    more = int(mask.sum()) - len(bad)
+    return ", ".join(map(str, bad)) + (f" and {more} more" if more > 0 else "")
+
+
+def check_numeric_table(
+    df: pd.DataFrame,
+    name: str,
+    *,
+    min_rows: int = MIN_ROWS,
+    nonnegative: bool = True,
+) -> np.ndarray:
+    """Validate a table of ROI volumes and return it as a float64 array.
+
+    Raises ``TypeError`` for non-numeric columns and ``ValueError`` for too few rows,
+    NaN/inf values or negative volumes, naming the offending columns and rows.
+    """
+    if len(df.columns) == 0:
+        raise ValueError(f"{name} has no columns")
+    dup = df.columns[df.columns.duplicated()]
+    if len(dup):
+        raise ValueError(f"{name} has duplicated columns: {list(dup)}")
+    non_numeric = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])]
+    if non_numeric:
+        raise TypeError(
+            f"{name} has non-numeric column(s) {non_numeric[:5]}: pass only ROI volume columns "
+            "(e.g. df[roisynth.datasets.roi_names()]), covariates go to the preprocessing pipeline"
+        )
+    if len(df) < min_rows:
+        raise ValueError(f"{name} has {len(df)} rows; at least {min_rows} subjects are needed")
+    values = df.to_numpy(dtype=np.float64)
+    finite = np.isfinite(values)
+    if not finite.all():
+        cols = [c for c, ok in zip(df.columns, finite.all(axis=0)) if not ok]
+        rows = _rows(df.index, ~finite.all(axis=1))
+        raise ValueError(f"{name} has NaN or infinite values in column(s) {cols[:5]} (rows {rows})")
+    if nonnegative:
+        negative = values < 0
+        if negative.any():
+            cols = [c for c, bad in zip(df.columns, negative.any(axis=0)) if bad]
+            rows = _rows(df.index, negative.any(axis=1))
+            raise ValueError(f"{name} has negative volumes in column(s) {cols[:5]} (rows {rows})")
+    return values
+
+
+def align_columns(df: pd.DataFrame, columns: Sequence[str], name: str, reference: str) -> pd.DataFrame:
+    """Reorder ``df`` to ``columns``; missing or extra columns are an error naming them."""
+    missing = [c for c in columns if c not in df.columns]
+    extra = [c for c in df.columns if c not in set(columns)]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:5]}" + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""))
+        if extra:
+            parts.append(f"unexpected {extra[:5]}" + (f" (+{len(extra) - 5} more)" if len(extra) > 5 else ""))
+        raise ValueError(f"{name} columns differ from {reference}: " + "; ".join(parts))
+    return df.loc[:, list(columns)]
+
+
+def check_choice(value, name: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not one of {list(choices)}")
+    return value
+
+
+def check_count(n, name: str = "n") -> int:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"{name} must be a positive integer, got {n!r}")
+    return int(n)

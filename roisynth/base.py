@@ -1,0 +1,111 @@
+"""What every synthesizer shares: input checks, internal standardization, raw-unit output, files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from . import persistence
+from ._validation import align_columns, as_frame, check_choice, check_numeric_table
+
+COHORTS = ("background", "target")
+_REGISTRY: dict[str, type] = {}
+
+
+class BaseSynthesizer(BaseEstimator):
+    """Base class: ``fit(background, target=None)``, ``sample(n, cohort=...)``, save/load.
+
+    Data are standardized internally on the background training cohort
+    (``mean_``, ``scale_``); users pass and get raw units (mm³). Subclasses that can make
+    paired samples set ``can_pair = True`` and implement ``sample_paired`` and
+    ``counterfactual``.
+    """
+
+    can_pair = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.__name__] = cls
+
+    # -- input ---------------------------------------------------------------------------
+    def _validate_fit_tables(self, background, target, *, nonnegative: bool = True):
+        """Check both cohorts, remember feature names and the background scaling."""
+        bg = as_frame(background, "background")
+        self._array_input = not isinstance(background, pd.DataFrame)
+        Xb = check_numeric_table(bg, "background", nonnegative=nonnegative)
+        if target is None:
+            Xt = None
+        else:
+            tg = as_frame(target, "target", feature_names=None if isinstance(target, pd.DataFrame) else bg.columns)
+            tg = align_columns(tg, bg.columns, "target", "background")
+            Xt = check_numeric_table(tg, "target", nonnegative=nonnegative)
+        self.feature_names_in_ = np.asarray(bg.columns, dtype=object)
+        self.n_features_in_ = Xb.shape[1]
+        self.mean_ = Xb.mean(0)
+        self.scale_ = Xb.std(0, ddof=1)
+        constant = self.scale_ <= 1e-12 * np.maximum(np.abs(self.mean_), 1.0)
+        if constant.any():
+            raise ValueError(f"background has constant column(s) {list(bg.columns[constant])[:5]}; drop them before fitting")
+        return Xb, Xt
+
+    def _validate_X(self, X, name: str = "X", *, min_rows: int = 1) -> tuple[pd.DataFrame, np.ndarray]:
+        """Check a table against the fitted features; returns it aligned, and its values."""
+        check_is_fitted(self, "feature_names_in_")
+        df = as_frame(X, name, feature_names=list(self.feature_names_in_))
+        df = align_columns(df, list(self.feature_names_in_), name, "the fitted columns")
+        return df, check_numeric_table(df, name, min_rows=min_rows, nonnegative=False)
+
+    def _check_cohort(self, cohort: str) -> str:
+        return check_choice(cohort, "cohort", COHORTS)
+
+    # -- scaling and output --------------------------------------------------------------
+    def _standardize(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.mean_) / self.scale_
+
+    def _frame(self, standardized, index=None) -> pd.DataFrame:
+        """Raw-unit DataFrame with the fitted column names from standardized values."""
+        values = np.asarray(standardized, dtype=np.float64) * self.scale_ + self.mean_
+        return pd.DataFrame(values, columns=list(self.feature_names_in_), index=index)
+
+    # -- persistence ---------------------------------------------------------------------
+    def _get_state(self) -> tuple[dict, dict]:
+        """(JSON-able metadata, tensors) of the fitted state; extended by subclasses."""
+        check_is_fitted(self, "feature_names_in_")
+        metadata = {
+            "params": self.get_params(deep=False),
+            "feature_names": [str(c) for c in self.feature_names_in_],
+        }
+        tensors = {"mean_": persistence.to_tensor(self.mean_), "scale_": persistence.to_tensor(self.scale_)}
+        return metadata, tensors
+
+    def _set_state(self, metadata: dict, tensors: dict) -> None:
+        self.feature_names_in_ = np.asarray(metadata["feature_names"], dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.mean_ = tensors["mean_"].numpy()
+        self.scale_ = tensors["scale_"].numpy()
+
+    def save(self, path) -> None:
+        """Save the fitted model to ``path`` (torch state_dict + JSON metadata, no pickle)."""
+        metadata, tensors = self._get_state()
+        persistence.save_model(path, type(self).__name__, metadata, tensors)
+
+    @classmethod
+    def load(cls, path):
+        """Load a model saved with :meth:`save` (``weights_only=True``: never runs code)."""
+        expected = None if cls is BaseSynthesizer else cls.__name__
+        name, metadata, tensors = persistence.load_model(path, expected)
+        if name not in _REGISTRY:
+            raise ValueError(f"{path} holds an unknown estimator {name!r}")
+        model = _REGISTRY[name](**metadata["params"])
+        try:
+            model._set_state(metadata, tensors)
+        except (KeyError, RuntimeError, TypeError) as exc:
+            raise ValueError(f"{path} is a damaged {name} file ({exc})") from exc
+        return model
+
+
+def load(path) -> BaseSynthesizer:
+    """Load any roisynth model file, whatever its estimator."""
+    return BaseSynthesizer.load(path)

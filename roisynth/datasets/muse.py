@@ -1,0 +1,137 @@
+"""The MUSE ROI dictionary, and reading ROI tables written with any of the ecosystem's namings."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Sequence
+from importlib.resources import files
+
+import pandas as pd
+
+_INDEX_LABEL = re.compile(r"(?:(?:H_|DL_)?MUSE_(?:Volume_)?)?(\d+)", re.IGNORECASE)
+_ALIASES = {  # other spellings of single ROIs (muse_dict.csv, DLMUSE centile tables)
+    "CorpCall": "CorpusCallosum",
+    **{
+        f"{old}_{h}": f"{new}_{h}"
+        for old, new in [
+            ("PosteriorLimbInternalCapsuleIncCerebralPeduncle", "PosteriorLimbInternalCapsule"),
+            ("Superior_parietalLobule", "SuperiorParietalLobule"),
+        ]
+        for h in "LR"
+    },
+}
+
+
+@functools.cache
+def _dictionary() -> pd.DataFrame:
+    with files("roisynth.data").joinpath("muse_rois.csv").open() as f:
+        return pd.read_csv(f)
+
+
+@functools.cache
+def _lookups() -> tuple[dict[int, str], dict[str, str], frozenset[str]]:
+    """(index -> name for all ROIs, lower-case single name or alias -> name, derived names)."""
+    table = _dictionary()
+    single = table.loc[table["tissue"] != "derived", "name"]
+    by_name = {name.lower(): name for name in single}
+    by_name.update({alias.lower(): name for alias, name in _ALIASES.items()})
+    derived = frozenset(table.loc[table["tissue"] == "derived", "name"])
+    return dict(zip(table["index"].astype(int), table["name"])), by_name, derived
+
+
+def base_name(name: str) -> str:
+    """ROI name without its hemisphere suffix: ``Hippocampus_R`` -> ``Hippocampus``."""
+    return name[:-2] if name.endswith(("_L", "_R")) else name
+
+
+def muse_rois(include_ventricles: bool = False, include_derived: bool = False) -> pd.DataFrame:
+    """The MUSE ROI dictionary: ``index, name, hemisphere (L/R/NaN), tissue, lobe``.
+
+    By default the 139 single ROIs of the usual analysis set (119 GM, 19 WM, brain stem);
+    ``include_ventricles`` adds the 6 ventricular ROIs (CSF, 145 in all) and
+    ``include_derived`` the derived ROIs (index >= 300, e.g. 601 GM, 702 ICV; tissue
+    ``"derived"``). Rows are sorted by MUSE index.
+    """
+    table = _dictionary()
+    keep = pd.Series(True, index=table.index)
+    if not include_derived:
+        keep &= table["tissue"] != "derived"
+    if not include_ventricles:
+        keep &= table["tissue"] != "CSF"
+    return table[keep].reset_index(drop=True)
+
+
+def roi_names(include_ventricles: bool = False) -> list[str]:
+    """Canonical ROI column names (MUSE names in index order): 139, or 145 with ventricles."""
+    return muse_rois(include_ventricles)["name"].tolist()
+
+
+def canonical_roi_name(label) -> str | None:
+    """MUSE name for a column label, or ``None`` when the label is not a ROI.
+
+    Index labels (``47``, ``"47"``, ``MUSE_47``, ``MUSE_Volume_47``, ``H_MUSE_Volume_47``,
+    ``DL_MUSE_Volume_47``, any case) map single and derived ROIs to their dictionary name; names
+    of single ROIs match case-insensitively (also muse_dict/centile-table spellings); derived
+    names match exactly, so a covariate ``icv`` is not taken for the derived ROI ``ICV``.
+    """
+    by_index, by_name, derived = _lookups()
+    if isinstance(label, int) and not isinstance(label, bool):
+        return by_index.get(label)
+    text = str(label).strip()
+    match = _INDEX_LABEL.fullmatch(text)
+    if match:
+        return by_index.get(int(match.group(1)))
+    return by_name.get(text.lower(), text if text in derived else None)
+
+
+def _read_table(source) -> pd.DataFrame:
+    if isinstance(source, pd.DataFrame):
+        return source.copy()
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"expected a DataFrame or a path to a CSV/Parquet file, got {type(source).__name__}")
+    name = os.fspath(source).lower()
+    if name.endswith((".csv", ".csv.gz")):
+        return pd.read_csv(source)
+    if name.endswith((".parquet", ".pq")):
+        return pd.read_parquet(source)
+    extension = os.path.splitext(name)[1] or "(none)"
+    raise ValueError(f"cannot read {os.fspath(source)!r}: extension {extension} is not .csv, .csv.gz, .parquet or .pq")
+
+
+def read_rois(path_or_df, rois: Sequence | None = None) -> pd.DataFrame:
+    """Read a ROI table (CSV, Parquet or DataFrame) and rename its ROI columns to MUSE names.
+
+    ROI columns are recognised with :func:`canonical_roi_name`; other columns (participant_id,
+    age, sex, site, icv, diagnosis, ...) are kept unchanged. Two columns naming the same ROI
+    are a ``ValueError``. With ``rois`` (any naming), the result keeps the other columns
+    (derived ROIs such as ICV included) followed by exactly these single or derived ROIs, in
+    that order; unknown or missing ROIs are a ``ValueError``.
+    The input DataFrame is not modified.
+    """
+    table = _read_table(path_or_df)
+    renames: dict = {}
+    source_of: dict[str, object] = {}
+    for column in table.columns:
+        name = canonical_roi_name(column)
+        if name is None:
+            continue
+        if name in source_of:
+            raise ValueError(f"columns {source_of[name]!r} and {column!r} both name ROI {name!r}")
+        source_of[name] = column
+        renames[column] = name
+    table = table.rename(columns=renames)
+    if rois is None:
+        return table
+    wanted = [canonical_roi_name(roi) for roi in rois]
+    unknown = [roi for roi, name in zip(rois, wanted) if name is None]
+    if unknown:
+        raise ValueError(f"rois: {unknown} are not MUSE ROI names or indices")
+    if len(set(wanted)) < len(wanted):
+        raise ValueError(f"rois: {list(rois)} names some ROIs twice")
+    missing = [roi for roi, name in zip(rois, wanted) if name not in source_of]
+    if missing:
+        raise ValueError(f"rois: {missing} are missing from the table")
+    drop = set(wanted) | set(roi_names(include_ventricles=True))
+    return table[[column for column in table.columns if column not in drop] + wanted]

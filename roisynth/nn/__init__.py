@@ -1,0 +1,17 @@
+"""Torch building blocks shared by roisynth's neural models: layers, losses, the training loop."""
+
+from .layers import GaussianEncoder, mlp
+from .losses import gaussian_nll, kl_standard_normal, rbf_mmd
+from .training import TrainingHistory, seeded, threads, train
+
+__all__ = [
+    "GaussianEncoder",
+    "TrainingHistory",
+    "gaussian_nll",
+    "kl_standard_normal",
+    "mlp",
+    "rbf_mmd",
+    "seeded",
+    "threads",
+    "train",
+]

@@ -1,0 +1,67 @@
+"""Loss terms, each returning a per-sample value (or a scalar for distribution distances)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+_LOG_2PI = math.log(2 * math.pi)
+
+MMD_SCALES = (4.0, 2.0, 1.0, 0.5, 0.25)  # bandwidths, as multiples of m
+
+
+def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """-log N(x | mean, diag(sigma^2)) summed over features, sigma = exp(log_scale)."""
+    z = (x - mean) * torch.exp(-log_scale)
+    return 0.5 * (z * z).sum(1) + log_scale.sum() + 0.5 * x.shape[1] * _LOG_2PI
+
+
+def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) = 1/2 sum(mu^2 + exp(logvar) - 1 - logvar)."""
+    return 0.5 * (mu * mu + logvar.exp() - 1.0 - logvar).sum(1)
+
+
+class _RBFMMD(torch.autograd.Function):
+    """MMD² with a hand-written backward: autograd through the n×n kernel was 3x slower.
+
+    With L = sum_ij W_ij k(d_ij), d_ij = |x_i - x_j|^2 and G = W * k'(d) (symmetric),
+    dL/dx_i = 4 (sum_j G_ij) x_i - 4 (G x)_i.
+    """
+
+    @staticmethod
+    def forward(ctx, pooled: torch.Tensor, weights: torch.Tensor, m: float) -> torch.Tensor:
+        norms = pooled.pow(2).sum(1)
+        sq = torch.addmm(norms[:, None] + norms[None, :], pooled, pooled.T, alpha=-2).clamp_min_(0)
+        e = sq.mul_(-1 / (4 * m)).exp_()
+        kernel, slope = e.clone(), e.mul(-1 / (4 * m))
+        for j in range(1, len(MMD_SCALES)):
+            e = e.square()  # exp(-2^j d / 4m)
+            kernel.add_(e)
+            slope.add_(e, alpha=-(2**j) / (4 * m))
+        ctx.save_for_backward(pooled, slope.mul_(weights))
+        return torch.dot(weights.flatten(), kernel.flatten())
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        pooled, g = ctx.saved_tensors
+        return grad * 4 * (g.sum(1, keepdim=True) * pooled - g @ pooled), None, None
+
+
+def rbf_mmd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    r"""Biased squared MMD between samples ``a`` and ``b`` with a multi-bandwidth RBF kernel.
+
+    .. math:: \mathrm{MMD}^2 = \bar K_{aa} + \bar K_{bb} - 2\bar K_{ab},\qquad
+              k(u, v) = \sum_{j=0}^{4} \exp\!\big(-2^j \lVert u - v\rVert^2 / (4m)\big)
+
+    so the bandwidths are m/4 ... 4m, where m is the mean pairwise squared distance of the
+    pooled sample, 2 tr Cov (detached): they follow the data instead of being fixed. The five
+    kernels come from one ``exp`` by repeated squaring.
+    """
+    n, k = a.shape[0], b.shape[0]
+    pooled = torch.cat([a, b])
+    weights = pooled.new_full((n + k, n + k), -1.0 / (n * k))
+    weights[:n, :n] = 1.0 / (n * n)
+    weights[n:, n:] = 1.0 / (k * k)
+    m = max(2 * pooled.detach().var(0).sum().item(), 1e-6)
+    return _RBFMMD.apply(pooled, weights, m)
