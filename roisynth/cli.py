@@ -97,10 +97,9 @@ def cmd_counterfactual(args) -> None:
     missing = [c for c in rois if c not in table.columns]
     if missing:
         raise ValueError(f"{args.table} lacks the model's ROI columns {missing[:5]}")
-    out = table.copy()
-    out[rois] = model.counterfactual(table[rois], to=args.to, mode=args.mode, random_state=args.random_state)
-    if args.severity:
-        out["severity"] = model.severity(table[rois])
+    twins = model.counterfactual(table[rois], to=args.to, mode=args.mode, random_state=args.random_state)
+    parts = [table.drop(columns=rois), twins] + ([model.severity(table[rois])] if args.severity else [])
+    out = pd.concat(parts, axis=1)[[*table.columns] + (["severity"] if args.severity else [])]
     write_table(out, args.output)
     print(f"wrote {len(out)} {args.to} twins to {args.output}")
 

@@ -102,3 +102,54 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0) -> di
         "fit_seconds": fit_seconds,
         "epochs": getattr(model, "n_epochs_", None),
     }
+
+
+def _covariate_design(table: pd.DataFrame, covariates) -> np.ndarray:
+    columns = [np.ones(len(table))]
+    for name in covariates:
+        values = table[name]
+        if not pd.api.types.is_numeric_dtype(values):
+            values = values.astype(str).str.upper().str[0].map({"F": 0.0, "M": 1.0})
+        columns.append(values.to_numpy(float))
+    return np.column_stack(columns)
+
+
+def normative_z(reference: pd.DataFrame, table: pd.DataFrame, rois, covariates=()) -> pd.DataFrame:
+    """z-scores of ``table[rois]`` against a normative ``reference`` (healthy) cohort.
+
+    With ``covariates`` (e.g. age, sex, icv) each ROI is first regressed on them by OLS in
+    the reference, and z = (x − predicted) / residual SD; without, z = (x − mean) / SD.
+    """
+    design_ref = _covariate_design(reference, covariates)
+    coef, *_ = np.linalg.lstsq(design_ref, reference[rois].to_numpy(float), rcond=None)
+    residual_sd = (reference[rois].to_numpy(float) - design_ref @ coef).std(0, ddof=design_ref.shape[1])
+    predicted = _covariate_design(table, covariates) @ coef
+    return pd.DataFrame((table[rois].to_numpy(float) - predicted) / residual_sd, index=table.index, columns=rois)
+
+
+def severity_comparison(model, reference: pd.DataFrame, held_out: pd.DataFrame, rois, group="diagnosis",
+                        covariates=("age", "sex", "icv"), healthy="CN", patient="AD",
+                        hippocampus=("Hippocampus_L", "Hippocampus_R")) -> pd.DataFrame:
+    """Compare ``model.severity`` with two classical scores on held-out subjects.
+
+    Scores: the model's severity; the hippocampal-volume z-score (sign flipped: smaller is
+    more severe) and the normative mean |z| over all ROIs, both against the healthy
+    ``reference`` cohort with ``covariates`` regressed out. Returns, per score, its mean in
+    each group and the AUC separating ``patient`` from ``healthy``.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    hippocampal = held_out.assign(_hippocampus=held_out[list(hippocampus)].sum(1))
+    reference = reference.assign(_hippocampus=reference[list(hippocampus)].sum(1))
+    scores = pd.DataFrame(
+        {
+            "severity": model.severity(held_out[rois]),
+            "hippocampal_z": -normative_z(reference, hippocampal, ["_hippocampus"], covariates)["_hippocampus"],
+            "normative_mean_abs_z": normative_z(reference, held_out, rois, covariates).abs().mean(1),
+        }
+    )
+    labels = held_out[group]
+    table = scores.groupby(labels).mean().T
+    pair = labels.isin([healthy, patient])
+    table[f"auc_{patient}_vs_{healthy}"] = [roc_auc_score(labels[pair] == patient, scores.loc[pair, c]) for c in scores]
+    return table

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections.abc import Sequence
 from importlib.resources import files
 
 import pandas as pd
+
+from ..io import read_table
 
 _INDEX_LABEL = re.compile(r"(?:(?:H_|DL_)?MUSE_(?:Volume_)?)?(\d+)", re.IGNORECASE)
 _ALIASES = {  # other spellings of single ROIs (muse_dict.csv, DLMUSE centile tables)
@@ -86,20 +87,6 @@ def canonical_roi_name(label) -> str | None:
     return by_name.get(text.lower(), text if text in derived else None)
 
 
-def _read_table(source) -> pd.DataFrame:
-    if isinstance(source, pd.DataFrame):
-        return source.copy()
-    if not isinstance(source, (str, os.PathLike)):
-        raise TypeError(f"expected a DataFrame or a path to a CSV/Parquet file, got {type(source).__name__}")
-    name = os.fspath(source).lower()
-    if name.endswith((".csv", ".csv.gz")):
-        return pd.read_csv(source)
-    if name.endswith((".parquet", ".pq")):
-        return pd.read_parquet(source)
-    extension = os.path.splitext(name)[1] or "(none)"
-    raise ValueError(f"cannot read {os.fspath(source)!r}: extension {extension} is not .csv, .csv.gz, .parquet or .pq")
-
-
 def read_rois(path_or_df, rois: Sequence | None = None) -> pd.DataFrame:
     """Read a ROI table (CSV, Parquet or DataFrame) and rename its ROI columns to MUSE names.
 
@@ -110,7 +97,7 @@ def read_rois(path_or_df, rois: Sequence | None = None) -> pd.DataFrame:
     that order; unknown or missing ROIs are a ``ValueError``.
     The input DataFrame is not modified.
     """
-    table = _read_table(path_or_df)
+    table = read_table(path_or_df)
     renames: dict = {}
     source_of: dict[str, object] = {}
     for column in table.columns:

@@ -1,0 +1,75 @@
+"""Command line and demo, end to end on files."""
+
+import pandas as pd
+import pytest
+
+from roisynth import datasets
+from roisynth.cli import main
+
+
+def test_demo_writes_a_paired_cohort_and_twins(tmp_path, capsys):
+    assert main(["demo", "--output", str(tmp_path), "--epochs", "10", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "floor" in printed and "ratio" in printed and "severity" in printed
+    paired = pd.read_csv(tmp_path / "paired_synthetic.csv")
+    twins = pd.read_csv(tmp_path / "healthy_twins.csv")
+    rois = datasets.roi_names()
+    assert set(paired["cohort"]) == {"healthy", "disease"}
+    assert (paired.groupby("synthetic_id").size() == 2).all()
+    assert list(paired.columns) == ["synthetic_id", "cohort", *rois]
+    example = datasets.load_example()
+    assert len(twins) == (example.diagnosis != "CN").sum()
+    assert {"participant_id", "severity", *rois} <= set(twins.columns)
+    assert (tmp_path / "model.roisynth").exists()
+
+
+def test_fit_sample_counterfactual_round_trip(tmp_path, example):
+    table = tmp_path / "cohort.parquet"
+    example.iloc[:600].to_parquet(table)
+    model = tmp_path / "m.roisynth"
+    assert main(["fit", str(table), "-o", str(model), "--epochs", "5", "--quiet"]) == 0
+    assert main(["sample", str(model), "-n", "25", "-o", str(tmp_path / "s.csv"), "--random-state", "1"]) == 0
+    sample = pd.read_csv(tmp_path / "s.csv")
+    assert len(sample) == 50 and sample.groupby("synthetic_id")["cohort"].apply(set).eq({"background", "target"}).all()
+    assert main(["sample", str(model), "-n", "7", "-o", str(tmp_path / "t.csv"), "--cohort", "target"]) == 0
+    assert len(pd.read_csv(tmp_path / "t.csv")) == 7
+    patients = example.iloc[:600].query("diagnosis != 'CN'")
+    patients.to_csv(tmp_path / "patients.csv", index=False)
+    out = tmp_path / "twins.csv"
+    assert main(["counterfactual", str(model), str(tmp_path / "patients.csv"), "-o", str(out), "--severity"]) == 0
+    twins = pd.read_csv(out)
+    assert list(twins["participant_id"]) == list(patients["participant_id"])
+    assert "severity" in twins and (twins["age"].to_numpy() == patients["age"].to_numpy()).all()
+
+
+def test_fit_with_two_tables_and_explicit_rois(tmp_path, cohorts):
+    cn, pt = cohorts
+    cols = list(cn.columns[:12])
+    cn[cols].iloc[:200].to_csv(tmp_path / "cn.csv", index=False)
+    pt[cols].iloc[:200].to_csv(tmp_path / "pt.csv", index=False)
+    model = tmp_path / "m.roisynth"
+    args = ["fit", str(tmp_path / "cn.csv"), str(tmp_path / "pt.csv"), "-o", str(model), "--epochs", "3", "--quiet"]
+    assert main([*args, "--rois", ",".join(cols[:4])]) == 0
+    from roisynth import load
+
+    assert list(load(model).feature_names_in_) == cols[:4]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["fit", "cohort.xlsx", "-o", "m.roisynth"], "extension .xlsx"),
+        (["fit", "missing.csv", "-o", "m.roisynth"], "no table at"),
+        (["sample", "missing.roisynth", "-n", "3", "-o", "x.csv"], "no model file"),
+    ],
+)
+def test_clear_errors(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sample_to_an_unknown_format(tmp_path, small_model, capsys):
+    small_model.save(tmp_path / "m.roisynth")
+    assert main(["sample", str(tmp_path / "m.roisynth"), "-n", "3", "-o", str(tmp_path / "x.txt")]) == 2
+    assert "extension .txt" in capsys.readouterr().err
