@@ -12,8 +12,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._validation import check_choice, check_count
 from .base import COHORTS, BaseSynthesizer
+from .latent_density import LatentMixture
 from .metrics import GaussianReference
-from .nn import TrainingHistory, seeded, threads, train
+from .nn import GaussianEncoder, TrainingHistory, flush_denormal, seeded, threads, train
 from .nn.contrastive import ContrastiveVAEModule
 
 _CHUNK = 16_384  # rows generated at a time: buffers stay in cache
@@ -40,6 +41,9 @@ class ContrastiveVAE(BaseSynthesizer):
     noise : observation covariance Σ of p(x|z,s) = N(f(z,s), Σ): ``"full"`` (learned dense
         Σ: synthetic data keep the real residual correlations) or ``"diagonal"`` (per-ROI
         variances only).
+    latent_sampling : where synthetic codes come from: ``"aggregate"`` (Gaussian mixtures
+        fitted after training to the posterior codes of the training subjects, see
+        :mod:`roisynth.latent_density`) or ``"prior"`` (N(0, I), as in the paper).
     mmd_weight : λ of MMD²(z_target, z_background) (multi-bandwidth RBF, median-heuristic
         bandwidths); 0 gives the paper's "without MMD" ablation.
     background_salient_weight : γ of the penalty keeping healthy subjects' salient means at 0.
@@ -62,6 +66,7 @@ class ContrastiveVAE(BaseSynthesizer):
         n_salient: int = 5,
         n_hidden: int = 64,
         noise: str = "full",
+        latent_sampling: str = "aggregate",
         mmd_weight: float = 10.0,
         background_salient_weight: float = 10.0,
         epochs: int = 500,
@@ -78,6 +83,7 @@ class ContrastiveVAE(BaseSynthesizer):
         self.n_salient = n_salient
         self.n_hidden = n_hidden
         self.noise = noise
+        self.latent_sampling = latent_sampling
         self.mmd_weight = mmd_weight
         self.background_salient_weight = background_salient_weight
         self.epochs = epochs
@@ -99,6 +105,7 @@ class ContrastiveVAE(BaseSynthesizer):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a non-negative number, got {value!r}")
         check_choice(self.noise, "noise", ("full", "diagonal"))
+        check_choice(self.latent_sampling, "latent_sampling", ("aggregate", "prior"))
         if not 0 <= self.validation_fraction < 0.5:
             raise ValueError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}")
 
@@ -126,10 +133,10 @@ class ContrastiveVAE(BaseSynthesizer):
         else:
             Vb = Vt = None
         seed = _seed(rng)
-        with threads(self.n_threads), seeded(seed):
+        with threads(self.n_threads), seeded(seed), flush_denormal():
             self.module_ = ContrastiveVAEModule(self.n_features_in_, self.n_common, self.n_salient, self.n_hidden, self.noise)
             xb, xt = (torch.as_tensor(self._standardize(X), dtype=torch.float32) for X in (Xb, Xt))
-            validate = None if Vb is None else self._validator(self._standardize(Vb), self._standardize(Vt))
+            validate = None if Vb is None else self._validator(xb, xt, self._standardize(Vb), self._standardize(Vt))
             history = train(
                 self.module_,
                 lambda b, t: self.module_.loss(b, t, self.mmd_weight, self.background_salient_weight),
@@ -142,6 +149,7 @@ class ContrastiveVAE(BaseSynthesizer):
                 verbose=self.verbose,
                 desc="ContrastiveVAE",
             )
+            self._fit_latent_densities(xb, xt, seed)
         self.history_ = history
         self.n_epochs_ = history.best_epoch
         return self
@@ -162,36 +170,74 @@ class ContrastiveVAE(BaseSynthesizer):
             if len(ib) > 1 and len(it) > 1:
                 yield xb[ib], xt[it]
 
-    def _validator(self, vb: np.ndarray, vt: np.ndarray, n_eval: int = 2000):
-        """Sum of Gaussian W2 (background + target) of a fixed-noise synthetic sample."""
+    def _validator(self, xb: torch.Tensor, xt: torch.Tensor, vb: np.ndarray, vt: np.ndarray, n_eval: int = 2000):
+        """Sum of Gaussian W2 (background + target) between validation data and a synthetic
+        sample decoded from the aggregate posterior of (up to ``n_eval``) training subjects,
+        with noise fixed across evaluations so that scores differ only through the model."""
         refs = GaussianReference(vb), GaussianReference(vt)
-        z, s, eps = (torch.randn(n_eval, d) for d in (self.n_common, self.n_salient, self.n_features_in_))
-        out = torch.empty(n_eval, self.n_features_in_), torch.empty(n_eval, self.n_features_in_)
+        rows = [torch.arange(n_eval) % len(x) for x in (xb, xt)]
+        draws = [torch.randn(n_eval, d) for d in (self.n_common, self.n_common, self.n_salient)]
+        noise = torch.randn(n_eval, self.n_features_in_)
+        out = torch.empty(n_eval, self.n_features_in_)
 
         def validate() -> float:
-            self.module_.observe(z, s, eps.clone(), out)
-            return sum(ref.distance(x.double().numpy()) for ref, x in zip(refs, out))
+            m = self.module_
+            zb = GaussianEncoder.rsample(*m.common(xb[rows[0]]), draws[0])
+            zt = GaussianEncoder.rsample(*m.common(xt[rows[1]]), draws[1])
+            st = GaussianEncoder.rsample(*m.salient(xt[rows[1]]), draws[2])
+            m.observe(zb, None, noise.clone(), (out, None))
+            score = refs[0].distance(out.double().numpy())
+            m.observe(zt, st, noise.clone(), (None, out))
+            return score + refs[1].distance(out.double().numpy())
 
         return validate
 
+    def _fit_latent_densities(self, xb: torch.Tensor, xt: torch.Tensor, seed: int, draws: int = 4) -> None:
+        """Gaussian mixtures on draws from the aggregate posteriors: z of healthy subjects,
+        (z, s) of patients (``latent_sampling="aggregate"``)."""
+        self.background_latents_ = self.target_latents_ = None
+        if self.latent_sampling == "prior":
+            return
+        m = self.module_
+        with torch.no_grad():
+            zb = GaussianEncoder.rsample(*(u.repeat(draws, 1) for u in m.common(xb)))
+            zt = GaussianEncoder.rsample(*(u.repeat(draws, 1) for u in m.common(xt)))
+            st = GaussianEncoder.rsample(*(u.repeat(draws, 1) for u in m.salient(xt)))
+        self.background_latents_ = LatentMixture.fit(zb.double().numpy(), random_state=seed)
+        self.target_latents_ = LatentMixture.fit(torch.cat([zt, st], 1).double().numpy(), random_state=seed)
+
     # -- generation ----------------------------------------------------------------------
+    def _draw_codes(self, k: int, generator: torch.Generator, joint: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Latent codes of ``k`` synthetic people: (z, s) of patients if ``joint``, else z of healthy."""
+        if self.latent_sampling == "prior":
+            z = torch.randn(k, self.n_common, generator=generator)
+            return z, torch.randn(k, self.n_salient, generator=generator)
+        if not joint:
+            return self.background_latents_.sample(k, generator), None
+        codes = self.target_latents_.sample(k, generator)
+        return codes[:, : self.n_common], codes[:, self.n_common :]
+
     def _generate(self, n: int, random_state, which: tuple[str, ...]) -> list[pd.DataFrame]:
-        """Raw-unit float32 tables of the requested cohorts, from one shared draw per row."""
+        """Raw-unit float32 tables of the requested cohorts.
+
+        Paired and target rows decode patients' codes (z, s); a background-only request
+        decodes healthy codes z. Generated in chunks so that buffers stay in cache.
+        """
         check_is_fitted(self, "module_")
         n = check_count(n)
         generator = torch.Generator().manual_seed(_seed(self.random_state if random_state is None else random_state))
         p = self.n_features_in_
         arrays = {c: np.empty((n, p), dtype=np.float32) for c in which}
         scale, shift = (torch.as_tensor(a, dtype=torch.float32) for a in (self.scale_, self.mean_))
-        z, s, eps = torch.empty(_CHUNK, self.n_common), torch.empty(_CHUNK, self.n_salient), torch.empty(_CHUNK, p)
+        eps = torch.empty(_CHUNK, p)
         with threads(self.n_threads), torch.no_grad():
             for start in range(0, n, _CHUNK):
                 stop = min(n, start + _CHUNK)
                 k = stop - start
-                for buffer in (z, s, eps):
-                    torch.randn(k, buffer.shape[1], generator=generator, out=buffer[:k])
+                z, s = self._draw_codes(k, generator, joint="target" in which)
+                torch.randn(k, p, generator=generator, out=eps[:k])
                 out = tuple(torch.from_numpy(arrays[c][start:stop]) if c in arrays else None for c in COHORTS)
-                self.module_.observe(z[:k], s[:k], eps[:k], out, scale, shift)
+                self.module_.observe(z, s, eps[:k], out, scale, shift)
         return [pd.DataFrame(arrays[c], columns=list(self.feature_names_in_), copy=False) for c in which]
 
     def sample(self, n: int, cohort: str = "target", random_state=None) -> pd.DataFrame:
@@ -265,7 +311,7 @@ class ContrastiveVAE(BaseSynthesizer):
         check_is_fitted(self, "module_")
         df, values = self._validate_X(X)
         mu_z, mu_s = self._posterior_means(values)
-        with torch.no_grad():
+        with threads(self.n_threads), torch.no_grad():
             diff = (self.module_.decode(mu_z) - self.module_.decode(mu_z, mu_s)).abs().mean(1)
         return pd.Series(diff.double().numpy(), index=df.index, name="severity")
 
@@ -275,6 +321,9 @@ class ContrastiveVAE(BaseSynthesizer):
         metadata, tensors = super()._get_state()
         metadata["history"] = self.history_.to_dict()
         tensors |= {f"module.{k}": v for k, v in self.module_.state_dict().items()}
+        for name in ("background_latents_", "target_latents_"):
+            if getattr(self, name) is not None:
+                tensors |= getattr(self, name).state(name)
         return metadata, tensors
 
     def _set_state(self, metadata, tensors):
@@ -283,4 +332,6 @@ class ContrastiveVAE(BaseSynthesizer):
         self.module_.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("module.")})
         self.module_.eval()
         self.history_ = TrainingHistory(**metadata["history"])
+        for name in ("background_latents_", "target_latents_"):
+            setattr(self, name, LatentMixture.from_state(tensors, name) if self.latent_sampling == "aggregate" else None)
         self.n_epochs_ = self.history_.best_epoch

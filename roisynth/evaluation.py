@@ -19,18 +19,17 @@ def fidelity_summary(model, train: tuple, test: tuple, random_state=0) -> pd.Dat
 
     ``train`` and ``test`` are ``(background, target)`` ROI tables. All tables are z-scored
     on the background training cohort. For each cohort, ``n`` = its training size: the model
-    draws ``n`` synthetic subjects (from paired samples) and the *floor* is W2 between ``n``
+    draws ``n`` synthetic subjects of that cohort and the *floor* is W2 between ``n``
     real training subjects and the held-out ones, i.e. what a perfect generator would score
     with the same sample sizes. ``ratio`` = synthetic / floor (1 is ideal).
     """
     z = standardizer(train[0])
     rng = np.random.default_rng(random_state)
-    n = max(len(t) for t in train)
-    synthetic = model.sample_paired(n, random_state=int(rng.integers(2**31)))
     rows = []
-    for cohort, real_train, real_test, synth in zip(("background", "target"), train, test, synthetic):
+    for cohort, real_train, real_test in zip(("background", "target"), train, test):
         k = len(real_train)
-        w2 = gaussian_w2(z(synth.iloc[:k]), z(real_test))
+        synth = model.sample(k, cohort=cohort, random_state=int(rng.integers(2**31)))
+        w2 = gaussian_w2(z(synth), z(real_test))
         floor = gaussian_w2(z(real_train), z(real_test))
         rows.append({"cohort": cohort, "n_synthetic": k, "n_test": len(real_test), "w2": w2, "floor": floor, "ratio": w2 / floor})
     return pd.DataFrame(rows).set_index("cohort")
@@ -44,6 +43,8 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0) -> di
 
     - ``effect_r``: correlation over ROIs of the mean paired difference (target − background
       over ``sample_paired``) with the true mean atrophy of the target cohort;
+    - ``effect_scale``: least-squares slope of that synthetic effect map on the true one
+      (1 = synthetic patients are exactly as atrophied as the real ones);
     - ``twin_rmse_ratio``: RMSE(healthy twin − true pre-atrophy volumes) / RMSE(target − true)
       on held-out targets (residual-mode counterfactuals; < 1 means the twin helps);
     - ``common_auc``: 5-fold logistic-regression AUC of background vs target on the common
@@ -94,6 +95,7 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0) -> di
     fidelity = fidelity_summary(model, (train_b, train_t), (test_b, test_t), random_state)
     return {
         "effect_r": float(np.corrcoef(synthetic_effect, true_effect)[0, 1]),
+        "effect_scale": float(synthetic_effect @ true_effect / (true_effect @ true_effect)),
         "twin_rmse_ratio": float(twin_error / raw_error),
         "common_auc": float(auc),
         "salient_completeness": float(completeness_score(labels, clusters)),

@@ -19,9 +19,17 @@ def test_sample_paired_shapes_columns_and_pairing(small_model, cohorts):
         assert table.shape == (257, cohorts[0].shape[1])
         assert list(table.columns) == list(cohorts[0].columns)
         assert np.isfinite(table.to_numpy()).all()
-    # one shared draw per person: the unpaired background sample with the same seed is the same people
-    pd.testing.assert_frame_equal(small_model.sample(257, cohort="background", random_state=1), healthy)
+    # the unpaired patient sample with the same seed is the same synthetic people
     pd.testing.assert_frame_equal(small_model.sample(257, cohort="target", random_state=1), disease)
+    # an unpaired healthy sample decodes healthy subjects' codes, not patients' healthy twins
+    background = small_model.sample(257, cohort="background", random_state=1)
+    assert not np.allclose(background.to_numpy(), healthy.to_numpy())
+
+
+def test_prior_sampling_mode(cohorts):
+    cn, pt = cohorts[0].iloc[:100], cohorts[1].iloc[:100]
+    model = ContrastiveVAE(epochs=3, verbose=False, random_state=0, latent_sampling="prior").fit(cn, pt)
+    assert model.target_latents_ is None and model.sample_paired(20)[0].shape == (20, cn.shape[1])
 
 
 def test_sampling_is_chunked_without_changing_the_draws(small_model, monkeypatch):
@@ -81,6 +89,7 @@ class _Exploit:
         return (exec, ("import pathlib; pathlib.Path('PWNED').write_text('x')",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_loading_never_executes_code(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "evil.roisynth"
@@ -217,7 +226,7 @@ def test_missing_target(toy):
 @pytest.mark.parametrize(
     "params, message",
     [({"n_common": 0}, "n_common"), ({"mmd_weight": -1.0}, "mmd_weight"), ({"noise": "low"}, "noise"),
-     ({"validation_fraction": 0.7}, "validation_fraction")],
+     ({"validation_fraction": 0.7}, "validation_fraction"), ({"latent_sampling": "posterior"}, "latent_sampling")],
 )
 def test_bad_hyperparameters(toy, params, message):
     with pytest.raises(ValueError, match=message):

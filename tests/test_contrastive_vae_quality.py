@@ -21,6 +21,10 @@ def test_paired_difference_recovers_the_atrophy_map(scores):
     assert scores["effect_r"] >= 0.9
 
 
+def test_synthetic_atrophy_has_the_real_size(scores):
+    assert 0.75 <= scores["effect_scale"] <= 1.25
+
+
 def test_healthy_twins_are_closer_to_the_truth_than_the_patients(scores):
     assert scores["twin_rmse_ratio"] <= 0.7
 

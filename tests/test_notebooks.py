@@ -8,6 +8,7 @@ elsewhere on the machine.
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from nbclient.exceptions import CellExecutionError
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 CELL_TIMEOUT = 600  # seconds per cell
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +59,7 @@ def test_notebook_runs(path, kernel_specs):
     try:
         client.execute(env=env)
     except CellExecutionError as exc:  # its message holds the cell's source and traceback
-        pytest.fail(f"{path.name}: a cell failed\n{exc}", pytrace=False)
+        pytest.fail(f"{path.name}: a cell failed\n{ANSI_COLOUR.sub('', str(exc))}", pytrace=False)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -66,5 +68,6 @@ def test_notebook_is_stored_clean(path):
     nb = _read(path)
     nbformat.validate(nb)
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
-    dirty = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)]
+    code = [(i, cell) for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+    dirty = [i for i, cell in code if cell.outputs or cell.execution_count is not None]
     assert not dirty, f"{path.name}: code cells {dirty} have outputs or execution counts; clear them before committing"

@@ -69,7 +69,7 @@ class ContrastiveVAEModule(nn.Module):
     def observe(
         self,
         z: torch.Tensor,
-        s: torch.Tensor,
+        s: torch.Tensor | None,
         eps: torch.Tensor,
         out: tuple[torch.Tensor | None, torch.Tensor | None],
         scale: torch.Tensor | None = None,
@@ -114,7 +114,7 @@ class ContrastiveVAEModule(nn.Module):
         kl_s = kl_standard_normal(mu_s[nb:], lv_s[nb:])
         loss = (nll[:nb] + kl_z[:nb]).mean() + (nll[nb:] + kl_z[nb:] + kl_s).mean()
         if mmd_weight:
-            loss = loss + mmd_weight * rbf_mmd(z[nb:], z[:nb])
+            loss = loss + mmd_weight * rbf_mmd(mu_z[nb:], mu_z[:nb])
         if background_salient_weight:
             loss = loss + background_salient_weight * mu_s[:nb].pow(2).sum(1).mean()
         return loss

@@ -27,6 +27,6 @@ class GaussianEncoder(nn.Module):
         return mu, logvar.clamp(*LOGVAR_RANGE)
 
     @staticmethod
-    def rsample(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        """Reparameterized draw u = mu + exp(logvar / 2) * eps."""
-        return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+    def rsample(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
+        """Reparameterized draw u = mu + exp(logvar / 2) * eps, eps ~ N(0, I) unless given."""
+        return mu + (torch.randn_like(mu) if eps is None else eps) * (0.5 * logvar).exp()
