@@ -273,7 +273,7 @@ class ContrastiveVAE(BaseSynthesizer):
     def _salient_for(self, salient, n: int, random_state) -> torch.Tensor:
         if salient is None:
             generator = torch.Generator().manual_seed(_seed(self.random_state if random_state is None else random_state))
-            return torch.randn(n, self.n_salient, generator=generator)
+            return self._draw_codes(n, generator, joint=True)[1]
         s = np.asarray(salient, dtype=np.float32)
         if s.ndim == 1:
             s = np.broadcast_to(s, (n, s.shape[0]))
@@ -286,7 +286,7 @@ class ContrastiveVAE(BaseSynthesizer):
 
         ``to="background"``: healthy twin of patients (their own s replaced by 0).
         ``to="target"``: diseased twin of healthy people (s = 0 replaced by ``salient``, one
-        vector for all rows or one per row, default drawn from the prior N(0, I)).
+        vector for all rows or one per row, by default drawn like synthetic patients' codes).
         ``mode="residual"`` keeps each person's detail: x + f(z, s_new) − f(z, s_own);
         ``mode="decode"`` returns the paper's reconstruction f(z, s_new).
         """
