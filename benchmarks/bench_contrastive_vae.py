@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -29,8 +28,10 @@ from roisynth import ContrastiveVAE, datasets
 from roisynth.demo import PATIENTS, split
 from roisynth.evaluation import semisynthetic_scores, severity_comparison
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import record  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 TARGETS = {"effect_r": ">= 0.95", "effect_scale": "≈ 1", "twin_rmse_ratio": "<= 0.5", "common_auc": "<= 0.6", "salient_completeness": ">= 0.6",
            "w2_ratio_background": "<= 1.2", "w2_ratio_target": "<= 1.2", "fit_seconds": "<= 10"}
 
@@ -106,14 +107,6 @@ def demo() -> dict:
                              check=True, capture_output=True, text=True)
         seconds = time.perf_counter() - start
     return {"wall_seconds": seconds, "peak_memory_MB": int(run.stderr.strip().splitlines()[-1]) / 1024}
-
-
-def record(section: str, body: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nEach section is written by the script it names.\n"
-    block = f"<!-- {section} -->\n{body.strip()}\n<!-- /{section} -->"
-    pattern = re.compile(rf"<!-- {re.escape(section)} -->.*?<!-- /{re.escape(section)} -->", re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(text)
 
 
 def main() -> None:

@@ -94,18 +94,31 @@ class BaseSynthesizer(BaseEstimator):
     @classmethod
     def load(cls, path):
         """Load a model saved with :meth:`save` (``weights_only=True``: never runs code)."""
-        expected = None if cls is BaseSynthesizer else cls.__name__
-        name, metadata, tensors = persistence.load_model(path, expected)
-        if name not in _REGISTRY:
-            raise ValueError(f"{path} holds an unknown estimator {name!r}")
-        model = _REGISTRY[name](**metadata["params"])
-        try:
-            model._set_state(metadata, tensors)
-        except (KeyError, RuntimeError, TypeError) as exc:
-            raise ValueError(f"{path} is a damaged {name} file ({exc})") from exc
+        return _load(path, None if cls is BaseSynthesizer else cls)
+
+    @classmethod
+    def _from_state(cls, metadata: dict, tensors: dict):
+        model = cls(**metadata["params"])
+        model._set_state(metadata, tensors)
         return model
 
 
-def load(path) -> BaseSynthesizer:
-    """Load any roisynth model file, whatever its estimator."""
-    return BaseSynthesizer.load(path)
+def register(cls: type) -> type:
+    """Make ``cls`` loadable by :func:`load` (it needs ``_from_state(metadata, tensors)``)."""
+    _REGISTRY[cls.__name__] = cls
+    return cls
+
+
+def _load(path, expected: type | None):
+    name, metadata, tensors = persistence.load_model(path, None if expected is None else expected.__name__)
+    if name not in _REGISTRY:
+        raise ValueError(f"{path} holds an unknown estimator {name!r}")
+    try:
+        return _REGISTRY[name]._from_state(metadata, tensors)
+    except (KeyError, RuntimeError, TypeError) as exc:
+        raise ValueError(f"{path} is a damaged {name} file ({exc})") from exc
+
+
+def load(path):
+    """Load any roisynth model file (a synthesizer or a pipeline), whatever its class."""
+    return _load(path, None)

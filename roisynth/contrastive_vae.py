@@ -53,6 +53,8 @@ class ContrastiveVAE(BaseSynthesizer):
     eval_every, patience : early stopping is judged every ``eval_every`` epochs by the
         Gaussian W2 between synthesized and validation data (sum over both cohorts) and stops
         after ``patience`` epochs without improvement, restoring the best weights.
+    nonnegative : inputs are volumes, so negative values are rejected; a
+        :class:`~roisynth.pipeline.SynthesisPipeline` sets False for its transformed values.
     n_threads : torch threads during fit and sampling (``None``: leave torch's setting).
     verbose : show a progress bar.
     random_state : int for bit-identical results on CPU.
@@ -75,6 +77,7 @@ class ContrastiveVAE(BaseSynthesizer):
         validation_fraction: float = 0.15,
         eval_every: int = 5,
         patience: int = 50,
+        nonnegative: bool = True,
         n_threads: int | None = 1,
         verbose: bool = True,
         random_state=None,
@@ -92,6 +95,7 @@ class ContrastiveVAE(BaseSynthesizer):
         self.validation_fraction = validation_fraction
         self.eval_every = eval_every
         self.patience = patience
+        self.nonnegative = nonnegative
         self.n_threads = n_threads
         self.verbose = verbose
         self.random_state = random_state
@@ -121,7 +125,7 @@ class ContrastiveVAE(BaseSynthesizer):
         self._check_params()
         if target is None:
             raise ValueError("ContrastiveVAE needs both cohorts: fit(background, target)")
-        Xb, Xt = self._validate_fit_tables(background, target)
+        Xb, Xt = self._validate_fit_tables(background, target, nonnegative=self.nonnegative)
         rng = check_random_state(self.random_state)
         if validation is not None:
             if not isinstance(validation, (tuple, list)) or len(validation) != 2:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .covariates import covariate_matrix
 from .metrics import gaussian_w2
 
 
@@ -107,13 +108,7 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0) -> di
 
 
 def _covariate_design(table: pd.DataFrame, covariates) -> np.ndarray:
-    columns = [np.ones(len(table))]
-    for name in covariates:
-        values = table[name]
-        if not pd.api.types.is_numeric_dtype(values):
-            values = values.astype(str).str.upper().str[0].map({"F": 0.0, "M": 1.0})
-        columns.append(values.to_numpy(float))
-    return np.column_stack(columns)
+    return np.column_stack([np.ones(len(table)), covariate_matrix(table, list(covariates))])
 
 
 def normative_z(reference: pd.DataFrame, table: pd.DataFrame, rois, covariates=()) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..covariates import covariate_matrix
 from .muse import base_name, read_rois, roi_names
 
 SUBTYPE_ROIS = {  # Table 1; each entry means both hemispheres
@@ -41,7 +42,6 @@ SUBTYPE_ROIS = {  # Table 1; each entry means both hemispheres
     ),
 }
 REDUCTION_RANGE = (0.1, 0.3)
-_SEX_CODES = {"f": 0.0, "female": 0.0, "m": 1.0, "male": 1.0}
 
 
 @dataclass
@@ -65,20 +65,6 @@ class SemiSynthetic:
     patterns: dict[int, list[str]]
 
 
-def _covariate_matrix(table: pd.DataFrame, covariates: Sequence[str]) -> np.ndarray:
-    """Covariates as floats (sex F/M -> 0/1), each centred at its mean."""
-    columns = []
-    for name in covariates:
-        if name not in table.columns:
-            raise ValueError(f"covariate {name!r} is not a column of cn")
-        values = table[name]
-        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            values = values.astype(str).str.strip().str.lower().map(_SEX_CODES)
-        if values.isna().any():
-            raise ValueError(f"covariate {name!r} has missing or non-numeric values (sex must be F/M or 0/1)")
-        columns.append(values.to_numpy(float))
-    X = np.column_stack(columns) if columns else np.empty((len(table), 0))
-    return X - X.mean(axis=0)
 
 
 def make_semisynthetic(
@@ -118,7 +104,8 @@ def make_semisynthetic(
         )
 
     rng = np.random.default_rng(random_state)
-    X = _covariate_matrix(table, covariates)
+    X = covariate_matrix(table, covariates, "cn")
+    X = X - X.mean(axis=0)
     volumes = table[columns].to_numpy(float)
     design = np.column_stack([np.ones(len(table)), X])
     slopes = np.linalg.lstsq(design, volumes, rcond=None)[0][1:]
