@@ -2,13 +2,26 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import datasets, metrics
+from . import datasets, metrics, preprocessing
 from .base import load
 from .contrastive_vae import ContrastiveVAE
+from .pipeline import SynthesisPipeline, make_pipeline
+from .preprocessing import CovariateResidualizer, Harmonizer
 
 try:
     __version__ = version("roisynth")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["ContrastiveVAE", "datasets", "load", "metrics", "__version__"]
+__all__ = [
+    "ContrastiveVAE",
+    "CovariateResidualizer",
+    "Harmonizer",
+    "SynthesisPipeline",
+    "__version__",
+    "datasets",
+    "load",
+    "make_pipeline",
+    "metrics",
+    "preprocessing",
+]

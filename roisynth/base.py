@@ -14,7 +14,35 @@ COHORTS = ("background", "target")
 _REGISTRY: dict[str, type] = {}
 
 
-class BaseSynthesizer(BaseEstimator):
+class Persistent:
+    """save/load for estimators with ``_get_state() -> (metadata, tensors)`` and ``_set_state``.
+
+    ``metadata`` is JSON-able and holds the hyperparameters under ``"params"``; files are
+    written by :mod:`roisynth.persistence` and can be read back by :func:`load`.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.__name__] = cls
+
+    def save(self, path) -> None:
+        """Save the fitted estimator to ``path`` (torch tensors + JSON metadata, no pickle)."""
+        metadata, tensors = self._get_state()
+        persistence.save_model(path, type(self).__name__, metadata, tensors)
+
+    @classmethod
+    def load(cls, path):
+        """Load a file written by :meth:`save` (``weights_only=True``: never runs code)."""
+        return _load(path, cls)
+
+    @classmethod
+    def _from_state(cls, metadata: dict, tensors: dict):
+        model = cls(**metadata["params"])
+        model._set_state(metadata, tensors)
+        return model
+
+
+class BaseSynthesizer(Persistent, BaseEstimator):
     """Base class: ``fit(background, target=None)``, ``sample(n, cohort=...)``, save/load.
 
     Data are standardized internally on the background training cohort
@@ -24,10 +52,6 @@ class BaseSynthesizer(BaseEstimator):
     """
 
     can_pair = False
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.__name__] = cls
 
     # -- input ---------------------------------------------------------------------------
     def _validate_fit_tables(self, background, target, *, nonnegative: bool = True):
@@ -86,31 +110,8 @@ class BaseSynthesizer(BaseEstimator):
         self.mean_ = tensors["mean_"].numpy()
         self.scale_ = tensors["scale_"].numpy()
 
-    def save(self, path) -> None:
-        """Save the fitted model to ``path`` (torch state_dict + JSON metadata, no pickle)."""
-        metadata, tensors = self._get_state()
-        persistence.save_model(path, type(self).__name__, metadata, tensors)
-
-    @classmethod
-    def load(cls, path):
-        """Load a model saved with :meth:`save` (``weights_only=True``: never runs code)."""
-        return _load(path, None if cls is BaseSynthesizer else cls)
-
-    @classmethod
-    def _from_state(cls, metadata: dict, tensors: dict):
-        model = cls(**metadata["params"])
-        model._set_state(metadata, tensors)
-        return model
-
-
-def register(cls: type) -> type:
-    """Make ``cls`` loadable by :func:`load` (it needs ``_from_state(metadata, tensors)``)."""
-    _REGISTRY[cls.__name__] = cls
-    return cls
-
-
 def _load(path, expected: type | None):
-    name, metadata, tensors = persistence.load_model(path, None if expected is None else expected.__name__)
+    name, metadata, tensors = persistence.load_model(path, None if expected in (None, BaseSynthesizer) else expected.__name__)
     if name not in _REGISTRY:
         raise ValueError(f"{path} holds an unknown estimator {name!r}")
     try:
@@ -120,5 +121,5 @@ def _load(path, expected: type | None):
 
 
 def load(path):
-    """Load any roisynth model file (a synthesizer or a pipeline), whatever its class."""
+    """Load any roisynth file (a synthesizer, a preprocessing step or a pipeline)."""
     return _load(path, None)

@@ -1,4 +1,4 @@
-"""Command line: ``roisynth demo | fit | sample | counterfactual``."""
+"""Command line: ``roisynth demo | fit | sample | counterfactual | harmonize``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from . import __version__, datasets
 from .base import load
 from .contrastive_vae import ContrastiveVAE
 from .io import read_table, write_table
+from .pipeline import HARMONIZED, SynthesisPipeline, make_pipeline
+from .preprocessing import CovariateResidualizer, Harmonizer
 
 COVARIATES = {"participant_id", "id", "site", "age", "sex", "icv", "diagnosis", "dx", "group", "cohort"}
 
@@ -63,6 +65,15 @@ def cmd_demo(args) -> None:
           f"({result['total_seconds']:.1f} s in all).")
 
 
+def _split_list(text: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in text.split(",") if c.strip())
+
+
+def _harmonizer(args, **extra) -> Harmonizer:
+    return Harmonizer(site=args.site_column, covariates=_split_list(args.harmonize_covariates),
+                      smooth=_split_list(args.smooth), random_state=args.random_state, **extra)
+
+
 def cmd_fit(args) -> None:
     background, target = _cohorts(args)
     rois = _roi_columns(background, args.rois)
@@ -70,23 +81,36 @@ def cmd_fit(args) -> None:
         n_common=args.n_common, n_salient=args.n_salient, mmd_weight=args.mmd_weight, epochs=args.epochs,
         random_state=args.random_state, verbose=not args.quiet,
     )
-    model.fit(background[rois], target[rois])
-    model.save(args.output)
+    steps = ([_harmonizer(args)] if args.harmonize else []) + (
+        [CovariateResidualizer(covariates=_split_list(args.residualize))] if args.residualize else [])
+    if steps:
+        fitted = make_pipeline(*steps, model).set_params(rois=rois, random_state=args.random_state)
+        fitted.fit(background, target)
+        epochs = fitted.synthesizer.n_epochs_
+    else:
+        fitted = model.fit(background[rois], target[rois])
+        epochs = model.n_epochs_
+    fitted.save(args.output)
     print(f"fitted on {len(background)} background and {len(target)} target rows x {len(rois)} ROIs "
-          f"(best epoch {model.n_epochs_}); saved {args.output}")
+          f"(best epoch {epochs}); saved {args.output}")
 
 
 def cmd_sample(args) -> None:
     model = load(args.model)
+    options = {"random_state": args.random_state}
+    if isinstance(model, SynthesisPipeline):
+        options["site"] = args.site
+    elif args.site is not None:
+        raise ValueError("--site needs a model fitted with --harmonize")
     if args.cohort == "paired":
-        healthy, disease = model.sample_paired(args.n, random_state=args.random_state)
+        healthy, disease = model.sample_paired(args.n, **options)
         table = pd.concat([healthy.assign(cohort="background"), disease.assign(cohort="target")])
         table = table.rename_axis("synthetic_id").reset_index().sort_values("synthetic_id", kind="stable")
     else:
-        table = model.sample(args.n, cohort=args.cohort, random_state=args.random_state)
+        table = model.sample(args.n, cohort=args.cohort, **options)
         table = table.rename_axis("synthetic_id").reset_index().assign(cohort=args.cohort)
-    columns = ["synthetic_id", "cohort", *model.feature_names_in_]
-    write_table(table[columns], args.output)
+    covariates = getattr(model, "covariate_columns_", [])
+    write_table(table[["synthetic_id", "cohort", *covariates, *model.feature_names_in_]], args.output)
     print(f"wrote {len(table)} rows to {args.output}")
 
 
@@ -97,11 +121,38 @@ def cmd_counterfactual(args) -> None:
     missing = [c for c in rois if c not in table.columns]
     if missing:
         raise ValueError(f"{args.table} lacks the model's ROI columns {missing[:5]}")
-    twins = model.counterfactual(table[rois], to=args.to, mode=args.mode, random_state=args.random_state)
-    parts = [table.drop(columns=rois), twins] + ([model.severity(table[rois])] if args.severity else [])
-    out = pd.concat(parts, axis=1)[[*table.columns] + (["severity"] if args.severity else [])]
+    options = {"to": args.to, "mode": args.mode, "random_state": args.random_state}
+    if isinstance(model, SynthesisPipeline):
+        out = model.counterfactual(table, **options)
+        severity = model.severity(table) if args.severity else None
+    else:
+        twins = model.counterfactual(table[rois], **options)
+        out = pd.concat([table.drop(columns=rois), twins], axis=1)[list(table.columns)]
+        severity = model.severity(table[rois]) if args.severity else None
+    if severity is not None:
+        out = out.assign(severity=severity)
     write_table(out, args.output)
     print(f"wrote {len(out)} {args.to} twins to {args.output}")
+
+
+def cmd_harmonize(args) -> None:
+    table = datasets.read_rois(read_table(args.table))
+    if args.apply:
+        harmonizer = Harmonizer.load(args.apply)
+    else:
+        rois = None if args.rois == "muse" else list(_split_list(args.rois))
+        harmonizer = _harmonizer(args, rois=rois, reference_site=args.reference_site).fit(table)
+    write_table(harmonizer.transform(table), args.output)
+    if args.save:
+        harmonizer.save(args.save)
+    print(f"harmonized {len(table)} rows x {len(harmonizer.feature_names_in_)} ROIs across sites "
+          f"{sorted(map(str, harmonizer.sites_))}; wrote {args.output}" + (f" and {args.save}" if args.save else ""))
+
+
+def _add_harmonization_options(p) -> None:
+    p.add_argument("--site-column", default="site")
+    p.add_argument("--harmonize-covariates", default="age,sex", help="covariates whose effects ComBat-GAM protects")
+    p.add_argument("--smooth", default="age", help="covariates modelled with a smooth (GAM) term; '' for none")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,13 +180,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=500)
     p.add_argument("--random-state", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--harmonize", action="store_true", help="harmonize sites with ComBat-GAM first (pipeline)")
+    _add_harmonization_options(p)
+    p.add_argument("--residualize", default="", metavar="COVARIATES",
+                   help="regress these covariates out, fitted on the background (e.g. age,sex,icv)")
     p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("harmonize", help="remove site effects from a multi-site table (ComBat-GAM)")
+    p.add_argument("table")
+    p.add_argument("-o", "--output", required=True, help="harmonized table to write (all columns kept)")
+    p.add_argument("--rois", default="muse", help="'muse' (default: MUSE ROI columns) or col1,col2,...")
+    _add_harmonization_options(p)
+    p.add_argument("--reference-site", default=None, help="express harmonized values on this site's scale")
+    p.add_argument("--save", metavar="MODEL", help="also save the fitted harmonizer")
+    p.add_argument("--apply", metavar="MODEL", help="apply a saved harmonizer instead of fitting one")
+    p.add_argument("--random-state", type=int, default=0)
+    p.set_defaults(func=cmd_harmonize)
 
     p = sub.add_parser("sample", help="draw synthetic subjects from a model file")
     p.add_argument("model")
     p.add_argument("-n", type=int, required=True, help="number of synthetic subjects (pairs for --cohort paired)")
     p.add_argument("-o", "--output", required=True, help="CSV or Parquet file to write")
     p.add_argument("--cohort", choices=["paired", "background", "target"], default="paired")
+    p.add_argument("--site", default=None,
+                   help=f"pipeline models: all subjects at this site, or '{HARMONIZED}' (default: each at its drawn site)")
     p.add_argument("--random-state", type=int, default=None)
     p.set_defaults(func=cmd_sample)
 

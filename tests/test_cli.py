@@ -73,3 +73,33 @@ def test_sample_to_an_unknown_format(tmp_path, small_model, capsys):
     small_model.save(tmp_path / "m.roisynth")
     assert main(["sample", str(tmp_path / "m.roisynth"), "-n", "3", "-o", str(tmp_path / "x.txt")]) == 2
     assert "extension .txt" in capsys.readouterr().err
+
+
+def test_harmonize_then_pipeline_fit_and_sample(tmp_path, example):
+    rois = ["Hippocampus_L", "Hippocampus_R", "Amygdala_L", "Amygdala_R", "Precuneus_L", "Precuneus_R"]
+    table = tmp_path / "cohort.csv"
+    example[["participant_id", "site", "age", "sex", "icv", "diagnosis", *rois]].to_csv(table, index=False)
+    out, model = tmp_path / "harmonized.csv", tmp_path / "harmonizer.roisynth"
+    assert main(["harmonize", str(table), "-o", str(out), "--smooth", "", "--save", str(model)]) == 0
+    harmonized = pd.read_csv(out)
+    assert list(harmonized.columns) == list(pd.read_csv(table).columns)
+    site_means = harmonized.groupby("site")["Hippocampus_L"].mean()
+    raw_means = example.groupby("site")["Hippocampus_L"].mean()
+    assert site_means.std() < raw_means.std()
+    again = tmp_path / "again.csv"
+    assert main(["harmonize", str(table), "-o", str(again), "--apply", str(model)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(again), harmonized)
+
+    pipe = tmp_path / "pipe.roisynth"
+    args = ["fit", str(table), "-o", str(pipe), "--epochs", "5", "--quiet", "--harmonize", "--smooth", "",
+            "--residualize", "age,sex,icv"]
+    assert main(args) == 0
+    sample = tmp_path / "s.csv"
+    assert main(["sample", str(pipe), "-n", "20", "-o", str(sample), "--site", "harmonized", "--random-state", "0"]) == 0
+    synthetic = pd.read_csv(sample)
+    assert list(synthetic.columns[:6]) == ["synthetic_id", "cohort", "site", "age", "sex", "icv"]
+    assert sorted(synthetic.columns[6:]) == sorted(rois)
+    assert (synthetic["site"] == "harmonized").all() and len(synthetic) == 40
+    twins = tmp_path / "twins.csv"
+    assert main(["counterfactual", str(pipe), str(table), "-o", str(twins), "--severity"]) == 0
+    assert list(pd.read_csv(twins).columns) == [*pd.read_csv(table).columns, "severity"]

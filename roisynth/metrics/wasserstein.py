@@ -11,7 +11,6 @@ Every function here returns :math:`W_2` (not squared), in the units of the data.
 from __future__ import annotations
 
 import numpy as np
-import ot
 import pandas as pd
 
 
@@ -32,6 +31,8 @@ def gaussian_w2(a, b) -> float:
     Computed with POT's ``ot.gaussian.bures_wasserstein_distance``, which returns W2, not
     W2². Columns must correspond; DataFrames are compared column by column as given.
     """
+    import ot  # imported here: POT's import takes seconds, and most users never call this
+
     xa, xb = _values(a), _values(b)
     if xa.shape[1] != xb.shape[1]:
         raise ValueError(f"tables have {xa.shape[1]} and {xb.shape[1]} columns")

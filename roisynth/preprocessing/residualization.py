@@ -1,0 +1,117 @@
+r"""Covariate correction of ROI volumes (age, sex, ICV), fitted on healthy subjects and invertible.
+
+Per ROI j an OLS model (statsmodels) is fitted on the reference cohort,
+:math:`x_j = b_{0j} + \sum_k b_{kj} c_k + e_j`. With :math:`\bar c` the reference
+covariate means,
+
+.. math:: \tilde x_j = x_j - \sum_k b_{kj}(c_k - \bar c_k)
+          \qquad\text{(transform: the volume of the same person at average covariates)}
+
+.. math:: x_j = \tilde x_j + \sum_k b_{kj}(c_k - \bar c_k)
+          \qquad\text{(inverse\_transform, for any covariate table)}
+
+so adjusted values keep the intercept (a 10 % loss stays a 10 % loss) and the effects of
+the covariates can be added back for synthetic subjects with any covariates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .._validation import check_choice, check_numeric_table
+from ..base import Persistent
+from ..covariates import covariate_matrix
+from ..datasets import roi_names
+from ..persistence import to_tensor
+
+
+def find_rois(table: pd.DataFrame, rois, include_ventricles: bool = True) -> list[str]:
+    """``rois`` if given (checked), else the MUSE ROI columns present in ``table``."""
+    if rois is not None:
+        missing = [r for r in rois if r not in table.columns]
+        if missing:
+            raise ValueError(f"ROI columns {missing[:5]} are not in the table")
+        return list(rois)
+    found = [c for c in table.columns if c in set(roi_names(include_ventricles=include_ventricles))]
+    if not found:
+        raise ValueError("no MUSE ROI columns found in the table; name them with rois=[...]")
+    return found
+
+
+class CovariateResidualizer(Persistent, TransformerMixin, BaseEstimator):
+    """Remove (and add back) linear covariate effects on ROI volumes.
+
+    Parameters
+    ----------
+    covariates : covariate columns; text columns are read as sex (F/M).
+    rois : ROI columns (default: the MUSE ROI columns of the table passed to ``fit``).
+    fit_on : which cohort a :class:`~roisynth.preprocessing.SynthesisPipeline` fits this
+        step on: ``"background"`` (healthy subjects, as in the seed paper, so that disease
+        effects are not regressed away) or ``"all"``. ``fit`` itself uses the table it gets.
+    """
+
+    def __init__(self, covariates=("age", "sex", "icv"), rois=None, fit_on="background"):
+        self.covariates = covariates
+        self.rois = rois
+        self.fit_on = fit_on
+
+    def fit(self, X: pd.DataFrame, y=None):
+        check_choice(self.fit_on, "fit_on", ("background", "all"))
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError("CovariateResidualizer.fit needs a DataFrame with covariate and ROI columns")
+        rois = find_rois(X, self.rois)
+        values = check_numeric_table(X[rois], "ROI table", nonnegative=False)
+        design = covariate_matrix(X, list(self.covariates), "covariate table")
+        if design.shape[1] and (design.std(0) == 0).any():
+            flat = [c for c, sd in zip(self.covariates, design.std(0)) if sd == 0]
+            raise ValueError(f"covariate(s) {flat} are constant in the fitting table: their effect cannot be estimated")
+        self.covariate_mean_ = design.mean(0)
+        fit = sm.OLS(values, sm.add_constant(design - self.covariate_mean_, has_constant="add")).fit()
+        self.coef_ = np.asarray(fit.params)[1:].reshape(len(self.covariates), len(rois))  # covariates x ROIs
+        self.intercept_ = np.asarray(fit.params)[0]
+        self.feature_names_in_ = np.asarray(rois, dtype=object)
+        return self
+
+    def _effects(self, X: pd.DataFrame, name: str) -> tuple[list[str], np.ndarray]:
+        check_is_fitted(self, "coef_")
+        rois = list(self.feature_names_in_)
+        missing = [r for r in rois if r not in X.columns]
+        if missing:
+            raise ValueError(f"{name} lacks the ROI columns {missing[:5]}")
+        centred = covariate_matrix(X, list(self.covariates), name) - self.covariate_mean_
+        return rois, centred @ self.coef_
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Covariate-adjusted ROI values (other columns unchanged)."""
+        rois, effects = self._effects(X, "X")
+        values = check_numeric_table(X[rois], "X", min_rows=1, nonnegative=False)
+        out = X.copy()
+        out[rois] = values - effects
+        return out
+
+    def inverse_transform(self, X: pd.DataFrame, covariates: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Add the covariate effects back; covariates from ``covariates`` (same rows) or ``X``."""
+        source = X if covariates is None else covariates
+        if len(source) != len(X):
+            raise ValueError(f"covariates has {len(source)} rows for {len(X)} rows of values")
+        rois, effects = self._effects(source.set_axis(X.index) if covariates is not None else X, "covariates")
+        values = check_numeric_table(X[rois], "X", min_rows=1, nonnegative=False)
+        out = X.copy()
+        out[rois] = values + effects
+        return out
+
+    def _get_state(self) -> tuple[dict, dict]:
+        check_is_fitted(self, "coef_")
+        metadata = {"params": self.get_params(), "feature_names": [str(r) for r in self.feature_names_in_]}
+        tensors = {"coef_": to_tensor(self.coef_), "intercept_": to_tensor(self.intercept_),
+                   "covariate_mean_": to_tensor(self.covariate_mean_)}
+        return metadata, tensors
+
+    def _set_state(self, metadata: dict, tensors: dict) -> None:
+        self.feature_names_in_ = np.asarray(metadata["feature_names"], dtype=object)
+        for name in ("coef_", "intercept_", "covariate_mean_"):
+            setattr(self, name, tensors[name].numpy())
