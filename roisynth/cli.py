@@ -55,8 +55,9 @@ def cmd_demo(args) -> None:
     sizes = result["sizes"]
     print(f"Bundled cohort: trained on {sizes['cn_train']} CN and {sizes['patients_train']} MCI+AD, "
           f"held out {sizes['cn_test']} CN and {sizes['patients_test']} MCI+AD.")
-    print(f"Fitted in {result['fit_seconds']:.1f} s (best epoch {result['epochs']}).")
-    print("\nFidelity: Gaussian W2 of synthetic vs held-out real (z-scored on CN training data);")
+    print(f"Harmonized 4 sites (ComBat-GAM), corrected for age, sex and ICV, fitted the contrastive VAE: "
+          f"{result['fit_seconds']:.1f} s (best epoch {result['epochs']}).")
+    print("\nFidelity, in mm³ at each subject's site: Gaussian W2 of synthetic vs held-out real (z-scored on CN training data);")
     print("the floor is W2 between the same number of real training subjects and the held-out ones.")
     print(result["fidelity"][["n_synthetic", "w2", "floor", "ratio"]].round(3).to_string())
     print("\nMean severity of held-out subjects (background-SD units):")

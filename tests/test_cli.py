@@ -16,10 +16,14 @@ def test_demo_writes_a_paired_cohort_and_twins(tmp_path, capsys):
     rois = datasets.roi_names()
     assert set(paired["cohort"]) == {"healthy", "disease"}
     assert (paired.groupby("synthetic_id").size() == 2).all()
-    assert list(paired.columns) == ["synthetic_id", "cohort", *rois]
+    assert list(paired.columns) == ["synthetic_id", "cohort", "site", "age", "sex", "icv", *rois]
+    healthy, ill = (paired[paired.cohort == c].set_index("synthetic_id") for c in ("healthy", "disease"))
+    pd.testing.assert_frame_equal(healthy[["site", "age", "sex", "icv"]], ill[["site", "age", "sex", "icv"]])
     example = datasets.load_example()
     assert len(twins) == (example.diagnosis != "CN").sum()
-    assert {"participant_id", "severity", *rois} <= set(twins.columns)
+    assert list(twins.columns) == [*example.columns, "severity"]
+    patients = example[example.diagnosis != "CN"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(twins[["participant_id", "site", "age"]], patients[["participant_id", "site", "age"]])
     assert (tmp_path / "model.roisynth").exists()
 
 

@@ -50,6 +50,7 @@ from .._validation import _rows, check_numeric_table
 from ..base import Persistent
 from ..covariates import covariate_matrix
 from ..datasets import roi_names
+from ..frames import replace_columns
 
 _K_FOLDS = 5  # neuroHarmonize's penalty search: statsmodels' default 5 folds
 _LEARN_LOCK = threading.Lock()  # the GAM step is swapped in neuroHarmonize's module while fitting
@@ -333,9 +334,7 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         return mean + sd * (gamma + scale * s if to_site else (s - gamma) / scale)
 
     def _output(self, X: pd.DataFrame, values: np.ndarray) -> pd.DataFrame:
-        out = X.copy()
-        out[list(self.feature_names_in_)] = values
-        return out
+        return replace_columns(X, self.feature_names_in_, values)
 
     def transform(self, X) -> pd.DataFrame:
         """``X`` with its ROI columns harmonized (on ``reference_site``'s scale if set)."""

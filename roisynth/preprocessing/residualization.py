@@ -26,6 +26,7 @@ from .._validation import check_choice, check_numeric_table
 from ..base import Persistent
 from ..covariates import covariate_matrix
 from ..datasets import roi_names
+from ..frames import replace_columns
 from ..persistence import to_tensor
 
 
@@ -89,9 +90,7 @@ class CovariateResidualizer(Persistent, TransformerMixin, BaseEstimator):
         """Covariate-adjusted ROI values (other columns unchanged)."""
         rois, effects = self._effects(X, "X")
         values = check_numeric_table(X[rois], "X", min_rows=1, nonnegative=False)
-        out = X.copy()
-        out[rois] = values - effects
-        return out
+        return replace_columns(X, rois, values - effects)
 
     def inverse_transform(self, X: pd.DataFrame, covariates: pd.DataFrame | None = None) -> pd.DataFrame:
         """Add the covariate effects back; covariates from ``covariates`` (same rows) or ``X``."""
@@ -100,9 +99,7 @@ class CovariateResidualizer(Persistent, TransformerMixin, BaseEstimator):
             raise ValueError(f"covariates has {len(source)} rows for {len(X)} rows of values")
         rois, effects = self._effects(source.set_axis(X.index) if covariates is not None else X, "covariates")
         values = check_numeric_table(X[rois], "X", min_rows=1, nonnegative=False)
-        out = X.copy()
-        out[rois] = values + effects
-        return out
+        return replace_columns(X, rois, values + effects)
 
     def _get_state(self) -> tuple[dict, dict]:
         check_is_fitted(self, "coef_")
