@@ -142,7 +142,14 @@ def cmd_harmonize(args) -> None:
         harmonizer = Harmonizer.load(args.apply)
     else:
         rois = None if args.rois == "muse" else list(_split_list(args.rois))
-        harmonizer = _harmonizer(args, rois=rois, reference_site=args.reference_site).fit(table)
+        fit_rows = table
+        if args.fit_on:
+            if args.group_column not in table.columns:
+                raise ValueError(f"--fit-on needs the group column {args.group_column!r} (see --group-column)")
+            fit_rows = table[table[args.group_column].astype(str).isin(_split_list(args.fit_on))]
+            if fit_rows.empty:
+                raise ValueError(f"no rows with {args.group_column} in {args.fit_on!r} to fit on")
+        harmonizer = _harmonizer(args, rois=rois, reference_site=args.reference_site).fit(fit_rows)
     write_table(harmonizer.transform(table), args.output)
     if args.save:
         harmonizer.save(args.save)
@@ -152,7 +159,7 @@ def cmd_harmonize(args) -> None:
 
 def _add_harmonization_options(p) -> None:
     p.add_argument("--site-column", default="site")
-    p.add_argument("--harmonize-covariates", default="age,sex", help="covariates whose effects ComBat-GAM protects")
+    p.add_argument("--harmonize-covariates", default="age,sex,icv", help="covariates whose effects ComBat-GAM protects")
     p.add_argument("--smooth", default="age", help="covariates modelled with a smooth (GAM) term; '' for none")
 
 
@@ -193,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rois", default="muse", help="'muse' (default: MUSE ROI columns) or col1,col2,...")
     _add_harmonization_options(p)
     p.add_argument("--reference-site", default=None, help="express harmonized values on this site's scale")
+    p.add_argument("--fit-on", default="", metavar="GROUPS",
+                   help="fit on these groups of --group-column only (e.g. CN: site effects free of disease), apply to all")
+    p.add_argument("--group-column", default="diagnosis")
     p.add_argument("--save", metavar="MODEL", help="also save the fitted harmonizer")
     p.add_argument("--apply", metavar="MODEL", help="apply a saved harmonizer instead of fitting one")
     p.add_argument("--random-state", type=int, default=0)

@@ -28,7 +28,7 @@ def split(df: pd.DataFrame, test_fraction: float, rng) -> tuple[pd.DataFrame, pd
 def run_demo(output="demo_output", epochs: int = 500, random_state: int = 0, verbose: bool = True, n_jobs: int = 1) -> dict:
     """Fit CN vs MCI+AD on :func:`datasets.load_example`, write outputs, return the figures.
 
-    The pipeline is ``Harmonizer`` (ComBat-GAM: smooth age, sex; fitted on CN, ``n_jobs``
+    The pipeline is ``Harmonizer`` (ComBat-GAM: smooth age, sex, ICV; fitted on CN, ``n_jobs``
     workers, one by default: each worker loads the library, ~0.4 GB) → ``CovariateResidualizer``
     (age, sex, ICV; fitted on CN) → ``ContrastiveVAE``.
     Writes into ``output``: ``paired_synthetic.csv`` (synthetic_id, cohort, site, age, sex,
@@ -42,7 +42,7 @@ def run_demo(output="demo_output", epochs: int = 500, random_state: int = 0, ver
     cn_train, cn_test = split(cohort[cohort["diagnosis"] == "CN"], 0.2, rng)
     pt_train, pt_test = split(cohort[cohort["diagnosis"].isin(PATIENTS)], 0.2, rng)
     pipeline = make_pipeline(
-        Harmonizer(site="site", covariates=["age", "sex"], smooth=["age"], n_jobs=n_jobs, random_state=random_state),
+        Harmonizer(site="site", covariates=["age", "sex", "icv"], smooth=["age"], n_jobs=n_jobs, random_state=random_state),
         CovariateResidualizer(covariates=["age", "sex", "icv"]),
         ContrastiveVAE(epochs=epochs, random_state=random_state, verbose=verbose),
     ).set_params(rois=rois, random_state=random_state)

@@ -11,6 +11,8 @@ site, at one chosen site, or harmonized.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
@@ -22,6 +24,21 @@ from .base import _REGISTRY, COHORTS, BaseSynthesizer, Persistent
 from .preprocessing.residualization import find_rois
 
 HARMONIZED = "harmonized"
+
+
+def _warn_unprotected_covariates(steps) -> None:
+    """Warn when a later step removes a covariate that an earlier harmonizer did not protect:
+    ComBat then takes site differences in that covariate for scanner effects, and removing
+    the covariate's effect afterwards puts them back."""
+    protected = None
+    for _, step in steps:
+        if getattr(step, "site", None) is not None:
+            protected = set(getattr(step, "covariates", ()))
+        elif protected is not None:
+            missing = [c for c in getattr(step, "covariates", ()) if c not in protected]
+            if missing:
+                warnings.warn(f"covariate(s) {missing} are removed after harmonization but not given to the harmonizer; "
+                              "add them to its covariates, or site differences come back", UserWarning, stacklevel=3)
 
 
 def make_pipeline(*steps) -> SynthesisPipeline:
@@ -90,6 +107,7 @@ class SynthesisPipeline(Persistent, BaseEstimator):
         if len(steps) > 1 and "nonnegative" in steps[-1][1].get_params():
             steps[-1][1].set_params(nonnegative=False)  # residuals and harmonized values may be < 0
         covariates = self._covariate_columns(steps[:-1])
+        _warn_unprotected_covariates(steps[:-1])
         tables = {"background": background, "target": target}
         for cohort, table in tables.items():
             missing = [] if table is None else [c for c in covariates + rois if c not in table.columns]

@@ -84,7 +84,7 @@ def test_harmonize_then_pipeline_fit_and_sample(tmp_path, example):
     table = tmp_path / "cohort.csv"
     example[["participant_id", "site", "age", "sex", "icv", "diagnosis", *rois]].to_csv(table, index=False)
     out, model = tmp_path / "harmonized.csv", tmp_path / "harmonizer.roisynth"
-    assert main(["harmonize", str(table), "-o", str(out), "--smooth", "", "--save", str(model)]) == 0
+    assert main(["harmonize", str(table), "-o", str(out), "--smooth", "", "--save", str(model), "--fit-on", "CN"]) == 0
     harmonized = pd.read_csv(out)
     assert list(harmonized.columns) == list(pd.read_csv(table).columns)
     site_means = harmonized.groupby("site")["Hippocampus_L"].mean()

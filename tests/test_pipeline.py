@@ -27,7 +27,7 @@ def cohort():
 def fitted(cohort):
     cn, pt = cohort[cohort.diagnosis == "CN"], cohort[cohort.diagnosis != "CN"]
     pipe = make_pipeline(
-        Harmonizer(smooth=()),
+        Harmonizer(covariates=("age", "sex", "icv"), smooth=()),
         CovariateResidualizer(),
         ContrastiveVAE(epochs=150, verbose=False, random_state=0),
     )
@@ -113,6 +113,14 @@ def test_save_load_round_trip(fitted, cohort, tmp_path):
         pd.testing.assert_frame_equal(a, b)
     patients = cohort[cohort.diagnosis == "AD"].iloc[:10]
     pd.testing.assert_frame_equal(loaded.counterfactual(patients), fitted.counterfactual(patients))
+
+
+def test_warns_when_a_removed_covariate_was_not_harmonized(cohort):
+    pipe = make_pipeline(Harmonizer(covariates=("age", "sex"), smooth=()), CovariateResidualizer(),
+                         ContrastiveVAE(epochs=1, verbose=False))
+    cn = cohort[cohort.diagnosis == "CN"]
+    with pytest.warns(UserWarning, match=r"\['icv'\] are removed after harmonization"):
+        pipe.fit(cn, cohort[cohort.diagnosis != "CN"])
 
 
 def test_bad_pipeline_input(cohort):
