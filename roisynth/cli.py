@@ -164,18 +164,21 @@ def _add_harmonization_options(p) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="roisynth", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="roisynth",
+        description="Synthetic brain ROI-volume cohorts, paired healthy/disease, from unpaired tables (CSV or Parquet).",
+    )
     parser.add_argument("--version", action="version", version=f"roisynth {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="fit on the bundled cohort, write a paired synthetic cohort")
+    p = sub.add_parser("demo", help="run the pipeline on the bundled cohort, write a paired synthetic cohort")
     p.add_argument("--output", default="demo_output", help="folder for the outputs (default: demo_output)")
     p.add_argument("--epochs", type=int, default=500)
     p.add_argument("--random-state", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("fit", help="fit a ContrastiveVAE on healthy (background) and patient (target) tables")
+    p = sub.add_parser("fit", help="fit a ContrastiveVAE (or, with --harmonize/--residualize, a pipeline) on healthy and patient tables")
     p.add_argument("tables", nargs="+", metavar="TABLE", help="BACKGROUND TARGET, or one table split by --group-column")
     p.add_argument("-o", "--output", required=True, help="model file to write")
     p.add_argument("--group-column", default="diagnosis")
