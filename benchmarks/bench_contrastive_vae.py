@@ -31,7 +31,6 @@ from roisynth.evaluation import semisynthetic_scores, severity_comparison
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import record  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"effect_r": ">= 0.95", "effect_scale": "≈ 1", "twin_rmse_ratio": "<= 0.5", "common_auc": "<= 0.6", "salient_completeness": ">= 0.6",
            "w2_ratio_background": "<= 1.2", "w2_ratio_target": "<= 1.2", "fit_seconds": "<= 10"}
 

@@ -10,6 +10,7 @@ import pandas as pd
 from . import __version__, datasets
 from .base import load
 from .contrastive_vae import ContrastiveVAE
+from .frames import long_pairs, replace_columns
 from .io import read_table, write_table
 from .pipeline import HARMONIZED, SynthesisPipeline, make_pipeline
 from .preprocessing import CovariateResidualizer, Harmonizer
@@ -104,14 +105,12 @@ def cmd_sample(args) -> None:
     elif args.site is not None:
         raise ValueError("--site needs a model fitted with --harmonize")
     if args.cohort == "paired":
-        healthy, disease = model.sample_paired(args.n, **options)
-        table = pd.concat([healthy.assign(cohort="background"), disease.assign(cohort="target")])
-        table = table.rename_axis("synthetic_id").reset_index().sort_values("synthetic_id", kind="stable")
+        table = long_pairs(*model.sample_paired(args.n, **options), names=("background", "target"))
     else:
         table = model.sample(args.n, cohort=args.cohort, **options)
         table = table.rename_axis("synthetic_id").reset_index().assign(cohort=args.cohort)
-    covariates = getattr(model, "covariate_columns_", [])
-    write_table(table[["synthetic_id", "cohort", *covariates, *model.feature_names_in_]], args.output)
+        table = table[["synthetic_id", "cohort", *table.columns[1:-1]]]
+    write_table(table, args.output)
     print(f"wrote {len(table)} rows to {args.output}")
 
 
@@ -127,8 +126,7 @@ def cmd_counterfactual(args) -> None:
         out = model.counterfactual(table, **options)
         severity = model.severity(table) if args.severity else None
     else:
-        twins = model.counterfactual(table[rois], **options)
-        out = pd.concat([table.drop(columns=rois), twins], axis=1)[list(table.columns)]
+        out = replace_columns(table, rois, model.counterfactual(table[rois], **options).to_numpy())
         severity = model.severity(table[rois]) if args.severity else None
     if severity is not None:
         out = out.assign(severity=severity)

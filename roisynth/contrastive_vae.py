@@ -185,16 +185,20 @@ class ContrastiveVAE(BaseSynthesizer):
         out = torch.empty(n_eval, self.n_features_in_)
 
         def validate() -> float:
-            m = self.module_
-            zb = GaussianEncoder.rsample(*m.common(xb[rows[0]]), draws[0])
-            zt = GaussianEncoder.rsample(*m.common(xt[rows[1]]), draws[1])
-            st = GaussianEncoder.rsample(*m.salient(xt[rows[1]]), draws[2])
-            m.observe(zb, None, noise.clone(), (out, None))
+            zb, zt, st = self._posterior_draws(xb[rows[0]], xt[rows[1]], draws)
+            self.module_.observe(zb, None, noise.clone(), (out, None))
             score = refs[0].distance(out.double().numpy())
-            m.observe(zt, st, noise.clone(), (None, out))
+            self.module_.observe(zt, st, noise.clone(), (None, out))
             return score + refs[1].distance(out.double().numpy())
 
         return validate
+
+    def _posterior_draws(self, xb: torch.Tensor, xt: torch.Tensor, noise=(None, None, None), repeat: int = 1):
+        """``repeat`` draws per row of z ~ q(z|x_b), z ~ q(z|x_t), s ~ q(s|x_t); ``noise`` fixes the ε's."""
+        m = self.module_
+        posteriors = (m.common(xb), m.common(xt), m.salient(xt))
+        return tuple(GaussianEncoder.rsample(*(u.repeat(repeat, 1) for u in posterior), eps)
+                     for posterior, eps in zip(posteriors, noise))
 
     def _fit_latent_densities(self, xb: torch.Tensor, xt: torch.Tensor, seed: int, draws: int = 4) -> None:
         """Gaussian mixtures on draws from the aggregate posteriors: z of healthy subjects,
@@ -202,11 +206,8 @@ class ContrastiveVAE(BaseSynthesizer):
         self.background_latents_ = self.target_latents_ = None
         if self.latent_sampling == "prior":
             return
-        m = self.module_
         with torch.no_grad():
-            zb = GaussianEncoder.rsample(*(u.repeat(draws, 1) for u in m.common(xb)))
-            zt = GaussianEncoder.rsample(*(u.repeat(draws, 1) for u in m.common(xt)))
-            st = GaussianEncoder.rsample(*(u.repeat(draws, 1) for u in m.salient(xt)))
+            zb, zt, st = self._posterior_draws(xb, xt, repeat=draws)
         self.background_latents_ = LatentMixture.fit(zb.double().numpy(), random_state=seed)
         self.target_latents_ = LatentMixture.fit(torch.cat([zt, st], 1).double().numpy(), random_state=seed)
 

@@ -12,6 +12,7 @@ import pandas as pd
 from . import datasets
 from .contrastive_vae import ContrastiveVAE
 from .evaluation import fidelity_summary
+from .frames import long_pairs
 from .io import write_table
 from .pipeline import make_pipeline
 from .preprocessing import CovariateResidualizer, Harmonizer
@@ -49,12 +50,7 @@ def run_demo(output="demo_output", epochs: int = 500, random_state: int = 0, ver
     pipeline.fit(cn_train, pt_train)
     fit_seconds = time.perf_counter() - start
 
-    healthy, disease = pipeline.sample_paired(len(pt_train))
-    paired = pd.concat(
-        [frame.assign(cohort=name) for name, frame in (("healthy", healthy), ("disease", disease))]
-    ).rename_axis("synthetic_id").reset_index()
-    paired = paired[["synthetic_id", "cohort", *pipeline.covariate_columns_, *rois]]
-    paired = paired.sort_values(["synthetic_id", "cohort"], ascending=[True, False])
+    paired = long_pairs(*pipeline.sample_paired(len(pt_train)), names=("healthy", "disease"))
     patients = cohort[cohort["diagnosis"].isin(PATIENTS)]
     twins = pipeline.counterfactual(patients, to="background").assign(severity=pipeline.severity(patients))
 

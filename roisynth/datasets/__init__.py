@@ -1,7 +1,7 @@
 """Data sets: the MUSE ROI dictionary, reading ROI tables, a realistic cohort simulator and the
 seed paper's semi-synthetic benchmark. Data files are read lazily, on first use."""
 
-from .muse import canonical_roi_name, muse_rois, read_rois, roi_names
+from .muse import canonical_roi_name, muse_rois, read_rois, roi_columns, roi_names
 from .semisynthetic import SemiSynthetic, make_semisynthetic
 from .simulator import load_example, simulate_cohort
 
@@ -12,6 +12,7 @@ __all__ = [
     "make_semisynthetic",
     "muse_rois",
     "read_rois",
+    "roi_columns",
     "roi_names",
     "simulate_cohort",
 ]

@@ -69,6 +69,15 @@ def roi_names(include_ventricles: bool = False) -> list[str]:
     return muse_rois(include_ventricles)["name"].tolist()
 
 
+def roi_columns(table: pd.DataFrame, include_ventricles: bool = True) -> list[str]:
+    """The columns of ``table`` that are MUSE single ROIs, in table order (error if none)."""
+    known = set(roi_names(include_ventricles=include_ventricles))
+    found = [c for c in table.columns if c in known]
+    if not found:
+        raise ValueError("no MUSE ROI columns found in the table; name them with rois=[...]")
+    return found
+
+
 def canonical_roi_name(label) -> str | None:
     """MUSE name for a column label, or ``None`` when the label is not a ROI.
 

@@ -49,7 +49,7 @@ from .. import persistence
 from .._validation import _rows, check_numeric_table
 from ..base import Persistent
 from ..covariates import covariate_matrix
-from ..datasets import roi_names
+from ..datasets import roi_columns
 from ..frames import replace_columns
 
 _K_FOLDS = 5  # neuroHarmonize's penalty search: statsmodels' default 5 folds
@@ -200,10 +200,7 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         if self.rois is not None:
             rois = _names(self.rois, "rois")
         else:
-            known = set(roi_names(include_ventricles=True))
-            rois = [c for c in X.columns if c in known]
-            if not rois:
-                raise ValueError("no MUSE ROI columns found in the table; name the columns to harmonize with rois=[...]")
+            rois = roi_columns(X)
         clash = [c for c in rois if c in (self.site, *covariates)]
         if clash:
             raise ValueError(f"column(s) {clash} cannot be both ROIs and site/covariates")

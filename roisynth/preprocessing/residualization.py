@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._validation import check_choice, check_numeric_table
 from ..base import Persistent
 from ..covariates import covariate_matrix
-from ..datasets import roi_names
+from ..datasets import roi_columns
 from ..frames import replace_columns
 from ..persistence import to_tensor
 
@@ -37,10 +37,7 @@ def find_rois(table: pd.DataFrame, rois, include_ventricles: bool = True) -> lis
         if missing:
             raise ValueError(f"ROI columns {missing[:5]} are not in the table")
         return list(rois)
-    found = [c for c in table.columns if c in set(roi_names(include_ventricles=include_ventricles))]
-    if not found:
-        raise ValueError("no MUSE ROI columns found in the table; name them with rois=[...]")
-    return found
+    return roi_columns(table, include_ventricles)
 
 
 class CovariateResidualizer(Persistent, TransformerMixin, BaseEstimator):
