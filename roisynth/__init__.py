@@ -3,7 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from . import datasets, metrics, preprocessing
-from .base import load
+from .base import PairingNotSupportedError, load
 from .contrastive_vae import ContrastiveVAE
 from .pipeline import SynthesisPipeline, make_pipeline
 from .preprocessing import CovariateResidualizer, Harmonizer
@@ -17,6 +17,7 @@ __all__ = [
     "ContrastiveVAE",
     "CovariateResidualizer",
     "Harmonizer",
+    "PairingNotSupportedError",
     "SynthesisPipeline",
     "__version__",
     "datasets",

@@ -14,6 +14,11 @@ COHORTS = ("background", "target")
 _REGISTRY: dict[str, type] = {}
 
 
+class PairingNotSupportedError(TypeError):
+    """Asked a synthesizer that models each cohort on its own (``can_pair = False``) for
+    paired samples or counterfactual twins."""
+
+
 class Persistent:
     """save/load for estimators with ``_get_state() -> (metadata, tensors)`` and ``_set_state``.
 
@@ -46,12 +51,27 @@ class BaseSynthesizer(Persistent, BaseEstimator):
     """Base class: ``fit(background, target=None)``, ``sample(n, cohort=...)``, save/load.
 
     Data are standardized internally on the background training cohort
-    (``mean_``, ``scale_``); users pass and get raw units (mm³). Subclasses that can make
-    paired samples set ``can_pair = True`` and implement ``sample_paired`` and
-    ``counterfactual``.
+    (``mean_``, ``scale_``); users pass and get raw units (mm³). ``cohorts_`` lists the
+    cohorts a fitted model can sample. Subclasses that can make paired samples (the same
+    synthetic person healthy and diseased) set ``can_pair = True`` and implement
+    ``sample_paired`` and ``counterfactual``; the others raise
+    :class:`PairingNotSupportedError`.
     """
 
     can_pair = False
+
+    def sample_paired(self, n: int, random_state=None):
+        raise self._no_pairing("sample_paired")
+
+    def counterfactual(self, X, to: str = "background", **kwargs):
+        raise self._no_pairing("counterfactual")
+
+    def _no_pairing(self, method: str) -> PairingNotSupportedError:
+        return PairingNotSupportedError(
+            f"{type(self).__name__} models each cohort separately, so it has no {method}: nothing links a "
+            "synthetic healthy subject to a diseased one. Use a pairing model (can_pair = True): "
+            "ContrastiveVAE, ConditionalVAE or LinearContrastive."
+        )
 
     # -- input ---------------------------------------------------------------------------
     def _validate_fit_tables(self, background, target, *, nonnegative: bool = True):
@@ -67,6 +87,7 @@ class BaseSynthesizer(Persistent, BaseEstimator):
             Xt = check_numeric_table(tg, "target", nonnegative=nonnegative)
         self.feature_names_in_ = np.asarray(bg.columns, dtype=object)
         self.n_features_in_ = Xb.shape[1]
+        self.cohorts_ = COHORTS if Xt is not None else COHORTS[:1]
         self.mean_ = Xb.mean(0)
         self.scale_ = Xb.std(0, ddof=1)
         constant = self.scale_ <= 1e-12 * np.maximum(np.abs(self.mean_), 1.0)
@@ -82,7 +103,12 @@ class BaseSynthesizer(Persistent, BaseEstimator):
         return df, check_numeric_table(df, name, min_rows=min_rows, nonnegative=False)
 
     def _check_cohort(self, cohort: str) -> str:
-        return check_choice(cohort, "cohort", COHORTS)
+        """``cohort`` if it is one of the fitted ``cohorts_``, else a clear error."""
+        check_choice(cohort, "cohort", COHORTS)
+        check_is_fitted(self, "feature_names_in_")
+        if cohort not in self.cohorts_:
+            raise ValueError(f"{type(self).__name__} was fitted without a {cohort} cohort; fit(background, target) to sample it")
+        return cohort
 
     # -- scaling and output --------------------------------------------------------------
     def _standardize(self, X: np.ndarray) -> np.ndarray:
@@ -100,6 +126,7 @@ class BaseSynthesizer(Persistent, BaseEstimator):
         metadata = {
             "params": self.get_params(deep=False),
             "feature_names": [str(c) for c in self.feature_names_in_],
+            "cohorts": list(self.cohorts_),
         }
         tensors = {"mean_": persistence.to_tensor(self.mean_), "scale_": persistence.to_tensor(self.scale_)}
         return metadata, tensors
@@ -107,8 +134,10 @@ class BaseSynthesizer(Persistent, BaseEstimator):
     def _set_state(self, metadata: dict, tensors: dict) -> None:
         self.feature_names_in_ = np.asarray(metadata["feature_names"], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
+        self.cohorts_ = tuple(metadata.get("cohorts", COHORTS))
         self.mean_ = tensors["mean_"].numpy()
         self.scale_ = tensors["scale_"].numpy()
+
 
 def _load(path, expected: type | None):
     name, metadata, tensors = persistence.load_model(path, None if expected in (None, BaseSynthesizer) else expected.__name__)
