@@ -33,7 +33,7 @@ def test_prior_sampling_mode(cohorts):
 
 
 def test_sampling_is_chunked_without_changing_the_draws(small_model, monkeypatch):
-    import roisynth.contrastive_vae as module
+    import roisynth.neural as module
 
     reference = small_model.sample(1000, random_state=3)
     monkeypatch.setattr(module, "_CHUNK", 1000)

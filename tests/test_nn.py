@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from roisynth.metrics import GaussianReference, gaussian_w2
-from roisynth.nn.contrastive import ContrastiveVAEModule
+from roisynth.nn.decoder import GaussianDecoder
 from roisynth.nn.losses import _RBFMMD, rbf_mmd
 
 
@@ -27,7 +27,7 @@ def test_mmd_is_small_for_one_distribution_and_grows_with_a_shift():
 
 def test_full_covariance_likelihood_matches_torch_distributions():
     torch.manual_seed(0)
-    module = ContrastiveVAEModule(4, 2, 2, 8, noise="full")
+    module = GaussianDecoder(2, 2, 8, 4, noise="full")
     with torch.no_grad():
         module.precision_tril.normal_(0, 0.3)
         module.log_scale.normal_(0, 0.2)

@@ -80,14 +80,22 @@ def train(
     patience: int = 50,
     verbose: bool = True,
     desc: str = "training",
+    adversary: tuple[torch.nn.Module, Callable[..., torch.Tensor]] | None = None,
 ) -> TrainingHistory:
     """Minimize ``loss_fn(*batch)`` with Adam, keeping the weights with the best validation score.
 
     ``batches()`` yields the batches of one epoch. Every ``eval_every`` epochs ``validate()``
     (lower is better) is called in eval mode without gradients; training stops when it has
     not improved for ``patience`` epochs, and the best weights are restored.
+
+    ``adversary=(submodule, adversary_loss)`` trains a submodule of ``module`` (e.g. a
+    discriminator) against the rest: it is left out of the main optimizer and, after each
+    main step, takes one step of its own Adam on ``adversary_loss(*batch)``.
     """
-    optimizer = torch.optim.Adam(module.parameters(), lr=lr, betas=betas, fused=True)
+    excluded = set() if adversary is None else {id(p) for p in adversary[0].parameters()}
+    optimizer = torch.optim.Adam([p for p in module.parameters() if id(p) not in excluded], lr=lr, betas=betas, fused=True)
+    if adversary is not None:
+        adversary_optimizer = torch.optim.Adam(adversary[0].parameters(), lr=lr, betas=betas, fused=True)
     history = TrainingHistory()
     best_state = None
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not verbose, leave=False)
@@ -98,6 +106,10 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if adversary is not None:
+                adversary_optimizer.zero_grad(set_to_none=True)
+                adversary[1](*batch).backward()
+                adversary_optimizer.step()
             total += loss.item()
             count += 1
         history.loss.append(total / max(count, 1))

@@ -1,0 +1,92 @@
+"""The Gaussian decoder shared by the neural synthesizers: p(x | u, c) = N(f(u, c), Σ)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import LEAKY_SLOPE, mlp
+from .losses import _LOG_2PI, gaussian_nll
+
+
+class GaussianDecoder(nn.Module):
+    r"""Two-layer MLP mean f(u, c) and a learned observation covariance Σ.
+
+    The code has two parts: u (``n_shared`` dims, e.g. the common latent z) and c
+    (``n_condition`` dims: the salient latent s of the contrastive VAE, or the cohort label
+    of the conditional VAE). Background subjects are decoded with c = 0, so f(u, 0) and
+    f(u, c) are the same synthetic person healthy and diseased.
+
+    Σ is learned through its precision's Cholesky factor, Σ⁻¹ = U Uᵀ with U lower-triangular
+    and positive diagonal exp(−log_scale): with ``noise="full"`` U is dense (residual
+    correlations such as left/right homologues that a small latent cannot carry), with
+    ``noise="diagonal"`` Σ = diag(exp(2·log_scale)).
+    """
+
+    def __init__(self, n_shared: int, n_condition: int, n_hidden: int, n_features: int, noise: str = "full"):
+        super().__init__()
+        if noise not in ("full", "diagonal"):
+            raise ValueError(f"noise={noise!r} is not 'full' or 'diagonal'")
+        self.n_shared, self.n_condition = n_shared, n_condition
+        self.net = mlp(n_shared + n_condition, n_hidden, n_features)
+        self.log_scale = nn.Parameter(torch.zeros(n_features))
+        self.precision_tril = nn.Parameter(torch.zeros(n_features, n_features)) if noise == "full" else None
+
+    def precision_factor(self) -> torch.Tensor:
+        """U with Σ⁻¹ = U Uᵀ (lower-triangular; diagonal exp(−log_scale))."""
+        diagonal = torch.diag(torch.exp(-self.log_scale))
+        return diagonal if self.precision_tril is None else diagonal + self.precision_tril.tril(-1)
+
+    def noise_factor(self) -> torch.Tensor:
+        """A = U⁻¹, so that ε A with ε ~ N(0, I) (row vectors) has covariance Σ."""
+        if self.precision_tril is None:
+            return torch.diag(self.log_scale.exp())
+        eye = torch.eye(len(self.log_scale), dtype=self.log_scale.dtype)
+        return torch.linalg.solve_triangular(self.precision_factor(), eye, upper=False)
+
+    def nll(self, x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        """−log N(x | mean, Σ) per row = ½‖(x − mean) U‖² − log det U + (p/2) log 2π."""
+        if self.precision_tril is None:
+            return gaussian_nll(x, mean, self.log_scale)
+        r = (x - mean) @ self.precision_factor()
+        return 0.5 * (r * r).sum(1) + self.log_scale.sum() + 0.5 * x.shape[1] * _LOG_2PI
+
+    def forward(self, u: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean f(u, c); ``c=None`` decodes as background (c = 0)."""
+        if c is None:
+            c = u.new_zeros(u.shape[0], self.n_condition)
+        return self.net(torch.cat([u, c], dim=1))
+
+    def observe(
+        self,
+        u: torch.Tensor,
+        c: torch.Tensor | None,
+        eps: torch.Tensor,
+        out: tuple[torch.Tensor | None, torch.Tensor | None],
+        scale: torch.Tensor | None = None,
+        shift: torch.Tensor | None = None,
+    ) -> None:
+        """Write x_B = f(u, 0) + εA and x_T = f(u, c) + εA (mapped to scale·x + shift) into ``out``.
+
+        The same (u, ε) gives both members of a synthetic pair. The affine map is folded into
+        the last layer and ``eps`` is overwritten, so sampling millions of rows costs two
+        GEMMs per chunk and no temporaries of the output's size.
+        """
+        first, last = self.net[0], self.net[2]
+        weight, bias = last.weight.T, last.bias
+        if scale is not None:
+            weight, bias = weight * scale, bias * scale + shift
+        if self.precision_tril is None:
+            sigma = self.log_scale.exp() if scale is None else self.log_scale.exp() * scale
+            base = eps.mul_(sigma).add_(bias)
+        else:
+            factor = self.noise_factor() if scale is None else self.noise_factor() * scale
+            base = torch.addmm(bias, eps, factor)
+        pre = F.linear(u, first.weight[:, : self.n_shared], first.bias)
+        out_b, out_t = out
+        if out_b is not None:
+            torch.addmm(base, F.leaky_relu(pre, LEAKY_SLOPE), weight, out=out_b)
+        if out_t is not None:
+            hidden = F.leaky_relu(torch.addmm(pre, c, first.weight[:, self.n_shared :].T), LEAKY_SLOPE)
+            torch.addmm(base, hidden, weight, out=out_t)
