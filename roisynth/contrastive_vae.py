@@ -53,7 +53,7 @@ class ContrastiveVAE(NeuralSynthesizer):
     random_state : int for bit-identical results on CPU.
     """
 
-    _counts = (*NeuralSynthesizer._counts, "n_salient")
+    _counts = (*NeuralSynthesizer._counts, "n_common", "n_salient")
     _weights = (*NeuralSynthesizer._weights, "mmd_weight", "tc_weight", "background_salient_weight")
 
     def __init__(

@@ -48,7 +48,7 @@ class NeuralSynthesizer(BaseSynthesizer):
 
     can_pair = True
     _latent_condition = True  # c is a latent code with a posterior (False: c is the fixed patient label)
-    _counts = ("n_common", "n_hidden", "epochs", "batch_size", "eval_every")
+    _counts = ("n_hidden", "epochs", "batch_size", "eval_every")
     _weights = ("learning_rate", "patience")
 
     # -- fitting -------------------------------------------------------------------------
@@ -171,14 +171,15 @@ class NeuralSynthesizer(BaseSynthesizer):
     # -- generation ----------------------------------------------------------------------
     def _draw_codes(self, k: int, generator: torch.Generator, joint: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Codes of ``k`` synthetic people: (z, c) of patients if ``joint``, else z of healthy."""
+        n_shared = self.module_.decoder.n_shared
         if self.latent_sampling == "prior":
-            z = torch.randn(k, self.n_common, generator=generator)
+            z = torch.randn(k, n_shared, generator=generator)
             c = torch.randn(k, self.module_.decoder.n_condition, generator=generator) if self._latent_condition else None
         elif not joint:
             return self.background_latents_.sample(k, generator), None
         else:
             codes = self.target_latents_.sample(k, generator)
-            z, c = codes[:, : self.n_common], codes[:, self.n_common :] if self._latent_condition else None
+            z, c = codes[:, :n_shared], codes[:, n_shared:] if self._latent_condition else None
         return z, self._condition(k) if c is None else c
 
     def _generate(self, n: int, random_state, which: tuple[str, ...]) -> list[pd.DataFrame]:

@@ -1,5 +1,47 @@
-"""Fidelity metrics: plain functions of two tables (in the style of POT and sklearn.metrics)."""
+"""Metrics: plain functions of tables (rows = subjects, same columns), in the style of POT and
+scikit-learn's ``metrics``. DataFrames are matched by column name, arrays by position.
 
-from .wasserstein import GaussianReference, gaussian_w2
+- fidelity: :func:`gaussian_w2`, :func:`wasserstein`, :func:`sliced_wasserstein`, :func:`mmd`,
+  :func:`marginal_distances`, :func:`correlation_similarity`, :func:`detection_auc`;
+- uncertainty and reference levels: :func:`bootstrap`, :func:`noise_floor`;
+- representations: :func:`decoupling_auc`, :func:`subtype_recovery`;
+- effects and counterfactuals: :func:`cohens_d`, :func:`effect_map_correlation`,
+  :func:`roi_tests`, :func:`twin_error`;
+- utility: :func:`tstr`;
+- privacy: :func:`distance_to_closest_record`, :func:`nndr`, :func:`membership_inference_auc`.
+"""
 
-__all__ = ["GaussianReference", "gaussian_w2"]
+from .bootstrap import BootstrapResult, bootstrap, noise_floor
+from .counterfactual import twin_error
+from .detection import detection_auc
+from .effects import cohens_d, effect_map_correlation, roi_tests
+from .marginals import correlation_similarity, marginal_distances
+from .mmd import mmd
+from .privacy import distance_to_closest_record, membership_inference_auc, nndr
+from .representation import decoupling_auc, subtype_recovery
+from .utility import tstr
+from .wasserstein import GaussianReference, gaussian_w2, sliced_wasserstein, wasserstein
+
+__all__ = [
+    "BootstrapResult",
+    "GaussianReference",
+    "bootstrap",
+    "cohens_d",
+    "correlation_similarity",
+    "decoupling_auc",
+    "detection_auc",
+    "distance_to_closest_record",
+    "effect_map_correlation",
+    "gaussian_w2",
+    "marginal_distances",
+    "membership_inference_auc",
+    "mmd",
+    "nndr",
+    "noise_floor",
+    "roi_tests",
+    "sliced_wasserstein",
+    "subtype_recovery",
+    "tstr",
+    "twin_error",
+    "wasserstein",
+]

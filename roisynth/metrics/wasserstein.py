@@ -1,41 +1,53 @@
-r"""2-Wasserstein distances between Gaussian fits of two samples.
+r"""2-Wasserstein distances between two samples: exact, sliced, and between Gaussian fits.
 
 For Gaussians N(m_a, A) and N(m_b, B) the Bures-Wasserstein distance is
 
 .. math:: W_2^2 = \lVert m_a - m_b\rVert^2 + \operatorname{tr}A + \operatorname{tr}B
                   - 2\operatorname{tr}\big(A^{1/2} B A^{1/2}\big)^{1/2}
 
-Every function here returns :math:`W_2` (not squared), in the units of the data.
+Every function here returns :math:`W_2` (not :math:`W_2^2`), in the units of the data.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-
-def _values(x) -> np.ndarray:
-    arr = x.to_numpy(dtype=np.float64) if isinstance(x, pd.DataFrame) else np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] < 2:
-        raise ValueError(f"expected a 2-D table with at least 2 rows, got shape {arr.shape}")
-    return arr
+from .._validation import check_count
+from ._common import check_tables
 
 
 def _gaussian_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(0), np.cov(x, rowvar=False).reshape(x.shape[1], x.shape[1])
 
 
+def _factor(cov: np.ndarray) -> np.ndarray:
+    """F with F Fᵀ = cov: Cholesky, or V diag(√λ) when cov is singular."""
+    try:
+        return np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        w, v = np.linalg.eigh(cov)
+        return v * np.sqrt(np.clip(w, 0, None))
+
+
+def _bures(mean_a, trace_a: float, factor_a: np.ndarray, mean_b, trace_b: float, cross: np.ndarray) -> float:
+    r"""W2 from the moments, with ``cross`` = Fᵀ B F for any F F ᵀ = A.
+
+    Fᵀ B F is similar to A^{1/2} B A^{1/2} (same eigenvalues λ), so the trace term is Σ √λ.
+    """
+    root = np.sqrt(np.clip(np.linalg.eigvalsh(cross), 0, None)).sum()
+    w2sq = ((mean_a - mean_b) ** 2).sum() + trace_a + trace_b - 2 * root
+    return float(np.sqrt(max(w2sq, 0.0)))
+
+
 def gaussian_w2(a, b) -> float:
     """W2 between Gaussian fits (mean, unbiased covariance) of tables ``a`` and ``b``.
 
     Computed with POT's ``ot.gaussian.bures_wasserstein_distance``, which returns W2, not
-    W2². Columns must correspond; DataFrames are compared column by column as given.
+    W2². DataFrames are matched by column name, arrays by position.
     """
     import ot  # imported here: POT's import takes seconds, and most users never call this
 
-    xa, xb = _values(a), _values(b)
-    if xa.shape[1] != xb.shape[1]:
-        raise ValueError(f"tables have {xa.shape[1]} and {xb.shape[1]} columns")
+    (xa, xb), _ = check_tables(a=a, b=b)
     (ma, ca), (mb, cb) = _gaussian_fit(xa), _gaussian_fit(xb)
     return float(ot.gaussian.bures_wasserstein_distance(ma, mb, ca, cb))
 
@@ -49,15 +61,49 @@ class GaussianReference:
     """
 
     def __init__(self, x):
-        x = _values(x)
+        (x,), _ = check_tables(x=x)
         self.mean, cov = _gaussian_fit(x)
         w, v = np.linalg.eigh(cov)
         self.sqrt = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
         self.trace = float(np.trace(cov))
 
     def distance(self, y) -> float:
-        y = _values(y)
+        (y,), _ = check_tables(y=y)
+        if y.shape[1] != len(self.mean):
+            raise ValueError(f"y has {y.shape[1]} columns but the reference has {len(self.mean)}")
         mean, cov = _gaussian_fit(y)
-        cross = np.linalg.eigvalsh(self.sqrt @ cov @ self.sqrt)
-        w2sq = ((self.mean - mean) ** 2).sum() + self.trace + np.trace(cov) - 2 * np.sqrt(np.clip(cross, 0, None)).sum()
-        return float(np.sqrt(max(w2sq, 0.0)))
+        return _bures(self.mean, self.trace, self.sqrt, mean, np.trace(cov), self.sqrt @ cov @ self.sqrt)
+
+
+def wasserstein(a, b) -> float:
+    r"""Exact W2 between the empirical distributions of ``a`` and ``b`` (uniform weights).
+
+    .. math:: W_2 = \Big(\min_{P \in U(1/n, 1/m)} \sum_{ij} P_{ij}\lVert a_i - b_j\rVert^2\Big)^{1/2}
+
+    solved as a linear program by POT's ``ot.emd2`` on the squared-Euclidean cost (which
+    returns W2²; the square root is taken here). Cost O(n m) memory and roughly cubic time:
+    for thousands of rows prefer :func:`sliced_wasserstein` or :func:`gaussian_w2`.
+    """
+    import ot
+
+    (xa, xb), _ = check_tables(min_rows=1, a=a, b=b)
+    cost = ot.dist(xa, xb, metric="sqeuclidean")
+    weights_a, weights_b = np.full(len(xa), 1 / len(xa)), np.full(len(xb), 1 / len(xb))
+    w2sq = ot.emd2(weights_a, weights_b, cost, numItermax=max(100_000, 50 * len(xa) * len(xb)))
+    return float(np.sqrt(max(w2sq, 0.0)))
+
+
+def sliced_wasserstein(a, b, n_projections: int = 200, random_state=None) -> float:
+    r"""Sliced W2: the root mean W2² of the 1-D projections on random unit directions θ,
+
+    .. math:: SW_2 = \Big(\frac{1}{K}\sum_{k=1}^{K} W_2^2(\theta_k^\top a, \theta_k^\top b)\Big)^{1/2}
+              \le W_2(a, b),
+
+    via POT's ``ot.sliced_wasserstein_distance`` (already a W2, p = 2). Each 1-D problem is
+    solved exactly by sorting, so the cost is O(K (n + m) log(n + m)).
+    """
+    import ot
+
+    n_projections = check_count(n_projections, "n_projections")
+    (xa, xb), _ = check_tables(min_rows=1, a=a, b=b)
+    return float(ot.sliced_wasserstein_distance(xa, xb, n_projections=n_projections, p=2, seed=random_state))
