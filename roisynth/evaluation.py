@@ -36,11 +36,13 @@ def fidelity_summary(model, train: tuple, test: tuple, random_state=0) -> pd.Dat
     return pd.DataFrame(rows).set_index("cohort")
 
 
-def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0) -> dict:
+def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sample: int = 100_000) -> dict:
     """Fit ``model`` on ``n_train`` rows per cohort of a :class:`~roisynth.datasets.SemiSynthetic`
     benchmark and score it on the held-out rows against the known truth.
 
-    All figures are computed in z-scores of the background training cohort:
+    All figures are computed in z-scores of the background training cohort. Figures a model
+    cannot produce are NaN: the first three need pairing (``can_pair``), the next two a
+    ``transform`` with common (``z*``) or salient (``s*``) columns.
 
     - ``effect_r``: correlation over ROIs of the mean paired difference (target − background
       over ``sample_paired``) with the true mean atrophy of the target cohort;
@@ -53,7 +55,7 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0) -> di
     - ``salient_completeness``: completeness of KMeans(1 + n_subtypes) on the salient means
       of held-out background + targets against (background, subtype 1..k);
     - ``w2_ratio_background`` / ``w2_ratio_target``: :func:`fidelity_summary` ratios;
-    - ``fit_seconds``.
+    - ``fit_seconds``; ``sample_seconds``: time to draw ``n_sample`` target rows.
     """
     import time
 
@@ -77,34 +79,54 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0) -> di
     start = time.perf_counter()
     model.fit(train_b, train_t)
     fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    model.sample(n_sample, cohort="target")
+    sample_seconds = time.perf_counter() - start
     z = standardizer(train_b)
+    scores = dict.fromkeys(("effect_r", "effect_scale", "twin_rmse_ratio", "common_auc", "salient_completeness"), np.nan)
 
-    healthy, disease = model.sample_paired(20_000, random_state=int(rng.integers(2**31)))
-    synthetic_effect = (z(disease) - z(healthy)).mean()
-    true_effect = (z(data.target[rois]) - z(data.target_healthy[rois])).mean()
-    twins = model.counterfactual(test_t, to="background")
-    twin_error = np.sqrt(((z(twins) - z(truth_t)) ** 2).to_numpy().mean())
-    raw_error = np.sqrt(((z(test_t) - z(truth_t)) ** 2).to_numpy().mean())
+    if model.can_pair:
+        healthy, disease = model.sample_paired(20_000, random_state=int(rng.integers(2**31)))
+        synthetic_effect = (z(disease) - z(healthy)).mean()
+        true_effect = (z(data.target[rois]) - z(data.target_healthy[rois])).mean()
+        twins = model.counterfactual(test_t, to="background")
+        twin_error = np.sqrt(((z(twins) - z(truth_t)) ** 2).to_numpy().mean())
+        raw_error = np.sqrt(((z(test_t) - z(truth_t)) ** 2).to_numpy().mean())
+        scores |= {"effect_r": float(np.corrcoef(synthetic_effect, true_effect)[0, 1]),
+                   "effect_scale": float(synthetic_effect @ true_effect / (true_effect @ true_effect)),
+                   "twin_rmse_ratio": float(twin_error / raw_error)}
 
-    latents = model.transform(pd.concat([test_b, test_t]))
-    labels = np.r_[np.zeros(len(test_b), int), subtype_t]
-    common = latents.filter(regex=r"^z").to_numpy()
-    salient = latents.filter(regex=r"^s").to_numpy()
-    auc = cross_val_score(LogisticRegression(max_iter=1000), common, labels > 0, cv=5, scoring="roc_auc").mean()
-    n_clusters = 1 + len(np.unique(subtype_t))
-    clusters = KMeans(n_clusters, n_init=10, random_state=random_state).fit_predict(salient)
+    latents = _latents(model, test_b, test_t)
+    if latents is not None:
+        labels = np.r_[np.zeros(len(test_b), int), subtype_t]
+        common = latents.filter(regex=r"^z").to_numpy()
+        salient = latents.filter(regex=r"^s").to_numpy()
+        if common.shape[1]:
+            auc = cross_val_score(LogisticRegression(max_iter=1000), common, labels > 0, cv=5, scoring="roc_auc").mean()
+            scores["common_auc"] = float(auc)
+        if salient.shape[1]:
+            clusters = KMeans(1 + len(np.unique(subtype_t)), n_init=10, random_state=random_state).fit_predict(salient)
+            scores["salient_completeness"] = float(completeness_score(labels, clusters))
     fidelity = fidelity_summary(model, (train_b, train_t), (test_b, test_t), random_state)
-    return {
-        "effect_r": float(np.corrcoef(synthetic_effect, true_effect)[0, 1]),
-        "effect_scale": float(synthetic_effect @ true_effect / (true_effect @ true_effect)),
-        "twin_rmse_ratio": float(twin_error / raw_error),
-        "common_auc": float(auc),
-        "salient_completeness": float(completeness_score(labels, clusters)),
+    return scores | {
         "w2_ratio_background": float(fidelity.loc["background", "ratio"]),
         "w2_ratio_target": float(fidelity.loc["target", "ratio"]),
         "fit_seconds": fit_seconds,
+        "sample_seconds": sample_seconds,
         "epochs": getattr(model, "n_epochs_", None),
     }
+
+
+def _latents(model, background: pd.DataFrame, target: pd.DataFrame) -> pd.DataFrame | None:
+    """Posterior means of both cohorts' rows, each encoded as its own cohort where the model's
+    ``transform`` takes a ``cohort`` (conditional models); None without ``transform``."""
+    import inspect
+
+    if not hasattr(model, "transform"):
+        return None
+    if "cohort" in inspect.signature(model.transform).parameters:
+        return pd.concat([model.transform(background, cohort="background"), model.transform(target, cohort="target")])
+    return model.transform(pd.concat([background, target]))
 
 
 def _covariate_design(table: pd.DataFrame, covariates) -> np.ndarray:

@@ -50,3 +50,23 @@ def test_gaussian_w2_known_value_and_fast_reference():
     assert gaussian_w2(a, a) == pytest.approx(0, abs=1e-6)
     with pytest.raises(ValueError, match="columns"):
         gaussian_w2(a, b[:, :2])
+
+
+def test_adversary_is_trained_on_its_own_loss_only():
+    from roisynth.nn import train
+
+    class Game(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.player = torch.nn.Parameter(torch.zeros(1))
+            self.adversary = torch.nn.Linear(1, 1, bias=False)
+
+    torch.manual_seed(0)
+    game = Game()
+    # the player chases the adversary's weight; the main loss would also pull the adversary to 0,
+    # but only the adversary's own loss (minimum at 3) may move it
+    loss = lambda: (game.player - game.adversary.weight[0]).pow(2).sum() + game.adversary.weight.pow(2).sum()  # noqa: E731
+    adversary_loss = lambda: (game.adversary.weight - 3).pow(2).sum()  # noqa: E731
+    train(game, loss, lambda: [()], epochs=3000, lr=0.05, verbose=False, adversary=(game.adversary, adversary_loss))
+    assert game.adversary.weight.item() == pytest.approx(3, abs=1e-2)
+    assert game.player.item() == pytest.approx(3, abs=5e-2)
