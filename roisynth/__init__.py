@@ -5,6 +5,7 @@ from importlib.metadata import PackageNotFoundError, version
 from . import datasets, metrics, preprocessing
 from .base import PairingNotSupportedError, load
 from .contrastive_vae import ContrastiveVAE
+from .linear_contrastive import LinearContrastive
 from .pipeline import SynthesisPipeline, make_pipeline
 from .preprocessing import CovariateResidualizer, Harmonizer
 
@@ -17,6 +18,7 @@ __all__ = [
     "ContrastiveVAE",
     "CovariateResidualizer",
     "Harmonizer",
+    "LinearContrastive",
     "PairingNotSupportedError",
     "SynthesisPipeline",
     "__version__",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 
@@ -103,3 +104,20 @@ def check_count(n, name: str = "n") -> int:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"{name} must be a positive integer, got {n!r}")
     return int(n)
+
+
+def check_nonnegative(value, name: str) -> float:
+    """A finite number ≥ 0 (a penalty weight, a tolerance), else a ValueError naming it."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
+def check_codes(codes, n: int, width: int, name: str = "salient") -> np.ndarray:
+    """Latent codes for ``n`` rows: one vector of ``width`` for all rows, or one per row."""
+    values = np.asarray(codes, dtype=np.float64)
+    if values.ndim == 1:
+        values = np.broadcast_to(values, (n, values.shape[0]))
+    if values.shape != (n, width) or not np.isfinite(values).all():
+        raise ValueError(f"{name} must be finite with shape ({width},) or ({n}, {width}), got {np.shape(codes)}")
+    return values

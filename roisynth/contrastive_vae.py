@@ -7,7 +7,7 @@ import pandas as pd
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_choice
+from ._validation import check_choice, check_codes
 from .neural import NeuralSynthesizer, _seed
 from .nn import GaussianEncoder, threads
 from .nn.contrastive import REGULARIZERS, ContrastiveVAEModule
@@ -144,12 +144,7 @@ class ContrastiveVAE(NeuralSynthesizer):
         if salient is None:
             generator = torch.Generator().manual_seed(_seed(self.random_state if random_state is None else random_state))
             return self._draw_codes(n, generator, joint=True)[1]
-        s = np.asarray(salient, dtype=np.float32)
-        if s.ndim == 1:
-            s = np.broadcast_to(s, (n, s.shape[0]))
-        if s.shape != (n, self.n_salient) or not np.isfinite(s).all():
-            raise ValueError(f"salient must be finite with shape ({self.n_salient},) or ({n}, {self.n_salient}), got {s.shape}")
-        return torch.from_numpy(np.ascontiguousarray(s))
+        return torch.from_numpy(np.ascontiguousarray(check_codes(salient, n, self.n_salient), dtype=np.float32))
 
     def counterfactual(self, X, to: str = "background", mode: str = "residual", salient=None, random_state=None) -> pd.DataFrame:
         """Twin of each row of ``X`` in the other cohort, in raw units.

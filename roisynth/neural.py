@@ -18,7 +18,7 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_choice, check_count
+from ._validation import check_choice, check_count, check_nonnegative
 from .base import COHORTS, BaseSynthesizer
 from .latent_density import LatentMixture
 from .metrics import GaussianReference
@@ -29,11 +29,6 @@ _CHUNK = 16_384  # rows generated at a time: buffers stay in cache
 
 def _seed(random_state) -> int:
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-
-
-def check_weight(value, name: str) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
 
 
 class NeuralSynthesizer(BaseSynthesizer):
@@ -56,7 +51,7 @@ class NeuralSynthesizer(BaseSynthesizer):
         for name in self._counts:
             check_count(getattr(self, name), name)
         for name in self._weights:
-            check_weight(getattr(self, name), name)
+            check_nonnegative(getattr(self, name), name)
         check_choice(self.noise, "noise", ("full", "diagonal"))
         check_choice(self.latent_sampling, "latent_sampling", ("aggregate", "prior"))
         if not 0 <= self.validation_fraction < 0.5:
