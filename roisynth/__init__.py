@@ -5,6 +5,8 @@ from importlib.metadata import PackageNotFoundError, version
 from . import datasets, metrics, preprocessing
 from .base import PairingNotSupportedError, load
 from .contrastive_vae import ContrastiveVAE
+from .gaussian_mixture import GaussianMixtureSynthesizer
+from .kde import KDESynthesizer
 from .linear_contrastive import LinearContrastive
 from .pipeline import SynthesisPipeline, make_pipeline
 from .preprocessing import CovariateResidualizer, Harmonizer
@@ -17,7 +19,9 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "ContrastiveVAE",
     "CovariateResidualizer",
+    "GaussianMixtureSynthesizer",
     "Harmonizer",
+    "KDESynthesizer",
     "LinearContrastive",
     "PairingNotSupportedError",
     "SynthesisPipeline",

@@ -106,11 +106,19 @@ def check_count(n, name: str = "n") -> int:
     return int(n)
 
 
-def check_nonnegative(value, name: str) -> float:
-    """A finite number ≥ 0 (a penalty weight, a tolerance), else a ValueError naming it."""
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+def check_nonnegative(value, name: str, *, positive: bool = False) -> float:
+    """A finite number ≥ 0 (> 0 if ``positive``): a weight, a tolerance, a bandwidth."""
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} must be a {'positive' if positive else 'non-negative'} finite number, got {value!r}")
     return float(value)
+
+
+def seed_from(random_state) -> int:
+    """An int seed from ``None`` (fresh entropy), an int or a ``RandomState``."""
+    from sklearn.utils import check_random_state
+
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
 def check_codes(codes, n: int, width: int, name: str = "salient") -> np.ndarray:

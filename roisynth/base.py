@@ -8,7 +8,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from . import persistence
-from ._validation import align_columns, as_frame, check_choice, check_numeric_table
+from ._validation import (
+    align_columns,
+    as_frame,
+    check_choice,
+    check_numeric_table,
+    seed_from,
+)
 
 COHORTS = ("background", "target")
 _REGISTRY: dict[str, type] = {}
@@ -102,6 +108,10 @@ class BaseSynthesizer(Persistent, BaseEstimator):
         df = align_columns(df, list(self.feature_names_in_), name, "the fitted columns")
         return df, check_numeric_table(df, name, min_rows=min_rows, nonnegative=False)
 
+    def _sampling_seed(self, random_state) -> int:
+        """Seed of one sampling call: ``random_state``, or the model's own when it is None."""
+        return seed_from(self.random_state if random_state is None else random_state)
+
     def _check_cohort(self, cohort: str) -> str:
         """``cohort`` if it is one of the fitted ``cohorts_``, else a clear error."""
         check_choice(cohort, "cohort", COHORTS)
@@ -123,8 +133,10 @@ class BaseSynthesizer(Persistent, BaseEstimator):
     def _get_state(self) -> tuple[dict, dict]:
         """(JSON-able metadata, tensors) of the fitted state; extended by subclasses."""
         check_is_fitted(self, "feature_names_in_")
+        params = {name: value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value  # JSON values
+                  for name, value in self.get_params(deep=False).items()}
         metadata = {
-            "params": self.get_params(deep=False),
+            "params": params,
             "feature_names": [str(c) for c in self.feature_names_in_],
             "cohorts": list(self.cohorts_),
         }

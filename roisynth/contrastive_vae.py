@@ -8,7 +8,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._validation import check_choice, check_codes
-from .neural import NeuralSynthesizer, _seed
+from .neural import NeuralSynthesizer
 from .nn import GaussianEncoder, threads
 from .nn.contrastive import REGULARIZERS, ContrastiveVAEModule
 
@@ -142,7 +142,7 @@ class ContrastiveVAE(NeuralSynthesizer):
 
     def _salient_for(self, salient, n: int, random_state) -> torch.Tensor:
         if salient is None:
-            generator = torch.Generator().manual_seed(_seed(self.random_state if random_state is None else random_state))
+            generator = torch.Generator().manual_seed(self._sampling_seed(random_state))
             return self._draw_codes(n, generator, joint=True)[1]
         return torch.from_numpy(np.ascontiguousarray(check_codes(salient, n, self.n_salient), dtype=np.float32))
 

@@ -18,17 +18,13 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_choice, check_count, check_nonnegative
+from ._validation import check_choice, check_count, check_nonnegative, seed_from
 from .base import COHORTS, BaseSynthesizer
 from .latent_density import LatentMixture
 from .metrics import GaussianReference
 from .nn import TrainingHistory, flush_denormal, seeded, threads, train
 
 _CHUNK = 16_384  # rows generated at a time: buffers stay in cache
-
-
-def _seed(random_state) -> int:
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
 class NeuralSynthesizer(BaseSynthesizer):
@@ -80,7 +76,7 @@ class NeuralSynthesizer(BaseSynthesizer):
             (Xb, Vb), (Xt, Vt) = (self._split(X, rng) for X in (Xb, Xt))
         else:
             Vb = Vt = None
-        seed = _seed(rng)
+        seed = seed_from(rng)
         with threads(self.n_threads), seeded(seed), flush_denormal():
             self.module_ = self._build_module()
             xb, xt = (torch.as_tensor(self._standardize(X), dtype=torch.float32) for X in (Xb, Xt))
@@ -185,7 +181,7 @@ class NeuralSynthesizer(BaseSynthesizer):
         """
         check_is_fitted(self, "module_")
         n = check_count(n)
-        generator = torch.Generator().manual_seed(_seed(self.random_state if random_state is None else random_state))
+        generator = torch.Generator().manual_seed(self._sampling_seed(random_state))
         p = self.n_features_in_
         arrays = {c: np.empty((n, p), dtype=np.float32) for c in which}
         scale, shift = (torch.as_tensor(a, dtype=torch.float32) for a in (self.scale_, self.mean_))
