@@ -4,6 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import datasets, metrics, preprocessing
 from .base import PairingNotSupportedError, load
+from .conditional_vae import ConditionalVAE
 from .contrastive_vae import ContrastiveVAE
 from .gaussian_mixture import GaussianMixtureSynthesizer
 from .kde import KDESynthesizer
@@ -17,6 +18,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "ConditionalVAE",
     "ContrastiveVAE",
     "CovariateResidualizer",
     "GaussianMixtureSynthesizer",

@@ -221,6 +221,8 @@ class NeuralSynthesizer(BaseSynthesizer):
         healthy people. With z the posterior mean of the row's shared code, c_own its own
         condition and c_new the other cohort's, ``mode="residual"`` keeps each person's
         detail, x + f(z, c_new) − f(z, c_own); ``mode="decode"`` returns f(z, c_new).
+        ``salient`` (codes to give healthy rows) and ``random_state`` (to draw them) apply to
+        models whose condition is a latent code, such as :class:`~roisynth.ContrastiveVAE`.
         """
         check_is_fitted(self, "module_")
         check_choice(to, "to", ("background", "target"))
