@@ -30,7 +30,7 @@ def _factor(cov: np.ndarray) -> np.ndarray:
 
 
 def _bures(mean_a, trace_a: float, factor_a: np.ndarray, mean_b, trace_b: float, cross: np.ndarray) -> float:
-    r"""W2 from the moments, with ``cross`` = Fᵀ B F for any F F ᵀ = A.
+    r"""W2 from the moments, with ``cross`` = Fᵀ B F for any F with F Fᵀ = A.
 
     Fᵀ B F is similar to A^{1/2} B A^{1/2} (same eigenvalues λ), so the trace term is Σ √λ.
     """
@@ -42,14 +42,15 @@ def _bures(mean_a, trace_a: float, factor_a: np.ndarray, mean_b, trace_b: float,
 def gaussian_w2(a, b) -> float:
     """W2 between Gaussian fits (mean, unbiased covariance) of tables ``a`` and ``b``.
 
-    Computed with POT's ``ot.gaussian.bures_wasserstein_distance``, which returns W2, not
-    W2². DataFrames are matched by column name, arrays by position.
+    The same value as POT's ``ot.gaussian.bures_wasserstein_distance`` (which also returns
+    W2, not W2²), computed from a Cholesky factor F of A (Fᵀ B F has the eigenvalues of
+    A^{1/2} B A^{1/2}) with eigenvalues clipped at 0, so that it also holds for singular
+    covariances (fewer rows than columns), where POT's square roots fail.
     """
-    import ot  # imported here: POT's import takes seconds, and most users never call this
-
     (xa, xb), _ = check_tables(a=a, b=b)
     (ma, ca), (mb, cb) = _gaussian_fit(xa), _gaussian_fit(xb)
-    return float(ot.gaussian.bures_wasserstein_distance(ma, mb, ca, cb))
+    factor = _factor(ca)
+    return _bures(ma, np.trace(ca), factor, mb, np.trace(cb), factor.T @ cb @ factor)
 
 
 class GaussianReference:
@@ -84,7 +85,7 @@ def wasserstein(a, b) -> float:
     returns W2²; the square root is taken here). Cost O(n m) memory and roughly cubic time:
     for thousands of rows prefer :func:`sliced_wasserstein` or :func:`gaussian_w2`.
     """
-    import ot
+    import ot  # imported here: POT's import takes seconds, and most users never call this
 
     (xa, xb), _ = check_tables(min_rows=1, a=a, b=b)
     cost = ot.dist(xa, xb, metric="sqeuclidean")
