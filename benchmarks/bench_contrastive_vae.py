@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from roisynth import ContrastiveVAE, datasets
+from roisynth.benchmark import semisynthetic_data
 from roisynth.demo import PATIENTS, split
 from roisynth.evaluation import semisynthetic_scores, severity_comparison
 
@@ -41,11 +42,6 @@ ABLATIONS = {  # design choices of roisynth that the paper does not have, switch
     "latent_sampling='prior' (codes from N(0, I))": {"latent_sampling": "prior"},
     "background_salient_weight=0 (no MM-cVAE term)": {"background_salient_weight": 0.0},
 }
-
-
-def semisynthetic_data():
-    cn = datasets.simulate_cohort(n=3000, diagnosis={"CN": 1.0}, random_state=0)
-    return datasets.make_semisynthetic(cn[["age", "sex", "icv", *datasets.roi_names()]], random_state=0)
 
 
 def semisynthetic(data, seeds: int) -> pd.DataFrame:

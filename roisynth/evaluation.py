@@ -54,7 +54,8 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sam
       means of held-out subjects (0.5 = the common space carries no disease);
     - ``salient_completeness``: completeness of KMeans(1 + n_subtypes) on the salient means
       of held-out background + targets against (background, subtype 1..k);
-    - ``w2_ratio_background`` / ``w2_ratio_target``: :func:`fidelity_summary` ratios;
+    - ``w2_background`` / ``w2_target``: Gaussian W2 of synthetic vs held-out real rows, and
+      ``w2_ratio_*`` its ratio to the real-vs-real floor (:func:`fidelity_summary`);
     - ``fit_seconds``; ``sample_seconds``: time to draw ``n_sample`` target rows.
     """
     import time
@@ -109,6 +110,8 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sam
             scores["salient_completeness"] = float(completeness_score(labels, clusters))
     fidelity = fidelity_summary(model, (train_b, train_t), (test_b, test_t), random_state)
     return scores | {
+        "w2_background": float(fidelity.loc["background", "w2"]),
+        "w2_target": float(fidelity.loc["target", "w2"]),
         "w2_ratio_background": float(fidelity.loc["background", "ratio"]),
         "w2_ratio_target": float(fidelity.loc["target", "ratio"]),
         "fit_seconds": fit_seconds,
