@@ -27,8 +27,8 @@ from _results import record  # noqa: E402
 
 COLUMNS = {
     "fit_seconds": "fit (s)", "sample_seconds": "sample 100k (s)",
-    "w2_background": "W2 background", "w2_ratio_background": "W2/floor background",
-    "w2_target": "W2 target", "w2_ratio_target": "W2/floor target",
+    "w2_background": "W2 background", "w2_background_ratio": "W2/floor background",
+    "w2_target": "W2 target", "w2_target_ratio": "W2/floor target",
     "effect_r": "effect-map r", "effect_scale": "effect size ratio", "twin_rmse_ratio": "twin RMSE ratio",
     "common_auc": "common AUC", "salient_completeness": "salient completeness",
 }

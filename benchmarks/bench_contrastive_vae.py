@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import record  # noqa: E402
 
 TARGETS = {"effect_r": ">= 0.95", "effect_scale": "≈ 1", "twin_rmse_ratio": "<= 0.5", "common_auc": "<= 0.6", "salient_completeness": ">= 0.6",
-           "w2_ratio_background": "<= 1.2", "w2_ratio_target": "<= 1.2", "fit_seconds": "<= 10"}
+           "w2_background_ratio": "<= 1.2", "w2_target_ratio": "<= 1.2", "fit_seconds": "<= 10"}
 
 
 ABLATIONS = {  # design choices of roisynth that the paper does not have, switched back one at a time

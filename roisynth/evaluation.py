@@ -36,7 +36,84 @@ def fidelity_summary(model, train: tuple, test: tuple, random_state=0) -> pd.Dat
     return pd.DataFrame(rows).set_index("cohort")
 
 
-def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sample: int = 100_000) -> dict:
+def evaluate(model, train: tuple, test: tuple, n_bootstrap: int = 1000, ci: float = 0.95, random_state=0,
+             n_jobs: int = 1) -> pd.DataFrame:
+    """Fidelity, utility and privacy of a fitted synthesizer, each next to its real-data reference.
+
+    ``train`` and ``test`` are the ``(background, target)`` ROI tables the model was fitted on
+    and held-out ones. The model draws as many synthetic subjects per cohort as it had
+    training subjects; all tables are z-scored on the background training cohort. One row per
+    metric with ``value``, a centered bootstrap CI (``low``, ``high``: how much the value varies
+    over fresh samples of the same sizes, see :func:`~roisynth.metrics.bootstrap`; Gaussian W2 rows
+    only, ``n_bootstrap`` replicates, 0 to skip), the ``reference`` a perfect generator would
+    score, ``ratio`` = value / reference where that reads as "1 is ideal", and ``ideal``:
+
+    - ``w2_background``, ``w2_target`` (seed paper, Table A1): Gaussian W2 of synthetic vs
+      held-out rows; reference = W2 of the real training rows vs the held-out rows;
+    - ``w2_unpaired``: W2 between synthetic background and synthetic target (does the model
+      keep the distance between the cohorts?); reference = the same between the real cohorts;
+    - ``mmd_*``: MMD² (unbiased, multi-bandwidth RBF) to held-out rows, reference real-vs-real;
+    - ``detection_auc_*``: cross-validated AUC of a classifier telling synthetic from
+      held-out rows (0.5 ideal), reference = the same for the real training rows;
+    - ``correlation_r_*``: correlation of the ROI correlation matrices' upper triangles;
+    - ``effect_map_r``: correlation over ROIs of synthetic vs held-out Cohen's d (target vs
+      background);
+    - ``tstr_auc``: AUC on real held-out rows of a background-vs-target classifier trained on
+      synthetic rows; reference = trained on real rows (TRTR);
+    - ``dcr_ratio``: median distance of synthetic rows to their closest training row over the
+      same for held-out rows (≈ 1 ideal, ≪ 1 = copies of training subjects);
+    - ``membership_auc``: AUC of a distance-based membership-inference attack (0.5 ideal).
+    """
+    from .metrics import (
+        bootstrap,
+        cohens_d,
+        correlation_similarity,
+        detection_auc,
+        distance_to_closest_record,
+        membership_inference_auc,
+        mmd,
+        tstr,
+    )
+
+    z = standardizer(train[0])
+    rng = np.random.default_rng(random_state)
+    seed = lambda: int(rng.integers(2**31))  # noqa: E731
+    real_train, real_test = [z(t) for t in train], [z(t) for t in test]
+    synth = [z(model.sample(len(t), cohort=c, random_state=seed())) for c, t in zip(("background", "target"), train)]
+    rows = {}
+
+    def add(name, value, reference=np.nan, ideal="", ratio=True, pair=None):
+        low = high = np.nan
+        if pair is not None and n_bootstrap:
+            result = bootstrap(gaussian_w2, *pair, n=n_bootstrap, ci=ci, random_state=seed(), n_jobs=n_jobs, method="centered")
+            low, high = result.low, result.high
+        rows[name] = {"value": value, "low": low, "high": high, "reference": reference,
+                      "ratio": value / reference if ratio else np.nan, "ideal": ideal}
+
+    for i, cohort in enumerate(("background", "target")):
+        add(f"w2_{cohort}", gaussian_w2(synth[i], real_test[i]), gaussian_w2(real_train[i], real_test[i]),
+            "ratio 1", pair=(synth[i], real_test[i]))
+    add("w2_unpaired", gaussian_w2(*synth), gaussian_w2(*real_train), "ratio 1", pair=tuple(synth))
+    for i, cohort in enumerate(("background", "target")):
+        add(f"mmd_{cohort}", mmd(synth[i], real_test[i]), mmd(real_train[i], real_test[i]), "≈ reference", ratio=False)
+        add(f"detection_auc_{cohort}", detection_auc(real_test[i], synth[i], random_state=seed()),
+            detection_auc(real_test[i], real_train[i], random_state=seed()), "0.5", ratio=False)
+        add(f"correlation_r_{cohort}", correlation_similarity(synth[i], real_test[i])["r"],
+            correlation_similarity(real_train[i], real_test[i])["r"], "ratio 1")
+    real_d = cohens_d(real_test[1], real_test[0])
+    add("effect_map_r", float(np.corrcoef(cohens_d(synth[1], synth[0]), real_d)[0, 1]),
+        float(np.corrcoef(cohens_d(real_train[1], real_train[0]), real_d)[0, 1]), "ratio 1")
+    utility = tstr(*synth, *real_test, random_state=seed())
+    add("tstr_auc", utility["tstr_auc"], utility["trtr_auc"], "ratio 1")
+    pooled = [pd.concat(pair) for pair in (synth, real_train, real_test)]
+    add("dcr_ratio", distance_to_closest_record(*pooled)["ratio"], 1.0, "1 (≪ 1: copies)", ratio=False)
+    add("membership_auc", membership_inference_auc(*pooled, random_state=seed()), 0.5, "0.5", ratio=False)
+    table = pd.DataFrame(rows).T
+    return table.astype({c: float for c in ("value", "low", "high", "reference", "ratio")})
+
+
+def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sample: int = 100_000,
+                         n_bootstrap: int = 0) -> dict:
     """Fit ``model`` on ``n_train`` rows per cohort of a :class:`~roisynth.datasets.SemiSynthetic`
     benchmark and score it on the held-out rows against the known truth.
 
@@ -50,21 +127,21 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sam
       (1 = synthetic patients are exactly as atrophied as the real ones);
     - ``twin_rmse_ratio``: RMSE(healthy twin − true pre-atrophy volumes) / RMSE(target − true)
       on held-out targets (residual-mode counterfactuals; < 1 means the twin helps);
-    - ``common_auc``: 5-fold logistic-regression AUC of background vs target on the common
-      means of held-out subjects (0.5 = the common space carries no disease);
-    - ``salient_completeness``: completeness of KMeans(1 + n_subtypes) on the salient means
-      of held-out background + targets against (background, subtype 1..k);
-    - ``w2_background`` / ``w2_target``: Gaussian W2 of synthetic vs held-out real rows, and
-      ``w2_ratio_*`` its ratio to the real-vs-real floor (:func:`fidelity_summary`);
-    - ``fit_seconds``; ``sample_seconds``: time to draw ``n_sample`` target rows.
+    - ``common_auc``: :func:`~roisynth.metrics.decoupling_auc` of background vs target on the
+      common means of held-out subjects (0.5 = the common space carries no disease);
+    - ``salient_completeness``: :func:`~roisynth.metrics.subtype_recovery` completeness of
+      KMeans(1 + n_subtypes) on the salient means of held-out background + targets against
+      (background, subtype 1..k);
+    - every row of :func:`evaluate` (``n_bootstrap`` replicates for the W2 intervals):
+      ``<metric>`` its value, ``<metric>_reference``, ``<metric>_ratio`` and, with a
+      bootstrap, ``<metric>_low`` / ``<metric>_high``;
+    - ``fit_seconds``; ``sample_seconds``: time to draw ``n_sample`` target rows; ``epochs``.
     """
     import time
 
     from sklearn.base import clone
-    from sklearn.cluster import KMeans
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import completeness_score
-    from sklearn.model_selection import cross_val_score
+
+    from .metrics import decoupling_auc, subtype_recovery, twin_error
 
     rois = data.rois
     rng = np.random.default_rng(random_state)
@@ -91,33 +168,30 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sam
         synthetic_effect = (z(disease) - z(healthy)).mean()
         true_effect = (z(data.target[rois]) - z(data.target_healthy[rois])).mean()
         twins = model.counterfactual(test_t, to="background")
-        twin_error = np.sqrt(((z(twins) - z(truth_t)) ** 2).to_numpy().mean())
-        raw_error = np.sqrt(((z(test_t) - z(truth_t)) ** 2).to_numpy().mean())
         scores |= {"effect_r": float(np.corrcoef(synthetic_effect, true_effect)[0, 1]),
                    "effect_scale": float(synthetic_effect @ true_effect / (true_effect @ true_effect)),
-                   "twin_rmse_ratio": float(twin_error / raw_error)}
+                   "twin_rmse_ratio": twin_error(z(twins), z(truth_t), observed=z(test_t))["ratio"]}
 
     latents = _latents(model, test_b, test_t)
     if latents is not None:
         labels = np.r_[np.zeros(len(test_b), int), subtype_t]
-        common = latents.filter(regex=r"^z").to_numpy()
-        salient = latents.filter(regex=r"^s").to_numpy()
+        common, salient = latents.filter(regex=r"^z"), latents.filter(regex=r"^s")
         if common.shape[1]:
-            auc = cross_val_score(LogisticRegression(max_iter=1000), common, labels > 0, cv=5, scoring="roc_auc").mean()
-            scores["common_auc"] = float(auc)
+            scores["common_auc"] = decoupling_auc(common, labels > 0, random_state=random_state)
         if salient.shape[1]:
-            clusters = KMeans(1 + len(np.unique(subtype_t)), n_init=10, random_state=random_state).fit_predict(salient)
-            scores["salient_completeness"] = float(completeness_score(labels, clusters))
-    fidelity = fidelity_summary(model, (train_b, train_t), (test_b, test_t), random_state)
-    return scores | {
-        "w2_background": float(fidelity.loc["background", "w2"]),
-        "w2_target": float(fidelity.loc["target", "w2"]),
-        "w2_ratio_background": float(fidelity.loc["background", "ratio"]),
-        "w2_ratio_target": float(fidelity.loc["target", "ratio"]),
-        "fit_seconds": fit_seconds,
-        "sample_seconds": sample_seconds,
-        "epochs": getattr(model, "n_epochs_", None),
-    }
+            scores["salient_completeness"] = subtype_recovery(salient, labels, random_state=random_state)["completeness"]
+    table = evaluate(model, (train_b, train_t), (test_b, test_t), n_bootstrap=n_bootstrap, random_state=random_state)
+    return scores | flatten(table) | {"fit_seconds": fit_seconds, "sample_seconds": sample_seconds, "epochs": getattr(model, "n_epochs_", None)}
+
+
+def flatten(table: pd.DataFrame) -> dict:
+    """An :func:`evaluate` table as one flat record: ``<metric>`` (its value) and
+    ``<metric>_low``, ``_high``, ``_reference``, ``_ratio`` where they are defined."""
+    record = {}
+    for name, row in table.iterrows():
+        record[name] = row["value"]
+        record |= {f"{name}_{column}": row[column] for column in ("low", "high", "reference", "ratio") if not np.isnan(row[column])}
+    return record
 
 
 def _latents(model, background: pd.DataFrame, target: pd.DataFrame) -> pd.DataFrame | None:

@@ -32,7 +32,7 @@ def test_scores_every_model_and_seed_and_marks_what_a_model_cannot_do(scores):
     assert list(scores.index) == [(m, s) for m in ("LinearContrastive", "GaussianMixture (BIC)") for s in (0, 1)]
     gmm, linear = scores.loc["GaussianMixture (BIC)"], scores.loc["LinearContrastive"]
     assert gmm[["effect_r", "twin_rmse_ratio", "common_auc"]].isna().all().all()
-    assert np.isfinite(gmm[["w2_ratio_background", "w2_ratio_target", "fit_seconds", "sample_seconds"]]).all().all()
+    assert np.isfinite(gmm[["w2_background_ratio", "w2_target_ratio", "fit_seconds", "sample_seconds"]]).all().all()
     # the linear model pairs: its mean paired difference is the cohort mean difference, so the
     # recovered atrophy map follows the truth closely even on 250 subjects per cohort
     assert (linear["effect_r"] > 0.9).all() and (linear["twin_rmse_ratio"] < 1).all()

@@ -107,3 +107,19 @@ def test_harmonize_then_pipeline_fit_and_sample(tmp_path, example):
     twins = tmp_path / "twins.csv"
     assert main(["counterfactual", str(pipe), str(table), "-o", str(twins), "--severity"]) == 0
     assert list(pd.read_csv(twins).columns) == [*pd.read_csv(table).columns, "severity"]
+
+
+def test_benchmark_on_a_user_table_writes_table_a1(tmp_path, example, capsys):
+    table = tmp_path / "cohort.csv"
+    example.iloc[:900].to_csv(table, index=False)
+    out = tmp_path / "bench"
+    argv = ["benchmark", "--table", str(table), "--models", "linear,gaussian", "--n-bootstrap", "20", "-o", str(out), "--quiet"]
+    assert main(argv) == 0
+    scores = pd.read_csv(out / "benchmark.csv")
+    assert list(scores["model"]) == ["LinearContrastive", "GaussianMixture (BIC)"]
+    assert (scores["w2_target_low"] < scores["w2_target"]).all() and (scores["w2_target"] < scores["w2_target_high"]).all()
+    markdown = (out / "benchmark.md").read_text()
+    assert "W2 background↔target [95% CI] (real" in markdown and "membership AUC" in markdown
+    assert "twin RMSE ratio" not in markdown  # no ground truth on a user's table
+    assert main(["benchmark", "--models", "nothing-like-this", "-o", str(out)]) == 2
+    assert "matches none" in capsys.readouterr().err

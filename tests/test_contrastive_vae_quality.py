@@ -39,4 +39,4 @@ def test_salient_space_separates_the_subtypes(scores):
 
 @pytest.mark.parametrize("cohort", ["background", "target"])
 def test_synthetic_data_are_as_close_to_held_out_data_as_real_data(scores, cohort):
-    assert scores[f"w2_ratio_{cohort}"] <= 1.5
+    assert scores[f"w2_{cohort}_ratio"] <= 1.5
