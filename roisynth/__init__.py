@@ -12,6 +12,15 @@ from .linear_contrastive import LinearContrastive
 from .pipeline import SynthesisPipeline, make_pipeline
 from .preprocessing import CovariateResidualizer, Harmonizer
 
+
+def __getattr__(name: str):
+    if name == "build_report":  # imports matplotlib, so only when asked for
+        from .report import build_report
+
+        return build_report
+    raise AttributeError(f"module 'roisynth' has no attribute {name!r}")
+
+
 try:
     __version__ = version("roisynth")
 except PackageNotFoundError:  # running from a source tree that is not installed
@@ -28,6 +37,7 @@ __all__ = [
     "PairingNotSupportedError",
     "SynthesisPipeline",
     "__version__",
+    "build_report",
     "datasets",
     "load",
     "make_pipeline",

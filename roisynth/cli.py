@@ -1,4 +1,4 @@
-"""Command line: ``roisynth demo | fit | sample | counterfactual | harmonize | benchmark``."""
+"""Command line: ``roisynth demo | fit | sample | counterfactual | harmonize | benchmark | report``."""
 
 from __future__ import annotations
 
@@ -195,6 +195,32 @@ def cmd_benchmark(args) -> None:
     print(f"wrote {output / 'benchmark.csv'} and {output / 'benchmark.md'}")
 
 
+def cmd_report(args) -> None:
+    from .report import build_report
+
+    def cohorts(path):
+        args.tables = [path]
+        background, target = _cohorts(args)
+        return background, target
+
+    train = cohorts(args.train)
+    test = None if args.test is None else cohorts(args.test)
+    held_out = test or train
+    groups = pd.concat(held_out)[args.group_column].astype(str)
+    if str(args.source).endswith(".roisynth"):
+        source = {"model": args.source}
+    else:
+        table = read_table(args.source)
+        if "cohort" not in table.columns:
+            raise ValueError(f"{args.source} is neither a .roisynth model file nor a synthetic table with a 'cohort' "
+                             "column (background/target), as `roisynth sample` writes")
+        source = {"synthetic": tuple(datasets.read_rois(table[table["cohort"] == c]) for c in ("background", "target"))}
+    rois = None if args.rois is None else list(_split_list(args.rois))
+    path = build_report(args.output, train=train, test=test, groups=groups, rois=rois, n_bootstrap=args.n_bootstrap,
+                        random_state=args.random_state, title=args.title, **source)
+    print(f"wrote {path} (figures in {path.with_name(path.stem + '_figures')})")
+
+
 def _add_harmonization_options(p) -> None:
     p.add_argument("--site-column", default="site")
     p.add_argument("--harmonize-covariates", default="age,sex,icv", help="covariates whose effects ComBat-GAM protects")
@@ -282,6 +308,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rois", default="muse", help="'muse' (default: MUSE ROI columns), 'numeric', or col1,col2,...")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser("report", help="self-contained HTML report (figures + metrics) on a model or synthetic table")
+    p.add_argument("source", help="a .roisynth model file, or a synthetic table with a cohort column (roisynth sample)")
+    p.add_argument("-o", "--output", default="report.html")
+    p.add_argument("--train", required=True, help="the real table the model was fitted on (split by --group-column)")
+    p.add_argument("--test", default=None, help="held-out real table (without it every figure is optimistic)")
+    p.add_argument("--group-column", default="diagnosis")
+    p.add_argument("--background", default="CN")
+    p.add_argument("--target", default="MCI,AD")
+    p.add_argument("--rois", default=None, help="ROIs to plot, comma-separated (default: the 6 most affected)")
+    p.add_argument("--n-bootstrap", type=int, default=1000)
+    p.add_argument("--random-state", type=int, default=0)
+    p.add_argument("--title", default=None)
+    p.set_defaults(func=cmd_report)
     return parser
 
 

@@ -172,7 +172,7 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sam
                    "effect_scale": float(synthetic_effect @ true_effect / (true_effect @ true_effect)),
                    "twin_rmse_ratio": twin_error(z(twins), z(truth_t), observed=z(test_t))["ratio"]}
 
-    latents = _latents(model, test_b, test_t)
+    latents = latent_codes(model, test_b, test_t)
     if latents is not None:
         labels = np.r_[np.zeros(len(test_b), int), subtype_t]
         common, salient = latents.filter(regex=r"^z"), latents.filter(regex=r"^s")
@@ -194,7 +194,7 @@ def flatten(table: pd.DataFrame) -> dict:
     return record
 
 
-def _latents(model, background: pd.DataFrame, target: pd.DataFrame) -> pd.DataFrame | None:
+def latent_codes(model, background: pd.DataFrame, target: pd.DataFrame) -> pd.DataFrame | None:
     """Posterior means of both cohorts' rows, each encoded as its own cohort where the model's
     ``transform`` takes a ``cohort`` (conditional models); None without ``transform``."""
     import inspect

@@ -123,3 +123,21 @@ def test_benchmark_on_a_user_table_writes_table_a1(tmp_path, example, capsys):
     assert "twin RMSE ratio" not in markdown  # no ground truth on a user's table
     assert main(["benchmark", "--models", "nothing-like-this", "-o", str(out)]) == 2
     assert "matches none" in capsys.readouterr().err
+
+
+def test_report_from_a_model_file_and_from_a_sampled_table(tmp_path, example, small_model):
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    example.iloc[:400].to_csv(train, index=False)
+    example.iloc[400:700].to_csv(test, index=False)
+    small_model.save(tmp_path / "m.roisynth")
+    out = tmp_path / "model_report.html"
+    common = ["--train", str(train), "--n-bootstrap", "20", "--rois", "Hippocampus_L,Amygdala_R"]
+    assert main(["report", str(tmp_path / "m.roisynth"), "-o", str(out), "--test", str(test), *common]) == 0
+    page = out.read_text()
+    assert page.count('src="data:image/png;base64,') == 5 and "w2_background" in page
+    assert sorted(p.name for p in (tmp_path / "model_report_figures").iterdir())[0].endswith(".png")
+    sampled = tmp_path / "synthetic.csv"
+    assert main(["sample", str(tmp_path / "m.roisynth"), "-n", "300", "-o", str(sampled)]) == 0
+    assert main(["report", str(sampled), "-o", str(tmp_path / "tables.html"), *common]) == 0
+    assert "optimistic" in (tmp_path / "tables.html").read_text()  # no --test given
+    assert main(["report", str(train), "-o", str(tmp_path / "x.html"), *common]) == 2
