@@ -11,6 +11,7 @@ from .kde import KDESynthesizer
 from .linear_contrastive import LinearContrastive
 from .pipeline import SynthesisPipeline, make_pipeline
 from .preprocessing import CovariateResidualizer, Harmonizer
+from .subtypes import SalientSubtypes
 
 
 def __getattr__(name: str):
@@ -35,6 +36,7 @@ __all__ = [
     "KDESynthesizer",
     "LinearContrastive",
     "PairingNotSupportedError",
+    "SalientSubtypes",
     "SynthesisPipeline",
     "__version__",
     "build_report",
