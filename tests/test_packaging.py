@@ -25,6 +25,8 @@ def test_wheel_contains_every_package_and_data_file(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for init in (ROOT / "roisynth").rglob("__init__.py"):
         assert str(init.relative_to(ROOT)) in names
+    for module in (ROOT / "imaging").rglob("*.py"):  # the top-level imaging/ folder is roisynth.imaging
+        assert f"roisynth/imaging/{module.relative_to(ROOT / 'imaging')}" in names
     for data in (ROOT / "datasets").iterdir():
         if data.suffix in {".csv", ".json", ".npz"}:
             assert f"roisynth/data/{data.name}" in names
@@ -36,7 +38,7 @@ def test_installed_wheel_runs_outside_the_checkout(wheel, tmp_path):
                    check=True, capture_output=True)
     # -I: ignore PYTHONPATH and the current folder; the wheel's copy goes first on sys.path
     code = (
-        f"import sys; sys.path.insert(0, {str(target)!r}); import roisynth, roisynth.metrics, roisynth.nn; "
+        f"import sys; sys.path.insert(0, {str(target)!r}); import roisynth, roisynth.metrics, roisynth.nn, roisynth.imaging; "
         f"assert roisynth.__file__.startswith({str(target)!r}), roisynth.__file__; from roisynth import datasets; "
         "assert datasets.load_example().shape == (3000, 151) and len(datasets.roi_names()) == 139"
     )
