@@ -11,6 +11,7 @@ from .kde import KDESynthesizer
 from .linear_contrastive import LinearContrastive
 from .pipeline import SynthesisPipeline, make_pipeline
 from .preprocessing import CovariateResidualizer, Harmonizer
+from .smilegan import SmileGAN
 from .subtypes import SalientSubtypes
 
 
@@ -37,6 +38,7 @@ __all__ = [
     "LinearContrastive",
     "PairingNotSupportedError",
     "SalientSubtypes",
+    "SmileGAN",
     "SynthesisPipeline",
     "__version__",
     "build_report",

@@ -1,0 +1,172 @@
+"""Subtyping benchmark: roisynth's SmileGAN (and other subtyping models) against the reference
+Smile-GAN package (``smilegan==0.1.4``) on the same data, folds and fraction.
+
+Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_subtyping.py [--timeout 900] [--skip-reference]
+
+Data: the Smile-GAN sample data (``../shared/data/smilegan_sample/sample_data.csv``: 600 CN, then
+600 PT in three simulated patterns of 200 rows; skipped when absent) and the semi-synthetic
+cohort (``simulate_cohort(n=1500, CN)`` → ``make_semisynthetic``, 3 subtypes). Reported: ARI of
+the consensus labels with the true subtypes, the fold models' mean pairwise ARI and wall time.
+
+The reference is installed with ``pip install --no-deps smilegan==0.1.4`` into a venv in the
+temp folder that sees this project's packages (torch, numpy, pandas, scikit-learn) through a
+``.pth`` file, and run in a subprocess with ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` (it saves
+its checkpoints with pickle) and a hard timeout, since it retrains a fold until its stopping
+rule holds, possibly forever. It is called as
+``cross_validated_clustering(data, 3, N_FOLDS, FRACTION, start_saving_epoch, max_epoch, out,
+WD, AQ, cluster_loss, "highest_matching_clustering", batchSize=...)`` with its README's
+recommended WD = 0.11, AQ = n_PT / 20, cluster_loss = 0.0015, batch = n_PT / 10 and epochs
+shortened (REFERENCE_EPOCHS) so that one run fits the timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score
+
+from roisynth import datasets
+from roisynth.smilegan import SmileGAN
+from roisynth.subtypes import SalientSubtypes
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import record  # noqa: E402
+
+SAMPLE = Path(__file__).resolve().parents[1].parent / "shared/data/smilegan_sample/sample_data.csv"
+N_SUBTYPES, N_FOLDS, FRACTION = 3, 3, 0.8
+REFERENCE_EPOCHS = (500, 2000)  # start_saving_epoch, max_epoch (README: 9000, 14000)
+
+# Subtyping models compared on every data set: name -> factory(random_state). Another model is
+# one more entry here (it needs fit(cn, pt) and labels_ or predict(pt)).
+MODELS = {
+    "roisynth SmileGAN": lambda seed: SmileGAN(n_subtypes=N_SUBTYPES, n_folds=N_FOLDS, fraction=FRACTION, verbose=False,
+                                               random_state=seed),
+    "roisynth SalientSubtypes (ContrastiveVAE)": lambda seed: SalientSubtypes(n_subtypes=N_SUBTYPES, n_folds=N_FOLDS,
+                                                                              fraction=FRACTION, random_state=seed),
+}
+
+REFERENCE_RUNNER = """
+import json, sys, pandas as pd
+from SmileGAN.Smile_GAN_clustering import cross_validated_clustering
+data_path, out, start, stop, folds, fraction = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6]), float(sys.argv[6])
+data = pd.read_csv(data_path)
+n_pt = int((data["diagnosis"] == 1).sum())
+cross_validated_clustering(data, %d, folds, fraction, start, stop, out, 0.11, n_pt // 20, 0.0015,
+                           "highest_matching_clustering", batchSize=max(n_pt // 10, 25))
+result = pd.read_csv(out + "/clustering_result.csv")
+ari = [c for c in result.columns if c.startswith("ARI")]
+print("RESULT " + json.dumps({"labels": result["cluster_label"].tolist(), "fold_ari": ari[0] if ari else ""}))
+""" % N_SUBTYPES
+
+
+def load_sample() -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray] | None:
+    if not SAMPLE.exists():
+        return None
+    data = pd.read_csv(SAMPLE)
+    rois = [c for c in data.columns if c.startswith("ROI")]
+    return data.loc[data.diagnosis == -1, rois], data.loc[data.diagnosis == 1, rois], np.repeat(np.arange(3), 200)
+
+
+def load_semisynthetic() -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    cohort = datasets.simulate_cohort(n=1500, diagnosis={"CN": 1.0}, random_state=0)
+    data = datasets.make_semisynthetic(cohort, n_subtypes=N_SUBTYPES, random_state=0)
+    return data.background[data.rois], data.target[data.rois], data.subtype
+
+
+def run_model(factory, cn, pt, truth) -> dict:
+    start = time.perf_counter()
+    model = factory(0).fit(cn, pt)
+    seconds = time.perf_counter() - start
+    labels = model.labels_ if hasattr(model, "labels_") else model.predict(pt)
+    fold_ari = getattr(model, "fold_ari_", float("nan"))
+    return {"ari": adjusted_rand_score(truth, np.asarray(labels)), "fold_ari": f"{fold_ari:.2f}", "seconds": seconds}
+
+
+def reference_python() -> Path:
+    """A venv with smilegan==0.1.4 (no deps) on top of this interpreter's packages."""
+    env = Path(tempfile.gettempdir()) / "roisynth-bench-smilegan"
+    python = env / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    Path(site, "roisynth_base.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    if subprocess.run([str(python), "-c", "import SmileGAN"], capture_output=True).returncode:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", site, "smilegan==0.1.4"],
+                       check=True)
+    return python
+
+
+def run_reference(python: Path, cn, pt, truth, timeout: float) -> dict:
+    with tempfile.TemporaryDirectory() as work:
+        rois = pd.concat([cn, pt], ignore_index=True).set_axis([f"ROI{i}" for i in range(cn.shape[1])], axis=1)
+        ids = pd.DataFrame({"participant_id": [f"s{i}" for i in range(len(rois))],
+                            "diagnosis": [-1] * len(cn) + [1] * len(pt)})
+        table = pd.concat([ids, rois], axis=1)
+        table.to_csv(Path(work, "data.csv"), index=False)
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
+        command = [str(python), "-c", REFERENCE_RUNNER, str(Path(work, "data.csv")), work, *map(str, REFERENCE_EPOCHS),
+                   str(N_FOLDS), str(FRACTION)]
+        start = time.perf_counter()
+        try:
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, cwd=work)
+        except subprocess.TimeoutExpired:
+            return {"ari": float("nan"), "fold_ari": "", "seconds": timeout, "note": f"timed out after {timeout:.0f} s"}
+        seconds = time.perf_counter() - start
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode or not lines:
+        return {"ari": float("nan"), "fold_ari": "", "seconds": seconds, "note": "failed: " + done.stderr.strip()[-300:]}
+    result = json.loads(lines[-1][len("RESULT "):])
+    fold_ari = result["fold_ari"].replace("ARI = ", "")
+    return {"ari": adjusted_rand_score(truth, np.asarray(result["labels"])), "fold_ari": fold_ari, "seconds": seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--timeout", type=float, default=900, help="seconds allowed to each reference run")
+    parser.add_argument("--skip-reference", action="store_true")
+    args = parser.parse_args()
+    data_sets = {"Smile-GAN sample data (600 CN, 600 PT, 145 ROIs)": load_sample(),
+                 "semi-synthetic (750 CN, 750 PT, 145 ROIs)": load_semisynthetic()}
+    python = None if args.skip_reference else reference_python()
+    rows = []
+    for data_name, data in data_sets.items():
+        if data is None:
+            print(f"{data_name}: data absent, skipped", flush=True)
+            continue
+        results = {name: run_model(factory, *data) for name, factory in MODELS.items()}
+        if python is not None:
+            results["smilegan 0.1.4 (reference)"] = run_reference(python, *data, args.timeout)
+        for name, r in results.items():
+            print(f"{data_name} | {name}: ARI {r['ari']:.3f}, fold ARI {r['fold_ari']}, {r['seconds']:.1f} s "
+                  f"{r.get('note', '')}", flush=True)
+            rows.append(f"| {data_name} | {name} | {r['ari']:.3f} | {r['fold_ari']} | {r['seconds']:.1f} | {r.get('note', '')} |")
+    body = "\n".join([
+        "## Subtyping",
+        "",
+        f"`benchmarks/bench_subtyping.py`: {N_SUBTYPES} subtypes, {N_FOLDS} fold models on {FRACTION:.0%} of each cohort; ARI "
+        "of the consensus labels with the true subtypes; one thread; "
+        f"reference smilegan 0.1.4 with start_saving_epoch, max_epoch = {REFERENCE_EPOCHS}, "
+        f"timeout {args.timeout:.0f} s. {platform.processor() or platform.machine()}, torch threads 1.",
+        "",
+        "| data | model | ARI vs truth | fold ARI | wall time (s) | note |",
+        "|---|---|---|---|---|---|",
+        *rows,
+    ])
+    record("Subtyping", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
