@@ -4,6 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import datasets, metrics, preprocessing
 from .base import PairingNotSupportedError, load
+from .causal import CausalROIModel
 from .conditional_vae import ConditionalVAE
 from .contrastive_vae import ContrastiveVAE
 from .gaussian_mixture import GaussianMixtureSynthesizer
@@ -29,6 +30,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "CausalROIModel",
     "ConditionalVAE",
     "ContrastiveVAE",
     "CovariateResidualizer",

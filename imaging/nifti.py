@@ -1,0 +1,61 @@
+"""Reading and writing NIfTI volumes (nibabel), with affines kept exactly."""
+
+from __future__ import annotations
+
+import os
+
+import nibabel as nib
+import numpy as np
+
+
+def load_nifti(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, nib.Nifti1Header]:
+    """Read a NIfTI file: ``(array, affine, header)``.
+
+    Integer-valued data come back as integers (``int16`` when the values fit, else
+    ``int32``) -- label maps stored as floats, like SynthSeg's, included; other data as
+    ``float32``. The affine is the file's (``float64``, 4 x 4).
+    """
+    image = nib.load(os.fspath(path))
+    data = np.asanyarray(image.dataobj)
+    if not np.issubdtype(data.dtype, np.integer) and np.array_equal(data, np.round(data)):
+        data = data.astype(np.int64)
+    if np.issubdtype(data.dtype, np.integer):
+        data = _label_dtype(data)
+    else:
+        data = data.astype(np.float32, copy=False)
+    return data, np.array(image.affine, dtype=np.float64), image.header
+
+
+def save_nifti(path: str | os.PathLike, array, affine, header=None) -> None:
+    """Write ``array`` with ``affine`` (4 x 4) to ``path`` (``.nii`` or ``.nii.gz``).
+
+    Integer arrays are stored as ``int16`` when their values fit (else ``int32``), others as
+    ``float32``; ``header`` (e.g. from :func:`load_nifti`) supplies the other header fields.
+    """
+    array = np.asarray(array)
+    affine = np.asarray(affine, dtype=np.float64)
+    if affine.shape != (4, 4):
+        raise ValueError(f"affine must be 4 x 4, got shape {affine.shape}")
+    if array.ndim < 3:
+        raise ValueError(f"array must be 3D (or more), got shape {array.shape}")
+    if np.issubdtype(array.dtype, np.integer) or array.dtype == bool:
+        array = _label_dtype(array.astype(np.int64, copy=False))
+    else:
+        array = array.astype(np.float32, copy=False)
+    header = None if header is None else header.copy()
+    image = nib.Nifti1Image(array, affine, header)
+    image.set_data_dtype(array.dtype)
+    image.header.set_slope_inter(1.0, 0.0)
+    image.set_qform(affine, code=1)
+    image.set_sform(affine, code=1)
+    nib.save(image, os.fspath(path))
+
+
+def voxel_volume(affine) -> float:
+    """Volume of one voxel in mm³: ``|det(affine[:3, :3])|``."""
+    return float(abs(np.linalg.det(np.asarray(affine, dtype=np.float64)[:3, :3])))
+
+
+def _label_dtype(data: np.ndarray) -> np.ndarray:
+    small = data.size == 0 or (data.min() >= np.iinfo(np.int16).min and data.max() <= np.iinfo(np.int16).max)
+    return data.astype(np.int16 if small else np.int32, copy=False)
