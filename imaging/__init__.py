@@ -5,11 +5,15 @@
 - :mod:`~roisynth.imaging.masks`: the Counterfactual Mask Generator (PCGM §3.2), growing or
   shrinking ROIs to exact volumes at their boundary with CSF only;
 - :mod:`~roisynth.imaging.labels`: FreeSurfer/SynthSeg label codes and the MUSE ROIs they express;
-- :mod:`~roisynth.imaging.nifti`: NIfTI in and out, affines preserved.
+- :mod:`~roisynth.imaging.nifti`: NIfTI in and out, affines preserved;
+- :mod:`~roisynth.imaging.bridge`: a row of ROI volumes (e.g. a counterfactual of
+  :class:`~roisynth.ContrastiveVAE` or :class:`~roisynth.CausalROIModel`) → counterfactual masks;
+- :mod:`~roisynth.imaging.cli`: ``roisynth imaging phantom | masks``.
 
 Installed as ``roisynth.imaging`` from the top-level ``imaging/`` folder of the repository.
 """
 
+from .bridge import CounterfactualMasks, counterfactual_masks
 from .labels import label_for, label_name, roi_codes
 from .masks import MaskEdit, edit_masks
 from .nifti import load_nifti, save_nifti, voxel_volume
@@ -18,8 +22,10 @@ from .phantoms import load as load_phantom
 from .phantoms import save as save_phantom
 
 __all__ = [
+    "CounterfactualMasks",
     "MaskEdit",
     "Phantom",
+    "counterfactual_masks",
     "edit_masks",
     "label_for",
     "label_name",

@@ -1,4 +1,4 @@
-"""Command line: ``roisynth demo | fit | sample | counterfactual | harmonize | benchmark | report``."""
+"""Command line: ``roisynth demo | fit | sample | counterfactual | harmonize | benchmark | report | imaging``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from . import __version__, datasets
 from .base import load
 from .contrastive_vae import ContrastiveVAE
 from .frames import long_pairs, replace_columns
+from .imaging.cli import add_parser as add_imaging_parser
 from .io import read_table, write_table
 from .pipeline import HARMONIZED, SynthesisPipeline, make_pipeline
 from .preprocessing import CovariateResidualizer, Harmonizer
@@ -322,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-state", type=int, default=0)
     p.add_argument("--title", default=None)
     p.set_defaults(func=cmd_report)
+
+    add_imaging_parser(sub)
     return parser
 
 
