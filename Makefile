@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.roisynth-installed
 OMP_NUM_THREADS ?= 1
 export OMP_NUM_THREADS
+# Two single-threaded test workers on the 2-core machines; a test file stays on one worker so its
+# module fixtures (fitted models) are built once. `make test PYTEST_ARGS=` runs serially.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: install demo test bench clean
 
@@ -27,10 +30,11 @@ demo: install
 
 # pytest exits 5 when it collects nothing: that is not a failure of the suite.
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 bench: install
 	$(PY) benchmarks/bench_contrastive_vae.py
+	$(PY) benchmarks/bench_models.py
 
 clean:
 	rm -rf $(VENV) demo_output build dist *.egg-info
