@@ -6,14 +6,13 @@
 -o edited_labels.nii.gz`` edits its label map to a row of ROI volumes
 (:func:`~roisynth.imaging.bridge.counterfactual_masks`) and prints achieved vs requested volumes.
 
-:func:`add_parser` registers the ``imaging`` command on ``roisynth``'s subparsers;
-:func:`main` runs it on its own (``python -m roisynth.imaging.cli phantom -o ...``).
+:func:`add_parser` registers the ``imaging`` command on ``roisynth``'s subparsers
+(:mod:`roisynth.cli` runs it and reports bad input).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -102,21 +101,3 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="edited label map to write (.nii.gz)")
     p.set_defaults(func=cmd_masks)
     return parser
-
-
-def main(argv=None) -> int:
-    """Run ``imaging`` on its own: ``main(["phantom", "-o", "folder"])``; 0 on success, 2 on bad input."""
-    parser = argparse.ArgumentParser(prog="roisynth", description="phantom subjects and counterfactual masks")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_parser(sub)
-    args = parser.parse_args(["imaging", *(argv if argv is not None else sys.argv[1:])])
-    try:
-        args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"roisynth imaging {args.imaging_command}: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,13 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from roisynth.imaging.bridge import counterfactual_masks
-from roisynth.imaging.cli import main as imaging_main
 from roisynth.imaging.labels import CSF
 from roisynth.imaging.nifti import load_nifti, voxel_volume
 from roisynth.imaging.phantoms import load as load_phantom
 from roisynth.imaging.phantoms import make_phantom
 
 from roisynth import ContrastiveVAE, datasets
+from roisynth.cli import main
 
 HIPPO_L, AMYG_R = 17, 54
 
@@ -110,7 +110,7 @@ def test_contrastive_vae_disease_twin_shrinks_the_hippocampus(phantom):
 
 def test_cli_phantom_then_masks(tmp_path, factual, capsys):
     folder = tmp_path / "phantom"
-    assert imaging_main(["phantom", "-o", str(folder), "--shape", "48", "--random-state", "1"]) == 0
+    assert main(["imaging", "phantom", "-o", str(folder), "--shape", "48", "--random-state", "1"]) == 0
     phantom = load_phantom(folder)
     assert phantom.labels.shape == (48, 48, 48)
     assert np.array_equal(phantom.labels, make_phantom((48, 48, 48), random_state=1).labels)
@@ -120,24 +120,14 @@ def test_cli_phantom_then_masks(tmp_path, factual, capsys):
     out = tmp_path / "edited.nii.gz"
     argv = ["masks", str(folder), "--volumes", str(tmp_path / "twins.csv"), "--reference",
             str(tmp_path / "factual.csv"), "--row", "1", "--rois", "Hippocampus_L", "-o", str(out)]
-    assert imaging_main(argv) == 0
+    assert main(["imaging", *argv]) == 0
     assert "Hippocampus_L" in capsys.readouterr().out
     labels, affine, _ = load_nifti(out)
     n = np.count_nonzero(phantom.labels == HIPPO_L)
     assert np.count_nonzero(labels == HIPPO_L) == round(n * 0.9)
     assert np.array_equal(affine, phantom.affine)
     # bad input: clean error, exit status 2
-    assert imaging_main(["masks", str(tmp_path), "--volumes", "x.csv", "-o", str(out)]) == 2
+    assert main(["imaging", "masks", str(tmp_path), "--volumes", "x.csv", "-o", str(out)]) == 2
     assert "not a phantom folder" in capsys.readouterr().err
-    assert imaging_main([*argv[:-2], "--row", "5", "-o", str(out)]) == 2
+    assert main(["imaging", *argv[:-2], "--row", "5", "-o", str(out)]) == 2
     assert "out of range" in capsys.readouterr().err
-
-
-def test_main_cli_wires_imaging(tmp_path):
-    from roisynth import cli
-
-    parser = cli.build_parser()
-    if "imaging" not in parser._subparsers._group_actions[0].choices:
-        pytest.skip("roisynth.cli does not register `imaging` yet")
-    assert cli.main(["imaging", "phantom", "-o", str(tmp_path / "p"), "--shape", "32"]) == 0
-    assert (tmp_path / "p" / "labels.nii.gz").is_file()
