@@ -53,7 +53,53 @@ class Persistent:
         return model
 
 
-class BaseSynthesizer(Persistent, BaseEstimator):
+class TableEstimator:
+    """Input checks and background scaling for estimators fitted on a healthy and a patient table.
+
+    ``fit`` validates both tables (:meth:`_validate_fit_tables`), remembering the feature names
+    and the background's ``mean_`` and ``scale_``; later tables are checked against those
+    features (:meth:`_validate_X`).
+    """
+
+    def _validate_fit_tables(self, background, target, *, nonnegative: bool = True, names=COHORTS):
+        """Check both cohorts (``names`` in messages), remember feature names and the background scaling."""
+        first, second = names
+        bg = as_frame(background, first)
+        self._array_input = not isinstance(background, pd.DataFrame)
+        Xb = check_numeric_table(bg, first, nonnegative=nonnegative)
+        if target is None:
+            Xt = None
+        else:
+            tg = as_frame(target, second, feature_names=None if isinstance(target, pd.DataFrame) else bg.columns)
+            tg = align_columns(tg, bg.columns, second, first)
+            Xt = check_numeric_table(tg, second, nonnegative=nonnegative)
+        self.feature_names_in_ = np.asarray(bg.columns, dtype=object)
+        self.n_features_in_ = Xb.shape[1]
+        self.mean_ = Xb.mean(0)
+        self.scale_ = Xb.std(0, ddof=1)
+        constant = self.scale_ <= 1e-12 * np.maximum(np.abs(self.mean_), 1.0)
+        if constant.any():
+            raise ValueError(f"{first} has constant column(s) {list(bg.columns[constant])[:5]}; drop them before fitting")
+        return Xb, Xt
+
+    def _validate_X(self, X, name: str = "X", *, min_rows: int = 1) -> tuple[pd.DataFrame, np.ndarray]:
+        """Check a table against the fitted features; returns it aligned, and its values."""
+        check_is_fitted(self, "feature_names_in_")
+        df = as_frame(X, name, feature_names=list(self.feature_names_in_))
+        df = align_columns(df, list(self.feature_names_in_), name, "the fitted columns")
+        return df, check_numeric_table(df, name, min_rows=min_rows, nonnegative=False)
+
+    # -- scaling and output --------------------------------------------------------------
+    def _standardize(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.mean_) / self.scale_
+
+    def _frame(self, standardized, index=None) -> pd.DataFrame:
+        """Raw-unit DataFrame with the fitted column names from standardized values."""
+        values = np.asarray(standardized, dtype=np.float64) * self.scale_ + self.mean_
+        return pd.DataFrame(values, columns=list(self.feature_names_in_), index=index)
+
+
+class BaseSynthesizer(Persistent, TableEstimator, BaseEstimator):
     """Base class: ``fit(background, target=None)``, ``sample(n, cohort=...)``, save/load.
 
     Data are standardized internally on the background training cohort
@@ -81,32 +127,10 @@ class BaseSynthesizer(Persistent, BaseEstimator):
 
     # -- input ---------------------------------------------------------------------------
     def _validate_fit_tables(self, background, target, *, nonnegative: bool = True):
-        """Check both cohorts, remember feature names and the background scaling."""
-        bg = as_frame(background, "background")
-        self._array_input = not isinstance(background, pd.DataFrame)
-        Xb = check_numeric_table(bg, "background", nonnegative=nonnegative)
-        if target is None:
-            Xt = None
-        else:
-            tg = as_frame(target, "target", feature_names=None if isinstance(target, pd.DataFrame) else bg.columns)
-            tg = align_columns(tg, bg.columns, "target", "background")
-            Xt = check_numeric_table(tg, "target", nonnegative=nonnegative)
-        self.feature_names_in_ = np.asarray(bg.columns, dtype=object)
-        self.n_features_in_ = Xb.shape[1]
+        """:meth:`TableEstimator._validate_fit_tables`, and the cohorts the model can sample."""
+        Xb, Xt = super()._validate_fit_tables(background, target, nonnegative=nonnegative)
         self.cohorts_ = COHORTS if Xt is not None else COHORTS[:1]
-        self.mean_ = Xb.mean(0)
-        self.scale_ = Xb.std(0, ddof=1)
-        constant = self.scale_ <= 1e-12 * np.maximum(np.abs(self.mean_), 1.0)
-        if constant.any():
-            raise ValueError(f"background has constant column(s) {list(bg.columns[constant])[:5]}; drop them before fitting")
         return Xb, Xt
-
-    def _validate_X(self, X, name: str = "X", *, min_rows: int = 1) -> tuple[pd.DataFrame, np.ndarray]:
-        """Check a table against the fitted features; returns it aligned, and its values."""
-        check_is_fitted(self, "feature_names_in_")
-        df = as_frame(X, name, feature_names=list(self.feature_names_in_))
-        df = align_columns(df, list(self.feature_names_in_), name, "the fitted columns")
-        return df, check_numeric_table(df, name, min_rows=min_rows, nonnegative=False)
 
     def _sampling_seed(self, random_state) -> int:
         """Seed of one sampling call: ``random_state``, or the model's own when it is None."""
@@ -119,15 +143,6 @@ class BaseSynthesizer(Persistent, BaseEstimator):
         if cohort not in self.cohorts_:
             raise ValueError(f"{type(self).__name__} was fitted without a {cohort} cohort; fit(background, target) to sample it")
         return cohort
-
-    # -- scaling and output --------------------------------------------------------------
-    def _standardize(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.mean_) / self.scale_
-
-    def _frame(self, standardized, index=None) -> pd.DataFrame:
-        """Raw-unit DataFrame with the fitted column names from standardized values."""
-        values = np.asarray(standardized, dtype=np.float64) * self.scale_ + self.mean_
-        return pd.DataFrame(values, columns=list(self.feature_names_in_), index=index)
 
     # -- persistence ---------------------------------------------------------------------
     def _get_state(self) -> tuple[dict, dict]:

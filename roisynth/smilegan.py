@@ -24,14 +24,11 @@ from tqdm import tqdm
 
 from . import persistence
 from ._validation import (
-    align_columns,
-    as_frame,
     check_count,
     check_nonnegative,
-    check_numeric_table,
     seed_from,
 )
-from .base import Persistent
+from .base import Persistent, TableEstimator
 from .nn import seeded, threads
 from .nn.smilegan import SmileGANModule
 from .subtyping import Consensus, SubtypeMixin, consensus, fold_subsets
@@ -39,7 +36,7 @@ from .subtyping import Consensus, SubtypeMixin, consensus, fold_subsets
 _MIN_SHARE = 0.01  # a subtype holding fewer patients than this share (or none) has collapsed
 
 
-class SmileGAN(SubtypeMixin, Persistent, BaseEstimator):
+class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
     r"""Smile-GAN subtyping (Yang et al. 2021) with cross-validated consensus.
 
     **Preprocessing.** Tables hold ROI volumes that are already corrected for covariates if
@@ -159,13 +156,12 @@ class SmileGAN(SubtypeMixin, Persistent, BaseEstimator):
     def _validate(self, X, name: str) -> tuple[pd.DataFrame, np.ndarray]:
         """A table of the fitted ROI columns (any order) and its normalized values."""
         check_is_fitted(self, "modules_")
-        df = as_frame(X, name, feature_names=list(self.feature_names_in_))
-        df = align_columns(df, list(self.feature_names_in_), name, "the fitted columns")
-        return df, self._normalize(check_numeric_table(df, name, min_rows=1, nonnegative=False))
+        df, values = self._validate_X(X, name)
+        return df, self._normalize(values)
 
     def _normalize(self, X: np.ndarray) -> torch.Tensor:
         """u = 1 + (x − mean_CN) / (10 sd_CN), as float32."""
-        return torch.as_tensor(1 + (X - self.mean_) / (10 * self.scale_), dtype=torch.float32)
+        return torch.as_tensor(1 + self._standardize(X) / 10, dtype=torch.float32)
 
     def _raw(self, u: torch.Tensor, index=None) -> pd.DataFrame:
         values = (u.double().numpy() - 1) * 10 * self.scale_ + self.mean_
@@ -177,17 +173,7 @@ class SmileGAN(SubtypeMixin, Persistent, BaseEstimator):
         self._check_params()
         if cn is None or pt is None:
             raise ValueError("SmileGAN needs both cohorts: fit(cn, pt)")
-        cn_df = as_frame(cn, "cn")
-        pt_df = align_columns(as_frame(pt, "pt", feature_names=None if isinstance(pt, pd.DataFrame) else cn_df.columns),
-                              cn_df.columns, "pt", "cn")
-        Xc = check_numeric_table(cn_df, "cn", nonnegative=False)
-        Xp = check_numeric_table(pt_df, "pt", nonnegative=False)
-        self.feature_names_in_ = np.asarray(cn_df.columns, dtype=object)
-        self.n_features_in_ = Xc.shape[1]
-        self.mean_, self.scale_ = Xc.mean(0), Xc.std(0, ddof=1)
-        constant = self.scale_ <= 1e-12 * np.maximum(np.abs(self.mean_), 1.0)
-        if constant.any():
-            raise ValueError(f"cn has constant column(s) {list(cn_df.columns[constant])[:5]}; drop them before fitting")
+        Xc, Xp = self._validate_fit_tables(cn, pt, nonnegative=False, names=("cn", "pt"))
         if len(Xp) < 2 * self.n_subtypes:
             raise ValueError(f"pt has {len(Xp)} rows: too few for {self.n_subtypes} subtypes")
         xc, xp = self._normalize(Xc), self._normalize(Xp)
@@ -222,7 +208,8 @@ class SmileGAN(SubtypeMixin, Persistent, BaseEstimator):
         self.n_iter_ = [run["n_iter"] for run in kept]
         self.retries_ = [len(tried) - 1 for tried in attempts]
         self.converged_ = [run["ok"] for run in kept]
-        self._set_consensus(consensus([run["proba"] for run in kept]), pt_df.index)
+        index = pt.index if isinstance(pt, pd.DataFrame) else pd.RangeIndex(len(Xp))
+        self._set_consensus(consensus([run["proba"] for run in kept]), index)
         return self
 
     def _train_fold(self, xc: torch.Tensor, xp: torch.Tensor, xp_all: torch.Tensor, seed: int) -> dict:
