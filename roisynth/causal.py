@@ -22,7 +22,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import persistence
-from ._validation import check_choice, check_count, check_nonnegative, seed_from
+from ._validation import (
+    check_choice,
+    check_count,
+    check_nonnegative,
+    check_validation_fraction,
+    seed_from,
+)
 from .base import COHORTS, BaseSynthesizer
 from .covariates import SEX_CODES, covariate_matrix
 from .nn import TrainingHistory, seeded, threads, train
@@ -126,8 +132,7 @@ class CausalROIModel(BaseSynthesizer):
             raise ValueError(f"bins must be at least 2, got {self.bins}")
         check_nonnegative(self.learning_rate, "learning_rate", positive=True)
         check_nonnegative(self.patience, "patience")
-        if not 0 <= self.validation_fraction < 0.5:
-            raise ValueError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}")
+        check_validation_fraction(self.validation_fraction)
 
     def fit(self, table, rois: Sequence[str] | None = None, covariates: Sequence[str] = _ROLES,
             diagnosis: str = "diagnosis", healthy: str = "CN"):

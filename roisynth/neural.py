@@ -18,7 +18,13 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_choice, check_count, check_nonnegative, seed_from
+from ._validation import (
+    check_choice,
+    check_count,
+    check_nonnegative,
+    check_validation_fraction,
+    seed_from,
+)
 from .base import COHORTS, BaseSynthesizer
 from .latent_density import LatentMixture
 from .metrics import GaussianReference
@@ -50,8 +56,7 @@ class NeuralSynthesizer(BaseSynthesizer):
             check_nonnegative(getattr(self, name), name)
         check_choice(self.noise, "noise", ("full", "diagonal"))
         check_choice(self.latent_sampling, "latent_sampling", ("aggregate", "prior"))
-        if not 0 <= self.validation_fraction < 0.5:
-            raise ValueError(f"validation_fraction must be in [0, 0.5), got {self.validation_fraction!r}")
+        check_validation_fraction(self.validation_fraction)
 
     def fit(self, background, target, validation=None):
         """Fit on unpaired healthy (``background``) and patient (``target``) tables.
