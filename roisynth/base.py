@@ -166,6 +166,22 @@ class BaseSynthesizer(Persistent, TableEstimator, BaseEstimator):
         self.scale_ = tensors["scale_"].numpy()
 
 
+def nested_state(estimator, prefix: str) -> tuple[dict, dict]:
+    """State of an estimator held by another one (a pipeline step, a subtyping model): its class
+    and metadata, and its tensors under ``prefix/``, for :func:`nested_from_state`."""
+    metadata, tensors = estimator._get_state()
+    return {"class": type(estimator).__name__, "state": metadata}, {f"{prefix}/{k}": v for k, v in tensors.items()}
+
+
+def nested_from_state(entry: dict, tensors: dict, prefix: str, what: str = "estimator"):
+    """The estimator that :func:`nested_state` saved as ``entry`` with tensors under ``prefix/``."""
+    if entry["class"] not in _REGISTRY:
+        raise TypeError(f"unknown {what} class {entry['class']!r}")
+    start = len(prefix) + 1
+    own = {k[start:]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
+    return _REGISTRY[entry["class"]]._from_state(entry["state"], own)
+
+
 def _load(path, expected: type | None):
     name, metadata, tensors = persistence.load_model(path, None if expected in (None, BaseSynthesizer) else expected.__name__)
     if name not in _REGISTRY:

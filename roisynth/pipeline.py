@@ -20,7 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._validation import check_choice, check_count
-from .base import _REGISTRY, COHORTS, BaseSynthesizer, Persistent
+from .base import COHORTS, BaseSynthesizer, Persistent, nested_from_state, nested_state
 from .preprocessing.residualization import find_rois
 
 HARMONIZED = "harmonized"
@@ -222,20 +222,14 @@ class SynthesisPipeline(Persistent, BaseEstimator):
                     "covariates": {k: t.to_dict(orient="list") for k, t in self.covariates_.items()}}
         tensors = {}
         for name, step in self.steps_:
-            step_metadata, step_tensors = step._get_state()
-            metadata["steps"].append({"name": name, "class": type(step).__name__, "state": step_metadata})
-            tensors |= {f"{name}/{k}": v for k, v in step_tensors.items()}
+            entry, step_tensors = nested_state(step, name)
+            metadata["steps"].append({"name": name, **entry})
+            tensors |= step_tensors
         return metadata, tensors
 
     @classmethod
     def _from_state(cls, metadata: dict, tensors: dict) -> SynthesisPipeline:
-        steps = []
-        for entry in metadata["steps"]:
-            if entry["class"] not in _REGISTRY:
-                raise TypeError(f"unknown step class {entry['class']!r}")
-            prefix = entry["name"] + "/"
-            step_tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-            steps.append((entry["name"], _REGISTRY[entry["class"]]._from_state(entry["state"], step_tensors)))
+        steps = [(entry["name"], nested_from_state(entry, tensors, entry["name"], "step")) for entry in metadata["steps"]]
         pipeline = cls(steps=[(n, clone(s)) for n, s in steps], **metadata["params"])
         pipeline.steps_ = steps
         pipeline.feature_names_in_ = np.asarray(metadata["feature_names"], dtype=object)

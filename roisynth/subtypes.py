@@ -30,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import persistence
 from ._validation import as_frame, check_choice, check_count, seed_from
-from .base import _REGISTRY, BaseSynthesizer, Persistent
+from .base import BaseSynthesizer, Persistent, nested_from_state, nested_state
 from .contrastive_vae import ContrastiveVAE
 from .subtyping import Consensus, SubtypeMixin, consensus, fold_subsets
 
@@ -294,13 +294,13 @@ class SalientSubtypes(Persistent, BaseEstimator, SubtypeMixin):
         """The model's own state (tensors prefixed ``model/``, as a pipeline saves its steps),
         the codes, the fold mixtures and the consensus."""
         check_is_fitted(self, "consensus_")
-        model_metadata, model_tensors = self.model_._get_state()
+        model_entry, model_tensors = nested_state(self.model_, "model")
         given = "none" if self.model is None else "fitted" if self.model is self.model_ else "unfitted"
         params = {k: v for k, v in self.get_params(deep=False).items() if k != "model"}
         criterion = lambda s: None if s is None else s.tolist()  # noqa: E731
         metadata = {
             "params": params,
-            "model": {"class": type(self.model_).__name__, "given": given, "state": model_metadata},
+            "model": {**model_entry, "given": given},
             "salient": list(self.salient_mean_.index), "salient_columns": list(self.salient_columns_),
             "index": self.codes_.index.tolist(), "n_subtypes": self.n_subtypes_,
             "bic": criterion(self.bic_), "silhouette": criterion(self.silhouette_), "mean_ari": self.fold_ari_,
@@ -312,15 +312,12 @@ class SalientSubtypes(Persistent, BaseEstimator, SubtypeMixin):
             "pairwise_ari": self.consensus_.pairwise_ari, "orders": np.array(self.consensus_.orders),
         }
         tensors = {k: persistence.to_tensor(np.array(v, dtype=np.float64)) for k, v in arrays.items()}
-        return metadata, tensors | {f"model/{k}": v for k, v in model_tensors.items()}
+        return metadata, tensors | model_tensors
 
     @classmethod
     def _from_state(cls, metadata: dict, tensors: dict) -> SalientSubtypes:
         entry = metadata["model"]
-        if entry["class"] not in _REGISTRY:
-            raise TypeError(f"unknown model class {entry['class']!r}")
-        model = _REGISTRY[entry["class"]]._from_state(entry["state"], {k[6:]: v for k, v in tensors.items()
-                                                                         if k.startswith("model/")})
+        model = nested_from_state(entry, tensors, "model", "model")
         given = {"none": None, "fitted": model, "unfitted": clone(model)}[entry["given"]]
         estimator = cls(model=given, **metadata["params"])
         estimator.model_ = model
