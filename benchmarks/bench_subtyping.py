@@ -1,7 +1,8 @@
 """Subtyping benchmark: roisynth's SmileGAN (and other subtyping models) against the reference
 Smile-GAN package (``smilegan==0.1.4``) on the same data, folds and fraction.
 
-Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_subtyping.py [--timeout 900] [--skip-reference]
+Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_subtyping.py [--data all|sample|semisynthetic]
+      [--timeout 900] [--reference-epochs 9000 14000] [--skip-reference]
 
 Data: the Smile-GAN sample data (``../shared/data/smilegan_sample/sample_data.csv``: 600 CN, then
 600 PT in three simulated patterns of 200 rows; skipped when absent) and the semi-synthetic
@@ -15,8 +16,10 @@ its checkpoints with pickle) and a hard timeout, since it retrains a fold until 
 rule holds, possibly forever. It is called as
 ``cross_validated_clustering(data, 3, N_FOLDS, FRACTION, start_saving_epoch, max_epoch, out,
 WD, AQ, cluster_loss, "highest_matching_clustering", batchSize=...)`` with its README's
-recommended WD = 0.11, AQ = n_PT / 20, cluster_loss = 0.0015, batch = n_PT / 10 and epochs
-shortened (REFERENCE_EPOCHS) so that one run fits the timeout.
+recommended WD = 0.11, AQ = n_PT / 20, cluster_loss = 0.0015, batch = n_PT / 10 and its epochs
+(``--reference-epochs``, default the README's 9000 14000; one attempt of one fold then takes about
+15 minutes on one core). Its log is kept: on a timeout the note says which fold it had reached
+and how many times it had restarted a fold.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from _results import record  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1].parent / "shared/data/smilegan_sample/sample_data.csv"
 N_SUBTYPES, N_FOLDS, FRACTION = 3, 3, 0.8
-REFERENCE_EPOCHS = (500, 2000)  # start_saving_epoch, max_epoch (README: 9000, 14000)
+README_EPOCHS = (9000, 14000)  # the reference README's start_saving_epoch, max_epoch
 
 # Subtyping models compared on every data set: name -> factory(random_state). Another model is
 # one more entry here (it needs fit(cn, pt) and labels_ or predict(pt)).
@@ -108,21 +111,30 @@ def reference_python() -> Path:
     return python
 
 
-def run_reference(python: Path, cn, pt, truth, timeout: float) -> dict:
+def _progress(log: str) -> str:
+    """Where a reference run stood: its last fold and how many times it restarted one."""
+    folds = [line for line in log.splitlines() if "Starting training of Fold" in line]
+    restarts = log.count("Start retraining")
+    return f"fold {folds[-1].split('Fold ')[1].split()[0] if folds else '?'}, {restarts} restarts"
+
+
+def run_reference(python: Path, cn, pt, truth, timeout: float, epochs: tuple[int, int]) -> dict:
     with tempfile.TemporaryDirectory() as work:
         rois = pd.concat([cn, pt], ignore_index=True).set_axis([f"ROI{i}" for i in range(cn.shape[1])], axis=1)
         ids = pd.DataFrame({"participant_id": [f"s{i}" for i in range(len(rois))],
                             "diagnosis": [-1] * len(cn) + [1] * len(pt)})
         table = pd.concat([ids, rois], axis=1)
         table.to_csv(Path(work, "data.csv"), index=False)
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
-        command = [str(python), "-c", REFERENCE_RUNNER, str(Path(work, "data.csv")), work, *map(str, REFERENCE_EPOCHS),
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1", "PYTHONUNBUFFERED": "1"}
+        command = [str(python), "-c", REFERENCE_RUNNER, str(Path(work, "data.csv")), work, *map(str, epochs),
                    str(N_FOLDS), str(FRACTION)]
         start = time.perf_counter()
         try:
             done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, cwd=work)
-        except subprocess.TimeoutExpired:
-            return {"ari": float("nan"), "fold_ari": "", "seconds": timeout, "note": f"timed out after {timeout:.0f} s"}
+        except subprocess.TimeoutExpired as stopped:
+            log = (stopped.stdout or b"").decode(errors="replace") if isinstance(stopped.stdout, bytes) else (stopped.stdout or "")
+            return {"ari": float("nan"), "fold_ari": "", "seconds": timeout,
+                    "note": f"timed out after {timeout:.0f} s ({_progress(log)})"}
         seconds = time.perf_counter() - start
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
@@ -136,36 +148,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed to each reference run")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--reference-epochs", type=int, nargs=2, default=README_EPOCHS, metavar=("START", "MAX"),
+                        help="the reference's start_saving_epoch and max_epoch (default: its README's)")
+    parser.add_argument("--data", choices=("all", "sample", "semisynthetic"), default="all")
     args = parser.parse_args()
-    data_sets = {"Smile-GAN sample data (600 CN, 600 PT, 145 ROIs)": load_sample(),
-                 "semi-synthetic (750 CN, 750 PT, 145 ROIs)": load_semisynthetic()}
+    loaders = {"sample": ("Smile-GAN sample data (600 CN, 600 PT, 145 ROIs)", load_sample),
+               "semisynthetic": ("semi-synthetic (750 CN, 750 PT, 145 ROIs)", load_semisynthetic)}
     python = None if args.skip_reference else reference_python()
-    rows = []
-    for data_name, data in data_sets.items():
+    for key, (data_name, load) in loaders.items():
+        if args.data not in ("all", key):
+            continue
+        data = load()
         if data is None:
             print(f"{data_name}: data absent, skipped", flush=True)
             continue
         results = {name: run_model(factory, *data) for name, factory in MODELS.items()}
         if python is not None:
-            results["smilegan 0.1.4 (reference)"] = run_reference(python, *data, args.timeout)
+            results["smilegan 0.1.4 (reference)"] = run_reference(python, *data, args.timeout, tuple(args.reference_epochs))
+        rows = []
         for name, r in results.items():
             print(f"{data_name} | {name}: ARI {r['ari']:.3f}, fold ARI {r['fold_ari']}, {r['seconds']:.1f} s "
                   f"{r.get('note', '')}", flush=True)
-            rows.append(f"| {data_name} | {name} | {r['ari']:.3f} | {r['fold_ari']} | {r['seconds']:.1f} | {r.get('note', '')} |")
-    body = "\n".join([
-        "## Subtyping",
-        "",
-        f"`benchmarks/bench_subtyping.py`: {N_SUBTYPES} subtypes, {N_FOLDS} fold models on {FRACTION:.0%} of each cohort; ARI "
-        "of the consensus labels with the true subtypes; one thread; "
-        f"reference smilegan 0.1.4 with start_saving_epoch, max_epoch = {REFERENCE_EPOCHS}, "
-        f"timeout {args.timeout:.0f} s. {platform.processor() or platform.machine()}, torch threads 1.",
-        "",
-        "| data | model | ARI vs truth | fold ARI | wall time (s) | note |",
-        "|---|---|---|---|---|---|",
-        *rows,
-    ])
-    record("Subtyping", body)
-    print(body)
+            rows.append(f"| {name} | {r['ari']:.3f} | {r['fold_ari']} | {r['seconds']:.1f} | {r.get('note', '')} |")
+        body = "\n".join([
+            f"## Subtyping: {data_name}",
+            "",
+            f"`benchmarks/bench_subtyping.py --data {key}`: {N_SUBTYPES} subtypes, {N_FOLDS} fold models on {FRACTION:.0%} "
+            "of each cohort; ARI of the consensus labels with the true subtypes; one thread; "
+            f"reference smilegan 0.1.4 with start_saving_epoch, max_epoch = {tuple(args.reference_epochs)}, "
+            f"timeout {args.timeout:.0f} s. {platform.processor() or platform.machine()}, torch threads 1.",
+            "",
+            "| model | ARI vs truth | fold ARI | wall time (s) | note |",
+            "|---|---|---|---|---|",
+            *rows,
+        ])
+        record(f"Subtyping: {key}", body)
+        print(body)
 
 
 if __name__ == "__main__":
