@@ -22,7 +22,7 @@ $(PY):
 # Re-installs only when pyproject.toml changes; the editable install picks up code edits.
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,imaging]"
 	touch $@
 
 demo: install
