@@ -1,10 +1,24 @@
-"""Command line: ``roisynth imaging phantom | masks``.
+"""Command line: ``roisynth imaging phantom | masks | train | sample | counterfactual | evaluate``.
 
 ``roisynth imaging phantom -o FOLDER [--shape 64 | --shape 1mm] [--source procedural|PATH]
 [--random-state 0]`` writes a phantom subject (image, labels, posteriors NIfTI + phantom.json);
 ``roisynth imaging masks PHANTOM_FOLDER --volumes row.csv [--reference factual.csv] [--row 0]
 -o edited_labels.nii.gz`` edits its label map to a row of ROI volumes
 (:func:`~roisynth.imaging.bridge.counterfactual_masks`) and prints achieved vs requested volumes.
+
+The mask-guided diffusion pipeline (needs ``roisynth[imaging]``'s MONAI):
+
+``roisynth imaging train --config {16,32,64,96} -o DIR [--stages autoencoder,unet,...]
+[--resume] [--bf16] [--device cpu|cuda] [--steps N] [--subjects N]`` trains it on phantoms
+(:func:`~roisynth.imaging.training.train`; several GPUs: ``torchrun --nproc_per_node N -m
+roisynth.cli imaging train ...``); ``roisynth imaging sample MODEL --age 75 --sex F --diagnosis
+AD --labels labels.nii.gz -o out.nii.gz`` generates an image for a label map and metadata;
+``roisynth imaging counterfactual MODEL PHANTOM_FOLDER --labels-cf edited.nii.gz
+[--diagnosis-cf AD] -o cf.nii.gz`` turns a phantom's image into its counterfactual under edited
+masks (e.g. from ``masks``); ``roisynth imaging evaluate DIR [--subjects 50] [--steps N]`` scores
+counterfactuals on the held-out phantoms (:func:`~roisynth.imaging.training.evaluate`) and
+writes ``DIR/evaluation.json`` and ``DIR/evaluation_subjects.csv``. MODEL is a training folder
+or its ``model.pt``.
 
 :func:`add_parser` registers the ``imaging`` command on ``roisynth``'s subparsers
 (:mod:`roisynth.cli` runs it and reports bad input).
@@ -13,6 +27,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -77,9 +92,91 @@ def cmd_masks(args) -> None:
     print(f"edited {len(result.table)} ROIs ({mode}); wrote {args.output}")
 
 
+def _positive(name: str, value):
+    if value is not None and value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+
+
+def cmd_train(args) -> None:
+    from .config import get_config
+    from .training import smoke_config, train
+
+    config = smoke_config(get_config(args.config), args.steps, args.subjects)
+    for name in ("test_subjects", "jobs"):
+        _positive("--" + name.replace("_", "-"), getattr(args, name))
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
+    result = train(config, args.output, **({"stages": stages} if stages else {}), resume=args.resume,
+                   bf16=args.bf16, device=args.device, n_test=args.test_subjects, n_jobs=args.jobs)
+    if os.environ.get("RANK", "0") != "0":     # under torchrun, rank 0 reports
+        return
+    for stage, seconds in result["seconds"].items():
+        print(f"{stage}: {seconds:.1f} s, final loss {result['losses'][stage]:.4g}")
+    print(f"trained config {config.name} on {result['device']} x {result['world_size']}; wrote {result['output']}")
+
+
+def _metadata(age, sex, diagnosis) -> dict:
+    return {"age": age, "sex": sex, "diagnosis": diagnosis}
+
+
+def _load_model(path, device):
+    from .diffusion import MaskGuidedDiffusion
+    from .training import resolve_device
+
+    return MaskGuidedDiffusion.load(path).to(resolve_device(device))
+
+
+def cmd_sample(args) -> None:
+    from .nifti import load_nifti, save_nifti
+
+    model = _load_model(args.model, args.device)
+    labels, affine, _ = load_nifti(args.labels)
+    image = model.sample(_metadata(args.age, args.sex, args.diagnosis), labels, steps=args.steps,
+                         guidance=args.guidance, random_state=args.random_state)[0]
+    save_nifti(args.output, image, affine)
+    print(f"sampled a {'x'.join(map(str, image.shape))} image (age {args.age:g}, {args.sex}, {args.diagnosis}) "
+          f"for {args.labels}; wrote {args.output}")
+
+
+def cmd_counterfactual(args) -> None:
+    from .nifti import load_nifti, save_nifti
+    from .phantoms import load
+
+    folder = Path(args.phantom)
+    if not (folder / "phantom.json").is_file():
+        raise FileNotFoundError(f"{folder} is not a phantom folder (no phantom.json); write one with "
+                                "`roisynth imaging phantom -o FOLDER`")
+    model = _load_model(args.model, args.device)
+    phantom = load(folder)
+    labels_cf, _, _ = load_nifti(args.labels_cf)
+    factual = _metadata(args.age, args.sex, args.diagnosis)
+    cf = _metadata(args.age if args.age_cf is None else args.age_cf, args.sex,
+                   args.diagnosis if args.diagnosis_cf is None else args.diagnosis_cf)
+    image = model.counterfactual(phantom.image, phantom.labels, labels_cf, factual, cf, steps=args.steps)
+    save_nifti(args.output, image, phantom.affine)
+    changed = int((labels_cf != phantom.labels).sum())
+    print(f"counterfactual of {folder} ({changed} voxels relabelled; age {factual['age']:g} -> {cf['age']:g}, "
+          f"{factual['diagnosis']} -> {cf['diagnosis']}, sex {args.sex}); wrote {args.output}")
+
+
+def cmd_evaluate(args) -> None:
+    from .training import evaluate
+
+    _positive("--subjects", args.subjects)
+    _positive("--steps", args.steps)
+    if args.calibration < 0:
+        raise ValueError(f"--calibration must be >= 0, got {args.calibration}")
+    _, summary = evaluate(args.model_dir, n_subjects=args.subjects, steps=args.steps, change=args.change,
+                          calibration_subjects=args.calibration, device=args.device)
+    width = max(map(len, summary))
+    for key, value in summary.items():
+        print(f"{key:<{width}}  {value:.4g}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+    print(f"wrote {Path(args.model_dir) / 'evaluation.json'} and evaluation_subjects.csv")
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``imaging`` (with ``phantom`` and ``masks``) on an ``add_subparsers()`` object."""
-    parser = subparsers.add_parser("imaging", help="phantom subjects and counterfactual masks (NIfTI)")
+    """Register ``imaging`` (``phantom``, ``masks``, ``train``, ``sample``, ``counterfactual``,
+    ``evaluate``) on an ``add_subparsers()`` object."""
+    parser = subparsers.add_parser("imaging", help="phantom subjects, counterfactual masks and images (NIfTI)")
     sub = parser.add_subparsers(dest="imaging_command", required=True)
 
     p = sub.add_parser("phantom", help="write a phantom subject: T1-like image, label map, posteriors")
@@ -100,4 +197,67 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--max-rings", type=int, default=5, help="most boundary rings an edit may use")
     p.add_argument("-o", "--output", required=True, help="edited label map to write (.nii.gz)")
     p.set_defaults(func=cmd_masks)
+
+    p = sub.add_parser("train", help="train the mask-guided diffusion pipeline on phantoms")
+    p.add_argument("--config", default="64", help="preset: 16 or 32 (CPU smoke runs), 64 or 96 (GPU); default 64")
+    p.add_argument("-o", "--output", required=True, help="training folder (model.pt, segmenter, logs, checkpoints)")
+    p.add_argument("--stages", default=None,
+                   help="comma-separated subset of autoencoder,unet,controlnet,segmenter (default: all)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --output (finished stages skipped)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
+    _device_argument(p)
+    p.add_argument("--steps", type=int, default=None, help="override every stage's steps (smoke runs)")
+    p.add_argument("--subjects", type=int, default=None, help="training phantoms (default: the preset's)")
+    p.add_argument("--test-subjects", type=int, default=None, help="held-out phantoms (default: max(4, subjects/8))")
+    p.add_argument("--jobs", type=int, default=1, help="processes making the phantom cohort")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="generate an image for a label map and subject metadata")
+    _model_argument(p)
+    _subject_arguments(p, required=True)
+    p.add_argument("--labels", required=True, help="label map (.nii.gz) on the model's grid")
+    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance weight (default: config's)")
+    p.add_argument("--random-state", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the config's)")
+    _device_argument(p)
+    p.add_argument("-o", "--output", required=True, help="image to write (.nii.gz)")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("counterfactual", help="a phantom's image under edited masks (and diagnosis)")
+    _model_argument(p)
+    p.add_argument("phantom", metavar="PHANTOM_FOLDER", help="a folder written by `roisynth imaging phantom`")
+    p.add_argument("--labels-cf", required=True, help="counterfactual label map (.nii.gz), e.g. from `masks`")
+    _subject_arguments(p, required=False)
+    p.add_argument("--age-cf", type=float, default=None, help="counterfactual age (default: --age)")
+    p.add_argument("--diagnosis-cf", default=None, help="counterfactual diagnosis (default: --diagnosis)")
+    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the config's)")
+    _device_argument(p)
+    p.add_argument("-o", "--output", required=True, help="counterfactual image to write (.nii.gz)")
+    p.set_defaults(func=cmd_counterfactual)
+
+    p = sub.add_parser("evaluate", help="score counterfactuals of a trained folder on its held-out phantoms")
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="a folder written by `roisynth imaging train`")
+    p.add_argument("--subjects", type=int, default=50, help="held-out subjects to use (default 50, at most all)")
+    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the config's)")
+    p.add_argument("--change", type=float, default=-0.15, help="relative ROI volume change to impose")
+    p.add_argument("--calibration", type=int, default=8,
+                   help="phantom pairs calibrating the segmenter's volume changes (0: none)")
+    _device_argument(p)
+    p.set_defaults(func=cmd_evaluate)
     return parser
+
+
+def _model_argument(parser) -> None:
+    parser.add_argument("model", metavar="MODEL", help="a training folder or its model.pt")
+
+
+def _device_argument(parser) -> None:
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: CUDA when available")
+
+
+def _subject_arguments(parser, required: bool) -> None:
+    default = lambda value: None if required else value  # noqa: E731
+    note = "" if required else " of the factual subject (default %(default)s)"
+    parser.add_argument("--age", type=float, required=required, default=default(70.0), help="age in years" + note)
+    parser.add_argument("--sex", required=required, default=default("F"), help="F or M" + note)
+    parser.add_argument("--diagnosis", required=required, default=default("CN"), help="CN, MCI or AD" + note)

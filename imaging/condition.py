@@ -27,12 +27,15 @@ DIAGNOSES = ("CN", "MCI", "AD")
 SEXES = ("F", "M")
 
 N_CONDITION = 2 + len(DIAGNOSES)
+
+IMAGE_SCALE = 128.0
+"""Images enter the networks as image / IMAGE_SCALE (phantom units: WM ≈ 110 -> 0.86)."""
 """Length of :func:`condition_vector`'s rows."""
 
 MASK_CHANNELS: tuple[tuple[str, tuple[int, ...]], ...] = (
     ("Hippocampus_L", (17,)), ("Hippocampus_R", (53,)),
     ("Amygdala_L", (18,)), ("Amygdala_R", (54,)),
-    ("Lateral_Ventricle_L", (4,)), ("Lateral_Ventricle_R", (43,)),
+    ("LateralVentricle_L", (4,)), ("LateralVentricle_R", (43,)),
     ("CSF", (24,)), ("Cortex", (3, 42)), ("White_Matter", (2, 41)),
 )
 """(name, FreeSurfer codes) of each mask channel, in channel order."""

@@ -29,13 +29,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .condition import N_MASKS, condition_vector, masks_from_labels
+from .condition import IMAGE_SCALE, N_MASKS, condition_vector, masks_from_labels
 from .config import DiffusionConfig
 from .ddim import DDIMSchedule
-from .networks import build_autoencoder, build_condition_embedding, build_controlnet, build_unet
-
-IMAGE_SCALE = 128.0
-"""Images enter the networks as image / IMAGE_SCALE (phantom units: WM ≈ 110 -> 0.86)."""
+from .networks import (
+    build_autoencoder,
+    build_condition_embedding,
+    build_controlnet,
+    build_unet,
+)
 
 FORMAT = "roisynth.imaging.MaskGuidedDiffusion/1"
 STAGES = ("autoencoder", "unet", "controlnet")
@@ -104,14 +106,14 @@ class MaskGuidedDiffusion(nn.Module):
         eps_c, eps_0 = self.predict_noise(both(latents), both(t), both(condition), both(masks), null).chunk(2)
         return eps_0 + guidance * (eps_c - eps_0)
 
-    def autoencoder_loss(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def autoencoder_loss(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """L1 reconstruction + ``kl_weight`` · KL(N(μ, σ²) ‖ N(0, 1)) (summed over latent voxels,
-        averaged over the batch)."""
+        averaged over the batch), and the two terms (detached)."""
         mu, sigma = self.autoencoder.encode(images)
         recon = self.autoencoder.decode(self.autoencoder.sampling(mu, sigma))
         l1 = (recon - images).abs().mean()
         kl = 0.5 * (mu.pow(2) + sigma.pow(2) - torch.log(sigma.pow(2) + 1e-12) - 1).flatten(1).sum(1).mean()
-        return l1 + self.config.kl_weight * kl, {"l1": l1.item(), "kl": kl.item()}
+        return l1 + self.config.kl_weight * kl, {"l1": l1.detach(), "kl": kl.detach()}
 
     def denoising_loss(self, images, condition, masks=None, generator: torch.Generator | None = None) -> torch.Tensor:
         """E‖ε - ε_θ(z_t, t, c[, m])‖² at uniform t, with condition dropout (module docstring)."""
