@@ -60,17 +60,33 @@ MODELS = {
 }
 
 REFERENCE_RUNNER = """
-import json, sys, pandas as pd
-from SmileGAN.Smile_GAN_clustering import cross_validated_clustering
-data_path, out, start, stop, folds, fraction = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6]), float(sys.argv[6])
+import json, os, sys, pandas as pd
+from SmileGAN.Smile_GAN_clustering import clustering_result, cross_validated_clustering
+from SmileGAN.clustering import Smile_GAN_train
+data_path, out, start, stop, folds, fraction, mode = (sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6]),
+                                                      float(sys.argv[6]), sys.argv[7])
 data = pd.read_csv(data_path)
 n_pt = int((data["diagnosis"] == 1).sum())
-cross_validated_clustering(data, %d, folds, fraction, start, stop, out, 0.11, n_pt // 20, 0.0015,
-                           "highest_matching_clustering", batchSize=max(n_pt // 10, 25))
-result = pd.read_csv(out + "/clustering_result.csv")
-ari = [c for c in result.columns if c.startswith("ARI")]
-print("RESULT " + json.dumps({"labels": result["cluster_label"].tolist(), "fold_ari": ari[0] if ari else ""}))
-""" % N_SUBTYPES
+settings = dict(WD_threshold=0.11, AQ_threshold=n_pt // 20, cluster_loss_threshold=0.0015, batchSize=max(n_pt // 10, 25))
+if mode == "released":  # the package's own cross-validation: retrains a fold until its stopping rule holds
+    cross_validated_clustering(data, %d, folds, fraction, start, stop, out, consensus_type="highest_matching_clustering",
+                               **settings)
+    result = pd.read_csv(out + "/clustering_result.csv")
+    labels, fold_ari = (result["cluster_label"] - 1).tolist(), [c for c in result.columns if c.startswith("ARI")]
+    fold_ari = fold_ari[0].replace("ARI = ", "") if fold_ari else ""
+else:  # one training per fold (same seeds and fraction); the converged model, else the one at max_epoch
+    trainer = Smile_GAN_train(%d, start, stop, **settings)
+    models = []
+    for fold in range(folds):
+        folder = os.path.join(out, "fold%%d" %% fold)
+        os.makedirs(folder)
+        converged = trainer.train("converged", data, None, folder, random_seed=fold, data_fraction=fraction, verbose=True)
+        print("fold", fold, "converged" if converged else "not converged", flush=True)
+        models.append(os.path.join(folder, "converged" if converged else "latest"))
+    labels, _, mean, sd = clustering_result(models, "highest_matching_clustering", data)
+    labels, fold_ari = list(map(int, labels)), "%%.2f+- %%.2f" %% (mean, sd)
+print("RESULT " + json.dumps({"labels": labels, "fold_ari": fold_ari}))
+""" % (N_SUBTYPES, N_SUBTYPES)
 
 
 def load_sample() -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray] | None:
@@ -118,7 +134,10 @@ def _progress(log: str) -> str:
     return f"fold {folds[-1].split('Fold ')[1].split()[0] if folds else '?'}, {restarts} restarts"
 
 
-def run_reference(python: Path, cn, pt, truth, timeout: float, epochs: tuple[int, int]) -> dict:
+def run_reference(python: Path, cn, pt, truth, timeout: float, epochs: tuple[int, int], mode: str) -> dict:
+    """The reference on (cn, pt): ``mode`` "released" runs its cross_validated_clustering as
+    shipped, "single" trains each fold once (its retry loop bypassed) and keeps the converged
+    model or, failing that, the one at max_epoch."""
     with tempfile.TemporaryDirectory() as work:
         rois = pd.concat([cn, pt], ignore_index=True).set_axis([f"ROI{i}" for i in range(cn.shape[1])], axis=1)
         ids = pd.DataFrame({"participant_id": [f"s{i}" for i in range(len(rois))],
@@ -127,7 +146,7 @@ def run_reference(python: Path, cn, pt, truth, timeout: float, epochs: tuple[int
         table.to_csv(Path(work, "data.csv"), index=False)
         env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1", "PYTHONUNBUFFERED": "1"}
         command = [str(python), "-c", REFERENCE_RUNNER, str(Path(work, "data.csv")), work, *map(str, epochs),
-                   str(N_FOLDS), str(FRACTION)]
+                   str(N_FOLDS), str(FRACTION), mode]
         start = time.perf_counter()
         try:
             done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, cwd=work)
@@ -140,8 +159,9 @@ def run_reference(python: Path, cn, pt, truth, timeout: float, epochs: tuple[int
     if done.returncode or not lines:
         return {"ari": float("nan"), "fold_ari": "", "seconds": seconds, "note": "failed: " + done.stderr.strip()[-300:]}
     result = json.loads(lines[-1][len("RESULT "):])
-    fold_ari = result["fold_ari"].replace("ARI = ", "")
-    return {"ari": adjusted_rand_score(truth, np.asarray(result["labels"])), "fold_ari": fold_ari, "seconds": seconds}
+    note = ", ".join(line for line in done.stdout.splitlines() if line.startswith("fold "))
+    return {"ari": adjusted_rand_score(truth, np.asarray(result["labels"])), "fold_ari": result["fold_ari"],
+            "seconds": seconds, "note": note}
 
 
 def main() -> None:
@@ -150,6 +170,8 @@ def main() -> None:
     parser.add_argument("--skip-reference", action="store_true")
     parser.add_argument("--reference-epochs", type=int, nargs=2, default=README_EPOCHS, metavar=("START", "MAX"),
                         help="the reference's start_saving_epoch and max_epoch (default: its README's)")
+    parser.add_argument("--single-epochs", type=int, nargs=2, default=(500, 2000), metavar=("START", "MAX"),
+                        help="epochs of the reference's one-training-per-fold run (default 500 2000)")
     parser.add_argument("--data", choices=("all", "sample", "semisynthetic"), default="all")
     args = parser.parse_args()
     loaders = {"sample": ("Smile-GAN sample data (600 CN, 600 PT, 145 ROIs)", load_sample),
@@ -164,7 +186,10 @@ def main() -> None:
             continue
         results = {name: run_model(factory, *data) for name, factory in MODELS.items()}
         if python is not None:
-            results["smilegan 0.1.4 (reference)"] = run_reference(python, *data, args.timeout, tuple(args.reference_epochs))
+            results["smilegan 0.1.4 as released"] = run_reference(python, *data, args.timeout,
+                                                                   tuple(args.reference_epochs), "released")
+            results["smilegan 0.1.4, one training per fold"] = run_reference(python, *data, args.timeout,
+                                                                              tuple(args.single_epochs), "single")
         rows = []
         for name, r in results.items():
             print(f"{data_name} | {name}: ARI {r['ari']:.3f}, fold ARI {r['fold_ari']}, {r['seconds']:.1f} s "
@@ -175,8 +200,10 @@ def main() -> None:
             "",
             f"`benchmarks/bench_subtyping.py --data {key}`: {N_SUBTYPES} subtypes, {N_FOLDS} fold models on {FRACTION:.0%} "
             "of each cohort; ARI of the consensus labels with the true subtypes; one thread; "
-            f"reference smilegan 0.1.4 with start_saving_epoch, max_epoch = {tuple(args.reference_epochs)}, "
-            f"timeout {args.timeout:.0f} s. {platform.processor() or platform.machine()}, torch threads 1.",
+            f"reference smilegan 0.1.4 as released (retrains a fold until its stopping rule holds) with start_saving_epoch, "
+            f"max_epoch = {tuple(args.reference_epochs)}, and trained once per fold with {tuple(args.single_epochs)} "
+            "(converged model, else the one at max_epoch); same folds and fraction; "
+            f"timeout {args.timeout:.0f} s each. {platform.processor() or platform.machine()}, torch threads 1.",
             "",
             "| model | ARI vs truth | fold ARI | wall time (s) | note |",
             "|---|---|---|---|---|",
