@@ -7,7 +7,8 @@ counterfactuals of the held-out phantoms (hippocampi and amygdalae -15 %, diagno
 with :func:`roisynth.imaging.training.evaluate` (segmenter calibrated on phantom pairs) and
 times one counterfactual volume alone (DDIM inversion + sampling + decoding; CUDA-synchronized,
 best of 3 after a warm-up). Prints and records the section "Imaging: diffusion" of
-benchmarks/RESULTS.md with the issue's targets next to the measured values.
+benchmarks/RESULTS.md ("Imaging: diffusion <config> <GPU|CPU>") with the issue's targets next to
+the measured values.
 
 CPU smoke run (about a minute; its figures mean nothing): ``--config 32 --steps 2
 --train-subjects 8 --subjects 2`` (``--config 16`` trains, but its 16³ phantoms have no
@@ -103,7 +104,7 @@ def main(argv=None) -> None:
     ]
     stages = " · ".join(f"{s} {trained['seconds'][s]:.0f} s" for s in STAGES)
     body = "\n".join([
-        "## Imaging: diffusion (`benchmarks/bench_imaging_diffusion.py`)",
+        f"## Imaging: diffusion, {grid} on {'GPU' if cuda else 'CPU'} (`benchmarks/bench_imaging_diffusion.py --config {config.name}`)",
         "",
         f"Mask-guided latent diffusion, config `{config.name}` ({grid} phantoms, {config.n_subjects} training "
         f"subjects), {summary['n_subjects']} held-out subjects, {summary['steps']} DDIM steps; "
@@ -117,7 +118,7 @@ def main(argv=None) -> None:
         *rows,
     ])
     print(body)
-    record("Imaging: diffusion", body)
+    record(f"Imaging: diffusion {config.name} {'GPU' if cuda else 'CPU'}", body)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ of a phantom cohort (:func:`~roisynth.imaging.cohort.make_cohort`):
    :func:`evaluate` to measure the volumes of generated images.
 
 The output folder holds ``cohort.npz`` (training subjects), ``test_cohort.npz`` (held out,
-never trained on), ``model.pt``, ``segmenter.pt``, ``train_log.csv`` (stage, step, loss, lr,
+never trained on), ``model.pt``, ``segmenter/`` (its weights and config), ``train_log.csv`` (stage, step, loss, lr,
 seconds), ``timings.json``, ``progress.json`` (finished stages) and ``checkpoints/{stage}.pt``
 (module and optimizer state, step, every rank's random streams). With ``resume=True`` finished
 stages are skipped and an unfinished one continues from its checkpoint; the result is the same
