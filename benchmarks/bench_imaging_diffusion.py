@@ -101,6 +101,7 @@ def main(argv=None) -> None:
              seconds <= 5 if config.shape == 64 and "H100" in device else None, "{:.2f}"),
         _row("MS-SSIM generated vs real (held-out)", "—", summary["ms_ssim"], None),
         _row("FID on segmenter features, generated vs real", "—", summary["fid_segmenter_features"], None, "{:.3g}"),
+        _row("MMD² of 4³-block-mean images, generated vs real", "—", summary["mmd_images"], None, "{:.3g}"),
     ]
     stages = " · ".join(f"{s} {trained['seconds'][s]:.0f} s" for s in STAGES)
     body = "\n".join([

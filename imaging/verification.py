@@ -219,8 +219,9 @@ def evaluate_counterfactuals(model, segmenter, cohort: PhantomCohort, *, change:
     ``seconds`` (mean time of one ``counterfactual`` call).
 
     Summary: ``volume_error_median``, ``volume_within_25``, ``null_ssim``, ``locality_ratio``,
-    ``ms_ssim`` (means), ``seconds_per_volume``, ``fid_segmenter_features`` (cf vs real images;
-    NaN for one subject) and ``n_subjects``.
+    ``ms_ssim`` (means), ``seconds_per_volume``, ``fid_segmenter_features`` and ``mmd_images``
+    (:func:`image_mmd` on 4³-block means) of cf vs the real images (NaN for one subject), and
+    ``n_subjects``.
     """
     channels = _channels(rois)
     names = {code: name for name, code in roi_codes().items()}
@@ -260,11 +261,13 @@ def evaluate_counterfactuals(model, segmenter, cohort: PhantomCohort, *, change:
     for channel in channels:
         table[f"{channel}_error"] = agreement["error"][channel].to_numpy()
     real = cohort.images[:n]
-    fid = (feature_fid(segmenter.features(real), segmenter.features(np.stack(generated))) if n > 1 else float("nan"))
+    generated = np.stack(generated)
+    fid = feature_fid(segmenter.features(real), segmenter.features(generated)) if n > 1 else float("nan")
+    image_distance = image_mmd(real, generated) if n > 1 else float("nan")
     summary = {"volume_error_median": agreement["median"], "volume_within_25": agreement["within_25"],
                "null_ssim": float(table["null_ssim"].mean()), "locality_ratio": float(table["locality_ratio"].mean()),
                "ms_ssim": float(table["ms_ssim"].mean()), "seconds_per_volume": float(table["seconds"].mean()),
-               "fid_segmenter_features": fid, "n_subjects": n}
+               "fid_segmenter_features": fid, "mmd_images": image_distance, "n_subjects": n}
     return table, summary
 
 

@@ -248,6 +248,7 @@ def test_evaluate_counterfactuals_on_a_known_fake(cohort):
     generated = np.stack([_coded(call[1]) for call in model.calls[::2]])
     assert summary["fid_segmenter_features"] == pytest.approx(
         feature_fid(segmenter.features(held_out.images), segmenter.features(generated)))
+    assert summary["mmd_images"] == pytest.approx(image_mmd(held_out.images, generated))
     calibrated, _ = evaluate_counterfactuals(PaintingModel(), segmenter, held_out, n_subjects=1, change=-0.25,
                                              rois=("Hippocampus_L",), calibration={"Hippocampus_L": 2.0})
     assert calibrated["Hippocampus_L_error"][0] == pytest.approx(0.5)
