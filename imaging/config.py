@@ -7,7 +7,7 @@ checkpoint and model file, so a saved model rebuilds its own networks.
 Presets (:data:`PRESETS`, ``roisynth imaging train --config NAME``):
 
 - ``"16"`` / ``"32"``: CPU test and smoke configurations (16³, 32³ grids, a few steps);
-- ``"64"``: the GPU pipeline (64³ phantoms, 4 mm voxels; about 20 minutes on one H100);
+- ``"64"``: the GPU pipeline (64³ phantoms, 4 mm voxels; sized for about 20 minutes on one H100, not yet timed);
 - ``"96"``: a larger GPU pipeline (96³, 2.7 mm voxels).
 """
 
