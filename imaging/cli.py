@@ -30,6 +30,8 @@ import argparse
 import os
 from pathlib import Path
 
+from roisynth._validation import check_count
+
 
 def _shape(text: str):
     """``--shape``: ``1mm``, ``N`` (N³) or ``X,Y,Z``."""
@@ -68,21 +70,27 @@ def _pick_row(path, row: int, name: str):
     return table.iloc[[row]]
 
 
+def _load_phantom(folder):
+    """The phantom in ``folder``, or a clear error if it is not a phantom folder."""
+    from .phantoms import load
+
+    if not (Path(folder) / "phantom.json").is_file():
+        raise FileNotFoundError(f"{folder} is not a phantom folder (no phantom.json); write one with "
+                                "`roisynth imaging phantom -o FOLDER`")
+    return load(folder)
+
+
 def cmd_masks(args) -> None:
     import pandas as pd
 
     from .bridge import counterfactual_masks
     from .nifti import save_nifti
-    from .phantoms import load
 
-    folder = Path(args.phantom)
-    if not (folder / "phantom.json").is_file():
-        raise FileNotFoundError(f"{folder} is not a phantom folder (no phantom.json); write one with "
-                                "`roisynth imaging phantom -o FOLDER`")
+    phantom = _load_phantom(args.phantom)
     volumes = _pick_row(args.volumes, args.row, "--volumes")
     reference = None if args.reference is None else _pick_row(args.reference, args.row, "--reference")
     rois = [r.strip() for r in args.rois.split(",") if r.strip()] if args.rois else None
-    result = counterfactual_masks(load(folder), volumes, reference=reference, rois=rois, max_rings=args.max_rings)
+    result = counterfactual_masks(phantom, volumes, reference=reference, rois=rois, max_rings=args.max_rings)
     save_nifti(args.output, result.labels, result.affine)
     mode = "relative to --reference" if reference is not None else "absolute mm³"
     with pd.option_context("display.width", 120, "display.max_columns", 10):
@@ -92,9 +100,10 @@ def cmd_masks(args) -> None:
     print(f"edited {len(result.table)} ROIs ({mode}); wrote {args.output}")
 
 
-def _positive(name: str, value):
-    if value is not None and value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
+def _positive(name: str, value) -> None:
+    """An optional count: None, or a positive integer."""
+    if value is not None:
+        check_count(value, name)
 
 
 def cmd_train(args) -> None:
@@ -139,14 +148,9 @@ def cmd_sample(args) -> None:
 
 def cmd_counterfactual(args) -> None:
     from .nifti import load_nifti, save_nifti
-    from .phantoms import load
 
-    folder = Path(args.phantom)
-    if not (folder / "phantom.json").is_file():
-        raise FileNotFoundError(f"{folder} is not a phantom folder (no phantom.json); write one with "
-                                "`roisynth imaging phantom -o FOLDER`")
+    phantom = _load_phantom(args.phantom)
     model = _load_model(args.model, args.device)
-    phantom = load(folder)
     labels_cf, _, _ = load_nifti(args.labels_cf)
     factual = _metadata(args.age, args.sex, args.diagnosis)
     cf = _metadata(args.age if args.age_cf is None else args.age_cf, args.sex,
@@ -154,7 +158,7 @@ def cmd_counterfactual(args) -> None:
     image = model.counterfactual(phantom.image, phantom.labels, labels_cf, factual, cf, steps=args.steps)
     save_nifti(args.output, image, phantom.affine)
     changed = int((labels_cf != phantom.labels).sum())
-    print(f"counterfactual of {folder} ({changed} voxels relabelled; age {factual['age']:g} -> {cf['age']:g}, "
+    print(f"counterfactual of {args.phantom} ({changed} voxels relabelled; age {factual['age']:g} -> {cf['age']:g}, "
           f"{factual['diagnosis']} -> {cf['diagnosis']}, sex {args.sex}); wrote {args.output}")
 
 

@@ -36,6 +36,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from roisynth._validation import check_count
+
 from . import nifti
 from .condition import (
     DIAGNOSES,
@@ -163,8 +165,7 @@ class PhantomCohort:
 def make_cohort(n: int, shape: int = 64, random_state: int | None = 0, *, n_jobs: int = 1) -> PhantomCohort:
     """``n`` phantom subjects on a ``shape``³ grid with metadata-driven ROI volumes (see the
     module docstring for the model). ``n_jobs`` > 1 builds the phantoms in joblib processes."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    check_count(n, "n")
     if isinstance(shape, bool) or not isinstance(shape, numbers.Integral) or shape < 8:
         raise ValueError(f"shape must be an integer >= 8 (the grid is shape³), got {shape!r}")
     if random_state is not None and (isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral)

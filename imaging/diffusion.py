@@ -120,12 +120,10 @@ class MaskGuidedDiffusion(nn.Module):
         with torch.no_grad():
             latents = self.encode(images)
         n = len(latents)
-        t = torch.randint(0, self.schedule.num_train_timesteps, (n,), generator=generator,
-                          device=generator.device if generator is not None else "cpu").to(latents.device)
-        noise = torch.randn(latents.shape, generator=generator, device=generator.device if generator is not None
-                            else "cpu").to(latents.device, latents.dtype)
-        null = (torch.rand(n, generator=generator, device=generator.device if generator is not None else "cpu")
-                < self.config.condition_dropout).to(latents.device)
+        device = generator.device if generator is not None else "cpu"  # draw t, ε and the dropout there
+        t = torch.randint(0, self.schedule.num_train_timesteps, (n,), generator=generator, device=device).to(latents.device)
+        noise = torch.randn(latents.shape, generator=generator, device=device).to(latents.device, latents.dtype)
+        null = (torch.rand(n, generator=generator, device=device) < self.config.condition_dropout).to(latents.device)
         eps = self.predict_noise(self.schedule.add_noise(latents, noise, t), t, condition, masks, null)
         return torch.nn.functional.mse_loss(eps.float(), noise.float())
 

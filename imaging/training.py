@@ -49,6 +49,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from roisynth._validation import check_count
+
 from .cohort import PhantomCohort, make_cohort
 from .config import DiffusionConfig, StageConfig
 from .diffusion import MaskGuidedDiffusion
@@ -66,12 +68,10 @@ LOG_COLUMNS = ("stage", "step", "loss", "lr", "seconds")
 def smoke_config(config: DiffusionConfig, steps: int | None = None, subjects: int | None = None) -> DiffusionConfig:
     """``config`` with every stage's steps set to ``steps`` and ``subjects`` training phantoms
     (None: as they are), for smoke runs."""
-    for name, value in (("steps", steps), ("subjects", subjects)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if subjects is not None:
-        config = config.replace(n_subjects=subjects)
+        config = config.replace(n_subjects=check_count(subjects, "subjects"))
     if steps is not None:
+        steps = check_count(steps, "steps")
         config = config.replace(**{name: dataclasses.replace(getattr(config, name), steps=steps) for name in STAGES})
     return config
 
@@ -339,9 +339,7 @@ def _progress(output: Path, config: DiffusionConfig, resume: bool, n_test: int |
     path = output / "progress.json"
     wanted = json.loads(json.dumps(config.to_dict()))
     if not path.is_file():
-        n_test = default_n_test(config.n_subjects) if n_test is None else n_test
-        if isinstance(n_test, bool) or not isinstance(n_test, int) or n_test < 1:
-            raise ValueError(f"n_test must be a positive integer, got {n_test!r}")
+        n_test = default_n_test(config.n_subjects) if n_test is None else check_count(n_test, "n_test")
         return {"config": wanted, "n_test": n_test, "finished": [], "seconds": {}, "losses": {}}
     if not resume:
         raise ValueError(f"{output} already holds a training run (progress.json); resume it with resume=True "

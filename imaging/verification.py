@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 from scipy import ndimage
 
+from roisynth._validation import check_count
 from roisynth.metrics.mmd import mmd
 from roisynth.metrics.wasserstein import gaussian_w2
 
@@ -70,8 +71,7 @@ def ms_ssim3d(a, b, data_range: float | None = None, scales: int = 3, kernel_siz
     """
     from monai.metrics import MultiScaleSSIMMetric
 
-    if isinstance(scales, bool) or not isinstance(scales, numbers.Integral) or scales < 1:
-        raise ValueError(f"scales must be a positive integer, got {scales!r}")
+    check_count(scales, "scales")
     if scales > len(MS_SSIM_WEIGHTS):
         raise ValueError(f"scales must be <= {len(MS_SSIM_WEIGHTS)} (the weights known), got {scales}")
     x, y, single, data_range = _pair(a, b, data_range)
