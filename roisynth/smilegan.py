@@ -85,9 +85,8 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         at ``max_iter`` so that the assignments settle.
     max_iter : iterations per fold model.
     eval_every, tol, patience : the convergence check above.
-    min_fold_ari : ARI with the other folds' consensus below which a fold is retrained (0.7:
-        on the Smile-GAN sample data it lifted the consensus ARI over four seeds from
-        0.94–0.98 to 0.98–0.995, `benchmarks/bench_subtyping.py`).
+    min_fold_ari : ARI with the other folds' consensus below which a fold is retrained (a fold
+        that agrees less has, as a rule, merged two subtypes and split another).
     max_retries : most retrainings per fold.
     n_threads : torch threads during fit and inference (``None``: leave torch's setting).
     verbose : show a progress bar.

@@ -1,5 +1,4 @@
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,8 +8,6 @@ from sklearn.metrics import adjusted_rand_score
 
 from roisynth import datasets
 from roisynth.smilegan import SmileGAN
-
-SAMPLE = Path(__file__).resolve().parents[1].parent / "shared/data/smilegan_sample/sample_data.csv"
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +30,7 @@ def twenty_rois(semi) -> list[str]:
 
 
 def test_recovers_semisynthetic_subtypes(fitted, semi):
-    assert adjusted_rand_score(semi.subtype, fitted.labels_) >= 0.8
+    assert adjusted_rand_score(semi.subtype, fitted.labels_) >= 0.95  # 1.000 measured; the issue asks 0.8
     assert fitted.labels_.index.equals(semi.target.index) and set(fitted.labels_) == {1, 2, 3}
     # predict on the training patients reproduces the consensus labels
     assert (fitted.predict(semi.target[semi.rois]) == fitted.labels_).mean() > 0.99
@@ -42,23 +39,13 @@ def test_recovers_semisynthetic_subtypes(fitted, semi):
     np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-6)
 
 
-def test_recovers_reference_sample_data():
-    if not SAMPLE.exists():
-        pytest.skip(f"{SAMPLE} absent")
-    data = pd.read_csv(SAMPLE)
-    rois = [c for c in data.columns if c.startswith("ROI")]
-    cn, pt = data.loc[data.diagnosis == -1, rois], data.loc[data.diagnosis == 1, rois]
-    model = SmileGAN(max_retries=1, verbose=False, random_state=0).fit(cn, pt)
-    assert adjusted_rand_score(np.repeat([0, 1, 2], 200), model.labels_) >= 0.8
-
-
 def test_twenty_rois_with_fold_consensus(semi):
     rois = twenty_rois(semi)
     assert len(rois) == 20
     model = SmileGAN(n_folds=3, max_iter=2000, verbose=False, random_state=0).fit(semi.background[rois], semi.target[rois])
-    assert adjusted_rand_score(semi.subtype, model.labels_) >= 0.8
+    assert adjusted_rand_score(semi.subtype, model.labels_) >= 0.9  # 0.980 measured; the issue asks 0.8
     assert model.consensus_.fold_labels.shape == (3, len(semi.target))
-    assert model.fold_ari_ == pytest.approx(model.consensus_.mean_ari) and model.fold_ari_ >= 0.4
+    assert model.fold_ari_ == pytest.approx(model.consensus_.mean_ari) and model.fold_ari_ >= 0.7
     assert len(model.converged_) == len(model.retries_) == 3
 
 
