@@ -1,8 +1,23 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from roisynth import ContrastiveVAE, datasets
+
+SMILEGAN_SAMPLE = Path(__file__).resolve().parents[1].parent / "shared/data/smilegan_sample/sample_data.csv"
+
+
+@pytest.fixture(scope="session")
+def smilegan_sample():
+    """(CN, PT, true pattern 0..2) of the Smile-GAN sample data beside the project (600 CN, then
+    3 patterns of 200 PT, in order); the test is skipped when the shared folder is absent."""
+    if not SMILEGAN_SAMPLE.exists():
+        pytest.skip(f"{SMILEGAN_SAMPLE} absent")
+    table = pd.read_csv(SMILEGAN_SAMPLE)
+    rois = [c for c in table.columns if c.startswith("ROI")]
+    return table.loc[table.diagnosis == -1, rois], table.loc[table.diagnosis == 1, rois], np.repeat([0, 1, 2], 200)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,5 @@
 """SalientSubtypes: subtypes in the contrastive VAE's salient space."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,8 +17,6 @@ from roisynth import (
     load,
 )
 from roisynth.subtypes import SalientSubtypes
-
-SMILEGAN_SAMPLE = Path(__file__).parents[1].parent / "shared/data/smilegan_sample/sample_data.csv"
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +79,9 @@ def test_paired_samples_carry_their_subtype(fitted):
     np.testing.assert_allclose(shares, fitted.subtype_frequencies_, atol=0.05)
 
 
-@pytest.mark.skipif(not SMILEGAN_SAMPLE.exists(), reason="shared Smile-GAN sample data absent")
-def test_smilegan_sample_data():
-    table = pd.read_csv(SMILEGAN_SAMPLE)
-    rois = [c for c in table.columns if c.startswith("ROI")]
-    cn, pt = table.loc[table.diagnosis == -1, rois], table.loc[table.diagnosis == 1, rois]
+def test_smilegan_sample_data(smilegan_sample):
+    cn, pt, truth = smilegan_sample
     model = SalientSubtypes(ContrastiveVAE(epochs=150, verbose=False, random_state=0), random_state=0).fit(cn, pt)
-    truth = np.repeat([1, 2, 3], 200)
     assert model.n_subtypes_ == 3
     assert adjusted_rand_score(truth, model.labels_) >= 0.9  # measured 0.94 (VAE seeds 1, 2: 0.93, 0.97)
     assert model.fold_ari_ >= 0.95  # measured 0.98
