@@ -16,34 +16,37 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import adjusted_rand_score
 
 from roisynth.smilegan import SmileGAN
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import record  # noqa: E402
-from bench_subtyping import FRACTION, N_SUBTYPES, load_sample, load_semisynthetic  # noqa: E402
+from bench_subtyping import (  # noqa: E402
+    FRACTION,
+    N_SUBTYPES,
+    fit_seeds,
+    load_sample,
+    load_semisynthetic,
+)
 
 POOR = 0.9  # ARI below which a fold model has merged or split subtypes
 
 
 def sweep(settings: dict, cn, pt, truth, seeds: int) -> dict:
-    aris, seconds = [], []
-    for seed in range(seeds):
-        model = SmileGAN(n_subtypes=N_SUBTYPES, fraction=FRACTION, max_retries=0, verbose=False, random_state=seed,
-                         **settings)
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(cn, pt)
-        seconds.append(time.perf_counter() - start)
-        aris.append(adjusted_rand_score(truth, model.labels_))
+    """One fold model per seed with ``settings``: ARI per seed, poor runs, mean ARI of the others, mean seconds."""
+    def factory(seed):
+        return SmileGAN(n_subtypes=N_SUBTYPES, fraction=FRACTION, max_retries=0, verbose=False, random_state=seed,
+                        **settings)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        runs = fit_seeds(factory, cn, pt, truth, range(seeds))
+    aris, seconds = runs["ari"], runs["seconds"]
     good = [a for a in aris if a >= POOR]
     return {"aris": aris, "poor": len(aris) - len(good), "good_mean": float(np.mean(good)) if good else float("nan"),
             "seconds": float(np.mean(seconds))}
@@ -58,9 +61,17 @@ def main() -> None:
     data = load_sample() if args.data == "sample" else load_semisynthetic()
     if data is None:
         sys.exit("the Smile-GAN sample data are absent (../shared/data/smilegan_sample)")
-    rows = []
+    settings_list = []
     for text in args.settings:
-        settings = json.loads(text)
+        try:
+            settings = json.loads(text)
+        except json.JSONDecodeError:
+            settings = None
+        if not isinstance(settings, dict) or not set(settings) <= set(SmileGAN().get_params()):
+            parser.error(f"--set {text!r} is not a JSON object of SmileGAN parameters ({', '.join(SmileGAN().get_params())})")
+        settings_list.append(settings)
+    rows = []
+    for settings in settings_list:
         result = sweep(settings, *data, args.seeds)
         line = (f"| `{json.dumps(settings)}` | {result['poor']}/{args.seeds} | {result['good_mean']:.3f} | "
                 f"{', '.join(f'{a:.3f}' for a in result['aris'])} | {result['seconds']:.1f} |")
