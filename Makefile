@@ -7,9 +7,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.roisynth-installed
 OMP_NUM_THREADS ?= 1
 export OMP_NUM_THREADS
-# Two single-threaded test workers on the 2-core machines; a test file stays on one worker so its
-# module fixtures (fitted models) are built once. `make test PYTEST_ARGS=` runs serially.
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# Two single-threaded test workers on the 2-core machines; a test file stays on one worker (its xdist_group,
+# see tests/conftest.py) so its module fixtures (fitted models) are built once. `make test PYTEST_ARGS=` runs serially.
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: install demo test bench clean
 

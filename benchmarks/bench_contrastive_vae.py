@@ -25,9 +25,8 @@ import pandas as pd
 import torch
 
 from roisynth import ContrastiveVAE, datasets
-from roisynth.benchmark import semisynthetic_data
 from roisynth.demo import PATIENTS, split
-from roisynth.evaluation import semisynthetic_scores, severity_comparison
+from roisynth.evaluation import semisynthetic_data, semisynthetic_scores, severity_comparison
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import record  # noqa: E402

@@ -40,8 +40,7 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
 from roisynth import datasets
-from roisynth.smilegan import SmileGAN
-from roisynth.subtypes import SalientSubtypes
+from roisynth.subtyping import SalientSubtypes, SmileGAN
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import record  # noqa: E402

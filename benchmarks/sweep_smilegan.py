@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from roisynth.smilegan import SmileGAN
+from roisynth.subtyping import SmileGAN
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import record  # noqa: E402

@@ -30,7 +30,7 @@ import argparse
 import os
 from pathlib import Path
 
-from roisynth._validation import check_count
+from roisynth.utils.validation import check_count
 
 
 def _shape(text: str):

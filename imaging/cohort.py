@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from roisynth._validation import check_count
+from roisynth.utils.validation import check_count
 
 from . import nifti
 from .condition import (

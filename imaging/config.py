@@ -84,7 +84,7 @@ class DiffusionConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "DiffusionConfig":
+    def from_dict(cls, data: dict) -> DiffusionConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -101,7 +101,7 @@ class DiffusionConfig:
             values[f.name] = value
         return cls(**values)
 
-    def replace(self, **changes) -> "DiffusionConfig":
+    def replace(self, **changes) -> DiffusionConfig:
         return dataclasses.replace(self, **changes)
 
 

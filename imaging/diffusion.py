@@ -239,7 +239,7 @@ class MaskGuidedDiffusion(nn.Module):
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, map_location="cpu") -> "MaskGuidedDiffusion":
+    def load(cls, path: str | os.PathLike, map_location="cpu") -> MaskGuidedDiffusion:
         """Read a model written by :meth:`save` (or the ``model.pt`` of a training folder)."""
         path = Path(path)
         if path.is_dir():

@@ -49,7 +49,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from roisynth._validation import check_count
+from roisynth.utils.validation import check_count
 
 from .cohort import PhantomCohort, make_cohort
 from .config import DiffusionConfig, StageConfig

@@ -26,9 +26,9 @@ import pandas as pd
 import torch
 from scipy import ndimage
 
-from roisynth._validation import check_count
 from roisynth.metrics.mmd import mmd
 from roisynth.metrics.wasserstein import gaussian_w2
+from roisynth.utils.validation import check_count
 
 from .bridge import counterfactual_masks
 from .cohort import PhantomCohort, phantom_with_changes

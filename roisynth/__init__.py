@@ -1,27 +1,47 @@
-"""roisynth: synthetic brain ROI-volume cohorts, paired healthy/disease, from unpaired tables."""
+"""roisynth: synthetic brain ROI-volume cohorts, paired healthy/disease, from unpaired tables.
 
+The public names below are imported on first use (PEP 562), so ``import roisynth`` does not
+load torch, statsmodels or neuroHarmonize until a model that needs them is asked for.
+"""
+
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
-from . import datasets, metrics, preprocessing
-from .base import PairingNotSupportedError, load
-from .causal import CausalROIModel
-from .conditional_vae import ConditionalVAE
-from .contrastive_vae import ContrastiveVAE
-from .gaussian_mixture import GaussianMixtureSynthesizer
-from .kde import KDESynthesizer
-from .linear_contrastive import LinearContrastive
-from .pipeline import SynthesisPipeline, make_pipeline
-from .preprocessing import CovariateResidualizer, Harmonizer
-from .smilegan import SmileGAN
-from .subtypes import SalientSubtypes
+# public name -> module that defines it (relative to this package)
+_PUBLIC = {
+    "CausalROIModel": ".synthesizers",
+    "ConditionalVAE": ".synthesizers",
+    "ContrastiveVAE": ".synthesizers",
+    "GaussianMixtureSynthesizer": ".synthesizers",
+    "KDESynthesizer": ".synthesizers",
+    "LinearContrastive": ".synthesizers",
+    "SalientSubtypes": ".subtyping",
+    "SmileGAN": ".subtyping",
+    "CovariateResidualizer": ".preprocessing",
+    "Harmonizer": ".preprocessing",
+    "SynthesisPipeline": ".pipeline",
+    "make_pipeline": ".pipeline",
+    "PairingNotSupportedError": ".exceptions",
+    "load": ".base",
+    "build_report": ".evaluation",
+}
+_SUBPACKAGES = ("datasets", "evaluation", "exceptions", "imaging", "metrics", "nn", "preprocessing", "subtyping",
+                "synthesizers", "utils")
 
 
 def __getattr__(name: str):
-    if name == "build_report":  # imports matplotlib, so only when asked for
-        from .report import build_report
+    if name in _PUBLIC:
+        value = getattr(import_module(_PUBLIC[name], __name__), name)
+    elif name in _SUBPACKAGES:
+        value = import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'roisynth' has no attribute {name!r}")
+    globals()[name] = value  # later look-ups skip this function
+    return value
 
-        return build_report
-    raise AttributeError(f"module 'roisynth' has no attribute {name!r}")
+
+def __dir__():
+    return sorted({*globals(), *_PUBLIC, *_SUBPACKAGES})
 
 
 try:

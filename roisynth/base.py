@@ -7,8 +7,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from . import persistence
-from ._validation import (
+from .exceptions import PairingNotSupportedError
+from .utils import persistence
+from .utils.validation import (
     align_columns,
     as_frame,
     check_choice,
@@ -20,16 +21,11 @@ COHORTS = ("background", "target")
 _REGISTRY: dict[str, type] = {}
 
 
-class PairingNotSupportedError(TypeError):
-    """Asked a synthesizer that models each cohort on its own (``can_pair = False``) for
-    paired samples or counterfactual twins."""
-
-
 class Persistent:
     """save/load for estimators with ``_get_state() -> (metadata, tensors)`` and ``_set_state``.
 
     ``metadata`` is JSON-able and holds the hyperparameters under ``"params"``; files are
-    written by :mod:`roisynth.persistence` and can be read back by :func:`load`.
+    written by :mod:`roisynth.utils.persistence` and can be read back by :func:`load`.
     """
 
     def __init_subclass__(cls, **kwargs):

@@ -9,12 +9,12 @@ import pandas as pd
 
 from . import __version__, datasets
 from .base import load
-from .contrastive_vae import ContrastiveVAE
-from .frames import long_pairs, replace_columns
 from .imaging.cli import add_parser as add_imaging_parser
 from .io import read_table, write_table
 from .pipeline import HARMONIZED, SynthesisPipeline, make_pipeline
 from .preprocessing import CovariateResidualizer, Harmonizer
+from .synthesizers._contrastive_vae import ContrastiveVAE
+from .utils.frames import long_pairs, replace_columns
 
 COVARIATES = {"participant_id", "id", "site", "age", "sex", "icv", "diagnosis", "dx", "group", "cohort"}
 
@@ -159,7 +159,7 @@ def cmd_harmonize(args) -> None:
 def cmd_benchmark(args) -> None:
     from pathlib import Path
 
-    from .benchmark import (
+    from .evaluation._benchmark import (
         benchmark_models,
         run_semisynthetic,
         run_table,
@@ -197,7 +197,7 @@ def cmd_benchmark(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from .report import build_report
+    from .evaluation._report import build_report
 
     def cohorts(path):
         args.tables = [path]

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 
 from . import datasets
-from .contrastive_vae import ContrastiveVAE
-from .evaluation import fidelity_summary
-from .frames import long_pairs
+from .evaluation._evaluate import fidelity_summary
 from .io import write_table
 from .pipeline import make_pipeline
 from .preprocessing import CovariateResidualizer, Harmonizer
+from .synthesizers._contrastive_vae import ContrastiveVAE
+from .utils.frames import long_pairs
 
 PATIENTS = ("MCI", "AD")
 

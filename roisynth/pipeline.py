@@ -19,9 +19,9 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_choice, check_count
 from .base import COHORTS, BaseSynthesizer, Persistent, nested_from_state, nested_state
 from .preprocessing.residualization import find_rois
+from .utils.validation import check_choice, check_count
 
 HARMONIZED = "harmonized"
 

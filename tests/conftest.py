@@ -47,3 +47,12 @@ def toy():
     bg = pd.DataFrame(rng.normal(100, 10, (60, 6)), columns=columns)
     tg = pd.DataFrame(rng.normal(90, 10, (60, 6)), columns=columns)
     return bg, tg
+
+
+def pytest_collection_modifyitems(items):
+    """Schedule by file for ``pytest -n 2 --dist loadgroup``: a test without an explicit
+    ``xdist_group`` mark joins its file's group, so a file's module fixtures (fitted models) are
+    built on one worker only; a long test marked with its own group runs beside its file."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

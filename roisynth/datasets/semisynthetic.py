@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..covariates import covariate_matrix
+from ..utils.covariates import covariate_matrix
 from .muse import base_name, read_rois, roi_names
 
 SUBTYPE_ROIS = {  # Table 1; each entry means both hemispheres

@@ -31,7 +31,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from .._validation import check_count
+from ..utils.validation import check_count
 from .muse import base_name, muse_rois
 
 DIAGNOSES = ("CN", "MCI", "AD")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._validation import align_columns, check_choice, check_numeric_table, seed_from
+from ..utils.validation import align_columns, check_choice, check_numeric_table, seed_from
 
 CLASSIFIERS = ("logistic", "gradient_boosting")
 

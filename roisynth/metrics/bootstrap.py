@@ -8,7 +8,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from .._validation import check_choice, check_count, seed_from
+from ..utils.validation import check_choice, check_count, seed_from
 from ._common import check_tables
 from .wasserstein import _bures, _factor, gaussian_w2
 

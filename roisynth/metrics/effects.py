@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._validation import check_choice
+from ..utils.validation import check_choice
 from ._common import check_tables
 
 CORRECTIONS = ("fdr_bh", "bonferroni")

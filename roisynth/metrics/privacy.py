@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_choice, check_nonnegative, seed_from
+from ..utils.validation import check_choice, check_nonnegative, seed_from
 from ._common import check_tables
 
 METHODS = ("distance", "density")
@@ -71,7 +71,7 @@ def membership_inference_auc(synthetic, train, holdout, method: str = "distance"
     - ``"density"``: log p̂(x) under a Gaussian kernel density estimate fitted on the synthetic
       rows, with ``bandwidth`` in z-score units (a number, or ``"scott"`` = n^{−1/(d+4)} or
       ``"silverman"`` = (n(d + 2)/4)^{−1/(d+4)}), evaluated exactly in log space by
-      :func:`roisynth.kde.log_kde` (scikit-learn's tree estimate is far off for distant
+      :func:`roisynth.synthesizers.log_kde` (scikit-learn's tree estimate is far off for distant
       points at small bandwidths). In few dimensions a
       wide kernel smooths memorized rows away; with many, it acts like the distance score.
 
@@ -79,7 +79,7 @@ def membership_inference_auc(synthetic, train, holdout, method: str = "distance"
     """
     from sklearn.metrics import roc_auc_score
 
-    from ..kde import log_kde
+    from ..synthesizers._kde import log_kde
 
     check_choice(method, "method", METHODS)
     synth, train, holdout = _standardized(synthetic=synthetic, train=train, holdout=holdout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 
-from .._validation import seed_from
+from ..utils.validation import seed_from
 from ._common import check_labels, check_tables, cross_validated_auc
 
 

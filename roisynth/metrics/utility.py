@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import seed_from
+from ..utils.validation import seed_from
 from ._common import check_tables, make_classifier
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_count
+from ..utils.validation import check_count
 from ._common import check_tables
 
 

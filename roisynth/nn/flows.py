@@ -1,4 +1,4 @@
-r"""Conditional normalizing flows (zuko) and the torch module of :class:`roisynth.causal.CausalROIModel`.
+r"""Conditional normalizing flows (zuko) and the torch module of :class:`roisynth.synthesizers.CausalROIModel`.
 
 A flow maps an observation x to exogenous noise u = T(x | c) ~ N(0, I) given a context c
 (the node's parents); T is invertible in x for every c, so abduction is u = T(x | c) and

@@ -45,12 +45,12 @@ from statsmodels.gam.api import BSplines, GLMGam
 from statsmodels.gam.gam_cross_validation.cross_validators import KFold
 from threadpoolctl import threadpool_limits
 
-from .. import persistence
-from .._validation import _rows, check_numeric_table
 from ..base import Persistent
-from ..covariates import covariate_matrix
 from ..datasets import roi_columns
-from ..frames import replace_columns
+from ..utils import persistence
+from ..utils.covariates import covariate_matrix
+from ..utils.frames import replace_columns
+from ..utils.validation import _rows, check_numeric_table
 
 _K_FOLDS = 5  # neuroHarmonize's penalty search: statsmodels' default 5 folds
 _LEARN_LOCK = threading.Lock()  # the GAM step is swapped in neuroHarmonize's module while fitting

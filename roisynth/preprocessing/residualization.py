@@ -22,12 +22,12 @@ import statsmodels.api as sm
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import check_choice, check_numeric_table
 from ..base import Persistent
-from ..covariates import covariate_matrix
 from ..datasets import roi_columns
-from ..frames import replace_columns
-from ..persistence import to_tensor
+from ..utils.covariates import covariate_matrix
+from ..utils.frames import replace_columns
+from ..utils.persistence import to_tensor
+from ..utils.validation import check_choice, check_numeric_table
 
 
 def find_rois(table: pd.DataFrame, rois, include_ventricles: bool = True) -> list[str]:

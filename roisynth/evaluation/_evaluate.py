@@ -1,0 +1,251 @@
+"""Model-level evaluation shared by the demo, the tests and the benchmarks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..metrics import gaussian_w2
+from ..utils.covariates import covariate_matrix
+
+
+def standardizer(reference: pd.DataFrame):
+    """Function mapping a table to z-scores of ``reference`` (e.g. the healthy training cohort)."""
+    mean, sd = reference.mean(), reference.std()
+    return lambda df: (df[reference.columns] - mean) / sd
+
+
+def fidelity_summary(model, train: tuple, test: tuple, random_state=0) -> pd.DataFrame:
+    """Gaussian W2 of synthetic vs held-out real data for each cohort, next to the floor.
+
+    ``train`` and ``test`` are ``(background, target)`` ROI tables. All tables are z-scored
+    on the background training cohort. For each cohort, ``n`` = its training size: the model
+    draws ``n`` synthetic subjects of that cohort and the *floor* is W2 between ``n``
+    real training subjects and the held-out ones, i.e. what a perfect generator would score
+    with the same sample sizes. ``ratio`` = synthetic / floor (1 is ideal).
+    """
+    z = standardizer(train[0])
+    rng = np.random.default_rng(random_state)
+    rows = []
+    for cohort, real_train, real_test in zip(("background", "target"), train, test):
+        k = len(real_train)
+        synth = model.sample(k, cohort=cohort, random_state=int(rng.integers(2**31)))
+        w2 = gaussian_w2(z(synth), z(real_test))
+        floor = gaussian_w2(z(real_train), z(real_test))
+        rows.append({"cohort": cohort, "n_synthetic": k, "n_test": len(real_test), "w2": w2, "floor": floor, "ratio": w2 / floor})
+    return pd.DataFrame(rows).set_index("cohort")
+
+
+def evaluate(model, train: tuple, test: tuple, n_bootstrap: int = 1000, ci: float = 0.95, random_state=0,
+             n_jobs: int = 1) -> pd.DataFrame:
+    """Fidelity, utility and privacy of a fitted synthesizer, each next to its real-data reference.
+
+    ``train`` and ``test`` are the ``(background, target)`` ROI tables the model was fitted on
+    and held-out ones. The model draws as many synthetic subjects per cohort as it had
+    training subjects; all tables are z-scored on the background training cohort. One row per
+    metric with ``value``, a centered bootstrap CI (``low``, ``high``: how much the value varies
+    over fresh samples of the same sizes, see :func:`~roisynth.metrics.bootstrap`; Gaussian W2 rows
+    only, ``n_bootstrap`` replicates, 0 to skip), the ``reference`` a perfect generator would
+    score, ``ratio`` = value / reference where that reads as "1 is ideal", and ``ideal``:
+
+    - ``w2_background``, ``w2_target`` (seed paper, Table A1): Gaussian W2 of synthetic vs
+      held-out rows; reference = W2 of the real training rows vs the held-out rows;
+    - ``w2_unpaired``: W2 between synthetic background and synthetic target (does the model
+      keep the distance between the cohorts?); reference = the same between the real cohorts;
+    - ``mmd_*``: MMD² (unbiased, multi-bandwidth RBF) to held-out rows, reference real-vs-real;
+    - ``detection_auc_*``: cross-validated AUC of a classifier telling synthetic from
+      held-out rows (0.5 ideal), reference = the same for the real training rows;
+    - ``correlation_r_*``: correlation of the ROI correlation matrices' upper triangles;
+    - ``effect_map_r``: correlation over ROIs of synthetic vs held-out Cohen's d (target vs
+      background);
+    - ``tstr_auc``: AUC on real held-out rows of a background-vs-target classifier trained on
+      synthetic rows; reference = trained on real rows (TRTR);
+    - ``dcr_ratio``: median distance of synthetic rows to their closest training row over the
+      same for held-out rows (≈ 1 ideal, ≪ 1 = copies of training subjects);
+    - ``membership_auc``: AUC of a distance-based membership-inference attack (0.5 ideal).
+    """
+    from ..metrics import (
+        bootstrap,
+        cohens_d,
+        correlation_similarity,
+        detection_auc,
+        distance_to_closest_record,
+        membership_inference_auc,
+        mmd,
+        tstr,
+    )
+
+    z = standardizer(train[0])
+    rng = np.random.default_rng(random_state)
+    seed = lambda: int(rng.integers(2**31))  # noqa: E731
+    real_train, real_test = [z(t) for t in train], [z(t) for t in test]
+    synth = [z(model.sample(len(t), cohort=c, random_state=seed())) for c, t in zip(("background", "target"), train)]
+    rows = {}
+
+    def add(name, value, reference=np.nan, ideal="", ratio=True, pair=None):
+        low = high = np.nan
+        if pair is not None and n_bootstrap:
+            result = bootstrap(gaussian_w2, *pair, n=n_bootstrap, ci=ci, random_state=seed(), n_jobs=n_jobs, method="centered")
+            low, high = result.low, result.high
+        rows[name] = {"value": value, "low": low, "high": high, "reference": reference,
+                      "ratio": value / reference if ratio else np.nan, "ideal": ideal}
+
+    for i, cohort in enumerate(("background", "target")):
+        add(f"w2_{cohort}", gaussian_w2(synth[i], real_test[i]), gaussian_w2(real_train[i], real_test[i]),
+            "ratio 1", pair=(synth[i], real_test[i]))
+    add("w2_unpaired", gaussian_w2(*synth), gaussian_w2(*real_train), "ratio 1", pair=tuple(synth))
+    for i, cohort in enumerate(("background", "target")):
+        add(f"mmd_{cohort}", mmd(synth[i], real_test[i]), mmd(real_train[i], real_test[i]), "≈ reference", ratio=False)
+        add(f"detection_auc_{cohort}", detection_auc(real_test[i], synth[i], random_state=seed()),
+            detection_auc(real_test[i], real_train[i], random_state=seed()), "0.5", ratio=False)
+        add(f"correlation_r_{cohort}", correlation_similarity(synth[i], real_test[i])["r"],
+            correlation_similarity(real_train[i], real_test[i])["r"], "ratio 1")
+    real_d = cohens_d(real_test[1], real_test[0])
+    add("effect_map_r", float(np.corrcoef(cohens_d(synth[1], synth[0]), real_d)[0, 1]),
+        float(np.corrcoef(cohens_d(real_train[1], real_train[0]), real_d)[0, 1]), "ratio 1")
+    utility = tstr(*synth, *real_test, random_state=seed())
+    add("tstr_auc", utility["tstr_auc"], utility["trtr_auc"], "ratio 1")
+    pooled = [pd.concat(pair) for pair in (synth, real_train, real_test)]
+    add("dcr_ratio", distance_to_closest_record(*pooled)["ratio"], 1.0, "1 (≪ 1: copies)", ratio=False)
+    add("membership_auc", membership_inference_auc(*pooled, random_state=seed()), 0.5, "0.5", ratio=False)
+    table = pd.DataFrame(rows).T
+    return table.astype({c: float for c in ("value", "low", "high", "reference", "ratio")})
+
+
+def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sample: int = 100_000,
+                         n_bootstrap: int = 0) -> dict:
+    """Fit ``model`` on ``n_train`` rows per cohort of a :class:`~roisynth.datasets.SemiSynthetic`
+    benchmark and score it on the held-out rows against the known truth.
+
+    All figures are computed in z-scores of the background training cohort. Figures a model
+    cannot produce are NaN: the first three need pairing (``can_pair``), the next two a
+    ``transform`` with common (``z*``) or salient (``s*``) columns.
+
+    - ``effect_r``: correlation over ROIs of the mean paired difference (target − background
+      over ``sample_paired``) with the true mean atrophy of the target cohort;
+    - ``effect_scale``: least-squares slope of that synthetic effect map on the true one
+      (1 = synthetic patients are exactly as atrophied as the real ones);
+    - ``twin_rmse_ratio``: RMSE(healthy twin − true pre-atrophy volumes) / RMSE(target − true)
+      on held-out targets (residual-mode counterfactuals; < 1 means the twin helps);
+    - ``common_auc``: :func:`~roisynth.metrics.decoupling_auc` of background vs target on the
+      common means of held-out subjects (0.5 = the common space carries no disease);
+    - ``salient_completeness``: :func:`~roisynth.metrics.subtype_recovery` completeness of
+      KMeans(1 + n_subtypes) on the salient means of held-out background + targets against
+      (background, subtype 1..k);
+    - every row of :func:`evaluate` (``n_bootstrap`` replicates for the W2 intervals):
+      ``<metric>`` its value, ``<metric>_reference``, ``<metric>_ratio`` and, with a
+      bootstrap, ``<metric>_low`` / ``<metric>_high``;
+    - ``fit_seconds``; ``sample_seconds``: time to draw ``n_sample`` target rows; ``epochs``.
+    """
+    import time
+
+    from sklearn.base import clone
+
+    from ..metrics import decoupling_auc, subtype_recovery, twin_error
+
+    rois = data.rois
+    rng = np.random.default_rng(random_state)
+    order_b, order_t = rng.permutation(len(data.background)), rng.permutation(len(data.target))
+    if min(len(order_b), len(order_t)) <= n_train + 10:
+        raise ValueError(f"n_train={n_train} leaves too few held-out rows")
+    train_b, test_b = data.background[rois].iloc[order_b[:n_train]], data.background[rois].iloc[order_b[n_train:]]
+    train_t, test_t = data.target[rois].iloc[order_t[:n_train]], data.target[rois].iloc[order_t[n_train:]]
+    truth_t = data.target_healthy[rois].iloc[order_t[n_train:]]
+    subtype_t = np.asarray(data.subtype)[order_t[n_train:]]
+
+    model = clone(model)
+    start = time.perf_counter()
+    model.fit(train_b, train_t)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    model.sample(n_sample, cohort="target")
+    sample_seconds = time.perf_counter() - start
+    z = standardizer(train_b)
+    scores = dict.fromkeys(("effect_r", "effect_scale", "twin_rmse_ratio", "common_auc", "salient_completeness"), np.nan)
+
+    if model.can_pair:
+        healthy, disease = model.sample_paired(20_000, random_state=int(rng.integers(2**31)))
+        synthetic_effect = (z(disease) - z(healthy)).mean()
+        true_effect = (z(data.target[rois]) - z(data.target_healthy[rois])).mean()
+        twins = model.counterfactual(test_t, to="background")
+        scores |= {"effect_r": float(np.corrcoef(synthetic_effect, true_effect)[0, 1]),
+                   "effect_scale": float(synthetic_effect @ true_effect / (true_effect @ true_effect)),
+                   "twin_rmse_ratio": twin_error(z(twins), z(truth_t), observed=z(test_t))["ratio"]}
+
+    latents = latent_codes(model, test_b, test_t)
+    if latents is not None:
+        labels = np.r_[np.zeros(len(test_b), int), subtype_t]
+        common, salient = latents.filter(regex=r"^z"), latents.filter(regex=r"^s")
+        if common.shape[1]:
+            scores["common_auc"] = decoupling_auc(common, labels > 0, random_state=random_state)
+        if salient.shape[1]:
+            scores["salient_completeness"] = subtype_recovery(salient, labels, random_state=random_state)["completeness"]
+    table = evaluate(model, (train_b, train_t), (test_b, test_t), n_bootstrap=n_bootstrap, random_state=random_state)
+    return scores | flatten(table) | {"fit_seconds": fit_seconds, "sample_seconds": sample_seconds, "epochs": getattr(model, "n_epochs_", None)}
+
+
+def flatten(table: pd.DataFrame) -> dict:
+    """An :func:`evaluate` table as one flat record: ``<metric>`` (its value) and
+    ``<metric>_low``, ``_high``, ``_reference``, ``_ratio`` where they are defined."""
+    record = {}
+    for name, row in table.iterrows():
+        record[name] = row["value"]
+        record |= {f"{name}_{column}": row[column] for column in ("low", "high", "reference", "ratio") if not np.isnan(row[column])}
+    return record
+
+
+def latent_codes(model, background: pd.DataFrame, target: pd.DataFrame) -> pd.DataFrame | None:
+    """Posterior means of both cohorts' rows, each encoded as its own cohort where the model's
+    ``transform`` takes a ``cohort`` (conditional models); None without ``transform``."""
+    import inspect
+
+    if not hasattr(model, "transform"):
+        return None
+    if "cohort" in inspect.signature(model.transform).parameters:
+        return pd.concat([model.transform(background, cohort="background"), model.transform(target, cohort="target")])
+    return model.transform(pd.concat([background, target]))
+
+
+def _covariate_design(table: pd.DataFrame, covariates) -> np.ndarray:
+    return np.column_stack([np.ones(len(table)), covariate_matrix(table, list(covariates))])
+
+
+def normative_z(reference: pd.DataFrame, table: pd.DataFrame, rois, covariates=()) -> pd.DataFrame:
+    """z-scores of ``table[rois]`` against a normative ``reference`` (healthy) cohort.
+
+    With ``covariates`` (e.g. age, sex, icv) each ROI is first regressed on them by OLS in
+    the reference, and z = (x − predicted) / residual SD; without, z = (x − mean) / SD.
+    """
+    design_ref = _covariate_design(reference, covariates)
+    coef, *_ = np.linalg.lstsq(design_ref, reference[rois].to_numpy(float), rcond=None)
+    residual_sd = (reference[rois].to_numpy(float) - design_ref @ coef).std(0, ddof=design_ref.shape[1])
+    predicted = _covariate_design(table, covariates) @ coef
+    return pd.DataFrame((table[rois].to_numpy(float) - predicted) / residual_sd, index=table.index, columns=rois)
+
+
+def severity_comparison(model, reference: pd.DataFrame, held_out: pd.DataFrame, rois, group="diagnosis",
+                        covariates=("age", "sex", "icv"), healthy="CN", patient="AD",
+                        hippocampus=("Hippocampus_L", "Hippocampus_R")) -> pd.DataFrame:
+    """Compare ``model.severity`` with two classical scores on held-out subjects.
+
+    Scores: the model's severity; the hippocampal-volume z-score (sign flipped: smaller is
+    more severe) and the normative mean |z| over all ROIs, both against the healthy
+    ``reference`` cohort with ``covariates`` regressed out. Returns, per score, its mean in
+    each group and the AUC separating ``patient`` from ``healthy``.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    hippocampal = held_out.assign(_hippocampus=held_out[list(hippocampus)].sum(1))
+    reference = reference.assign(_hippocampus=reference[list(hippocampus)].sum(1))
+    scores = pd.DataFrame(
+        {
+            "severity": model.severity(held_out[rois]),
+            "hippocampal_z": -normative_z(reference, hippocampal, ["_hippocampus"], covariates)["_hippocampus"],
+            "normative_mean_abs_z": normative_z(reference, held_out, rois, covariates).abs().mean(1),
+        }
+    )
+    labels = held_out[group]
+    table = scores.groupby(labels).mean().T
+    pair = labels.isin([healthy, patient])
+    table[f"auc_{patient}_vs_{healthy}"] = [roc_auc_score(labels[pair] == patient, scores.loc[pair, c]) for c in scores]
+    return table

@@ -1,0 +1,11 @@
+"""Errors and warnings that roisynth raises beyond Python's and scikit-learn's own."""
+
+from sklearn.exceptions import NotFittedError
+
+
+class PairingNotSupportedError(TypeError):
+    """Asked a synthesizer that models each cohort on its own (``can_pair = False``) for
+    paired samples or counterfactual twins."""
+
+
+__all__ = ["NotFittedError", "PairingNotSupportedError"]

@@ -1,0 +1,434 @@
+r"""CausalROIModel: a structural causal model of metadata → ROI volumes with conditional flows.
+
+The probabilistic graph module of PCGM (*Integrating Anatomical Priors into a Causal
+Diffusion Model*, §3.1), on ROI tables. The graph (every node given its parents)::
+
+    age ─┬──────────────► diagnosis ──┐
+         ├──► ICV ────────────────────┼──► ROI volumes (one joint node)
+    sex ─┴────────────────────────────┘
+
+age, sex: roots. diagnosis ← age, sex. ICV ← age, sex. ROIs ← age, sex, ICV, diagnosis.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from ..base import COHORTS, BaseSynthesizer
+from ..nn import TrainingHistory, seeded, threads, train
+from ..nn.flows import CausalROIModule
+from ..utils import persistence
+from ..utils.covariates import SEX_CODES, covariate_matrix
+from ..utils.validation import (
+    check_choice,
+    check_count,
+    check_nonnegative,
+    check_validation_fraction,
+    seed_from,
+)
+
+_ROLES = ("age", "sex", "icv")
+
+
+class CausalROIModel(BaseSynthesizer):
+    r"""Structural causal model with conditional normalizing flows (zuko) as mechanisms.
+
+    Graph (module docstring): age, sex roots; diagnosis ← age, sex; ICV ← age, sex;
+    ROIs ← age, sex, ICV, diagnosis. Mechanisms, on standardized a = age, i = log ICV and
+    r = log ROI volumes:
+
+    * sex ~ Bernoulli(p̂); a = T_a⁻¹(u_a), u_a ~ N(0, 1);
+    * diagnosis ~ Categorical(softmax(L [a, s])) (multinomial logistic regression);
+    * i = T_i⁻¹(u_i | a, s), u_i ~ N(0, 1);
+    * r = T_r⁻¹(u_r | a, s, i, onehot(d)), u_r ~ N(0, I_p),
+
+    each T a conditional flow (linear-Gaussian layer + spline coupling layers, see
+    :mod:`roisynth.nn.flows`), all fitted jointly by maximum likelihood. The ROIs are ONE
+    p-dimensional node with one flow: a flow per ROI would make their exogenous noises
+    independent and lose the strong correlations between regions.
+
+    Counterfactuals (:meth:`counterfactual`) follow abduction–action–prediction:
+    u_i = T_i(i | a, s), u_r = T_r(r | pa_r) (abduction); set the intervened nodes (action);
+    recompute their descendants i' = T_i⁻¹(u_i | a', s'), r' = T_r⁻¹(u_r | pa_r') with the
+    same noise (prediction). Non-descendants keep their values. The diagnosis is categorical:
+    its mechanism is not invertible, so its noise cannot be recovered; it is a node one
+    intervenes on (do(diagnosis = AD) needs no noise), and when only its parents change it
+    keeps its observed value (the counterfactual of a label is not identified).
+
+    Unlike the two-cohort synthesizers, the model learns from ONE table with a diagnosis
+    column (``fit(table, ...)``); the healthy level (``healthy="CN"``) is the background
+    cohort and the other levels the target.
+
+    Parameters
+    ----------
+    transforms : spline coupling layers per flow (0: linear-Gaussian SCM).
+    bins : spline bins.
+    n_hidden : width of the two hidden layers of the spline parameter networks.
+    epochs, batch_size, learning_rate : Adam schedule.
+    validation_fraction : share of subjects held out for early stopping on the validation
+        negative log-likelihood; 0 trains all ``epochs``.
+    eval_every, patience : early stopping checks every ``eval_every`` epochs and stops after
+        ``patience`` epochs without improvement, restoring the best weights.
+    n_threads : torch threads during fit and inference (``None``: leave torch's setting).
+    verbose : show a progress bar.
+    random_state : int for reproducible fits and samples.
+
+    Attributes
+    ----------
+    feature_names_in_ : ROI columns; ``mean_``, ``scale_`` : mean and SD of their logs.
+    covariates_ : the (age, sex, ICV) column names; ``diagnosis_`` : the diagnosis column.
+    classes_ : diagnosis levels; ``healthy_`` : the healthy level (or None if absent).
+    covariate_mean_, covariate_scale_ : mean and SD of age and log ICV.
+    p_male_ : share of sex code 1; ``sex_labels_`` : the user's labels of codes 0 and 1.
+    module_ : the fitted :class:`~roisynth.nn.flows.CausalROIModule` (float64).
+    history_ : {"covariates": ..., "rois": ...} :class:`~roisynth.nn.TrainingHistory` of the two
+        mechanism groups (the likelihood factorizes, so each has its own early stopping).
+    """
+
+    can_pair = True
+
+    def __init__(
+        self,
+        transforms: int = 2,
+        bins: int = 8,
+        n_hidden: int = 64,
+        epochs: int = 300,
+        batch_size: int = 256,
+        learning_rate: float = 3e-3,
+        validation_fraction: float = 0.15,
+        eval_every: int = 5,
+        patience: int = 20,
+        n_threads: int | None = 1,
+        verbose: bool = True,
+        random_state=None,
+    ):
+        self.transforms = transforms
+        self.bins = bins
+        self.n_hidden = n_hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.validation_fraction = validation_fraction
+        self.eval_every = eval_every
+        self.patience = patience
+        self.n_threads = n_threads
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # -- fitting -------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if isinstance(self.transforms, bool) or not isinstance(self.transforms, numbers.Integral) or self.transforms < 0:
+            raise ValueError(f"transforms must be a non-negative integer, got {self.transforms!r}")
+        for name in ("n_hidden", "epochs", "batch_size", "eval_every"):
+            check_count(getattr(self, name), name)
+        if check_count(self.bins, "bins") < 2:
+            raise ValueError(f"bins must be at least 2, got {self.bins}")
+        check_nonnegative(self.learning_rate, "learning_rate", positive=True)
+        check_nonnegative(self.patience, "patience")
+        check_validation_fraction(self.validation_fraction)
+
+    def fit(self, table, rois: Sequence[str] | None = None, covariates: Sequence[str] = _ROLES,
+            diagnosis: str = "diagnosis", healthy: str = "CN"):
+        """Fit all mechanisms on one table of subjects.
+
+        Parameters
+        ----------
+        table : DataFrame with the covariate, diagnosis and ROI columns (raw units, mm³).
+        rois : ROI columns; default every numeric column that is not a covariate or the diagnosis.
+        covariates : names of the (age, sex, ICV) columns, in that order. Sex is 0/1 or text
+            (F/M, female/male).
+        diagnosis : the diagnosis column (any labels, e.g. CN/MCI/AD).
+        healthy : the healthy level of ``diagnosis`` (the ``"background"`` cohort).
+        """
+        self._check_params()
+        if not isinstance(table, pd.DataFrame):
+            raise TypeError(f"table must be a pandas DataFrame with covariate and diagnosis columns, got {type(table).__name__}")
+        covariates = [str(c) for c in covariates] if not isinstance(covariates, str) else [covariates]
+        if len(covariates) != 3:
+            raise ValueError(f"covariates must name the (age, sex, icv) columns, got {covariates}")
+        if diagnosis not in table.columns:
+            raise ValueError(f"table has no diagnosis column {diagnosis!r}")
+        if rois is None:
+            rois = [c for c in table.columns if c not in {*covariates, diagnosis}
+                    and pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])]
+        missing = [c for c in rois if c not in table.columns]
+        if missing:
+            raise ValueError(f"table has no ROI column(s) {missing[:5]}")
+        self._validate_fit_tables(table[list(rois)], None)
+        labels = self._labels(table[diagnosis], diagnosis)
+        self.covariates_, self.diagnosis_ = covariates, diagnosis
+        self.classes_ = sorted(set(labels))
+        self.healthy_ = healthy if healthy in self.classes_ else None
+        others = [c for c in self.classes_ if c != healthy]
+        self.cohorts_ = tuple(c for c, present in zip(COHORTS, (self.healthy_ is not None, bool(others))) if present)
+        self.sex_labels_ = self._sex_labels(table[covariates[1]])
+
+        age, sex, icv = covariate_matrix(table, covariates, "table").T
+        self._check_positive(icv, covariates[2], table.index)
+        log_rois = np.log(self._check_positive(table[list(rois)].to_numpy(np.float64), "ROI", table.index))
+        self.mean_, self.scale_ = log_rois.mean(0), log_rois.std(0, ddof=1)
+        covs = np.column_stack([age, np.log(icv)])
+        self.covariate_mean_, self.covariate_scale_ = covs.mean(0), covs.std(0, ddof=1)
+        if (self.covariate_scale_ <= 0).any():
+            raise ValueError(f"table column(s) {[c for c, s in zip(covariates[::2], self.covariate_scale_) if s <= 0]} are constant")
+        self.p_male_ = float(sex.mean())
+        data = self._tensors(age, sex, icv, np.searchsorted(self.classes_, labels), log_rois, torch.float32)
+
+        rng = check_random_state(self.random_state)
+        n = len(table)
+        n_val = int(round(self.validation_fraction * n))
+        if self.validation_fraction > 0 and (n_val < 2 or n - n_val < 8):
+            raise ValueError(f"too few rows ({n}) to hold out a validation split; lower validation_fraction")
+        order = torch.from_numpy(rng.permutation(n))
+        train_rows, val_rows = order[n_val:], order[:n_val]
+        seed = seed_from(rng)
+        self.history_ = {}
+        with threads(self.n_threads), seeded(seed):
+            self.module_ = self._build_module()
+            for name, width in (("covariates", 3), ("rois", self.n_features_in_)):
+                mechanism = getattr(self.module_, name)
+                self.history_[name] = train(
+                    mechanism, lambda *batch, m=mechanism, w=width: -m.log_prob(*batch).mean() / w,
+                    lambda: (tuple(x[rows] for x in data) for rows in train_rows[torch.randperm(len(train_rows))]
+                             .split(self.batch_size) if len(rows) > 1),
+                    epochs=self.epochs, lr=self.learning_rate, betas=(0.9, 0.999),
+                    validate=(lambda m=mechanism: -m.log_prob(*(x[val_rows] for x in data)).mean().item()) if n_val else None,
+                    eval_every=self.eval_every, patience=self.patience, verbose=self.verbose,
+                    desc=f"{type(self).__name__} ({name})",
+                )
+        self.module_.double()
+        return self
+
+    def _build_module(self) -> CausalROIModule:
+        return CausalROIModule(self.n_features_in_, len(self.classes_), self.transforms, self.bins, self.n_hidden)
+
+    # -- encoding ------------------------------------------------------------------------
+    @staticmethod
+    def _labels(column: pd.Series, name: str) -> np.ndarray:
+        if column.isna().any():
+            raise ValueError(f"diagnosis column {name!r} has missing values in rows {list(column.index[column.isna()][:5])}")
+        return column.astype(str).to_numpy()
+
+    @staticmethod
+    def _sex_labels(column: pd.Series) -> list:
+        """The user's labels of sex codes 0 and 1 (``[0, 1]`` for a numeric column)."""
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            return [0, 1]
+        labels = ["F", "M"]
+        for value in column.dropna().astype(str).unique():
+            labels[int(SEX_CODES.get(value.strip().lower(), 0))] = value
+        return labels
+
+    @staticmethod
+    def _check_positive(values: np.ndarray, name: str, index: pd.Index) -> np.ndarray:
+        bad = ~(values > 0)
+        if bad.any():
+            rows = list(index[bad.reshape(len(index), -1).any(1)][:5])
+            raise ValueError(f"{name} volumes must be positive (they are modelled on the log scale); rows {rows}")
+        return values
+
+    def _tensors(self, age, sex, icv, codes, log_rois, dtype=torch.float64) -> tuple[torch.Tensor, ...]:
+        """Standardized (age, sex, log ICV, diagnosis code, log ROIs) as tensors."""
+        if not np.isin(sex, (0.0, 1.0)).all():
+            raise ValueError(f"sex column {self.covariates_[1]!r} must be coded 0/1 or F/M")
+        covs = (np.column_stack([age, np.log(icv)]) - self.covariate_mean_) / self.covariate_scale_
+        column = (lambda v: torch.as_tensor(np.asarray(v, dtype=np.float64)[:, None], dtype=dtype))
+        return (column(covs[:, 0]), column(sex), column(covs[:, 1]), torch.as_tensor(codes, dtype=torch.long),
+                torch.as_tensor(self._standardize(log_rois), dtype=dtype))
+
+    def _encode(self, X, name: str) -> tuple[pd.DataFrame, tuple[torch.Tensor, ...]]:
+        check_is_fitted(self, "module_")
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(f"{name} must be a pandas DataFrame with covariate, diagnosis and ROI columns")
+        missing = [c for c in [*self.covariates_, self.diagnosis_, *self.feature_names_in_] if c not in X.columns]
+        if missing:
+            raise ValueError(f"{name} is missing column(s) {missing[:5]}" + (" ..." if len(missing) > 5 else ""))
+        age, sex, icv = covariate_matrix(X, self.covariates_, name).T
+        self._check_positive(icv, self.covariates_[2], X.index)
+        _, rois = self._validate_X(X[list(self.feature_names_in_)], name)
+        return X, self._tensors(age, sex, icv, self._codes(self._labels(X[self.diagnosis_], self.diagnosis_)),
+                                np.log(self._check_positive(rois, "ROI", X.index)))
+
+    def _codes(self, labels: np.ndarray) -> np.ndarray:
+        unknown = sorted(set(labels) - set(self.classes_))
+        if unknown:
+            raise ValueError(f"unknown diagnosis level(s) {unknown[:5]}; the model knows {self.classes_}")
+        return np.searchsorted(self.classes_, labels)
+
+    def _interventions(self, do, n: int, index: pd.Index | None = None) -> dict[str, np.ndarray]:
+        """``do`` as {role: standardized values (n,)}; role is age, sex, icv or diagnosis."""
+        if do is None:
+            return {}
+        if not isinstance(do, Mapping):
+            raise TypeError(f"do must be a dict such as {{{self.diagnosis_!r}: {self.classes_[-1]!r}}}, got {type(do).__name__}")
+        roles = dict(zip(self.covariates_, _ROLES)) | {self.diagnosis_: "diagnosis"}
+        out = {}
+        for column, value in do.items():
+            if column not in roles:
+                raise ValueError(f"cannot intervene on {column!r}: the graph's intervenable nodes are {list(roles)} "
+                                 "(the ROI volumes form one joint node)")
+            if isinstance(value, pd.Series) and index is not None:
+                value = value.reindex(index)
+            values = np.asarray(value, dtype=object).ravel()
+            if values.size == 1:
+                values = np.repeat(values, n)
+            if len(values) != n:
+                raise ValueError(f"do[{column!r}] has {len(values)} values for {n} subjects")
+            role = roles[column]
+            if role == "diagnosis":
+                out[role] = self._codes(self._labels(pd.Series(values), column))
+                continue
+            number = covariate_matrix(pd.DataFrame({column: list(values)}), [column], f"do[{column!r}]")[:, 0]
+            if role == "sex":
+                if not np.isin(number, (0.0, 1.0)).all():
+                    raise ValueError(f"do[{column!r}] must be 0/1 or F/M")
+                out[role] = number
+            else:
+                j = 0 if role == "age" else 1
+                if role == "icv":
+                    number = np.log(self._check_positive(number, column, pd.RangeIndex(n)))
+                out[role] = (number - self.covariate_mean_[j]) / self.covariate_scale_[j]
+        return out
+
+    def _output(self, age, sex, icv, codes, rois, like: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Raw-unit table: ``like`` with its graph columns replaced, or a new table."""
+        age_col, sex_col, icv_col = self.covariates_
+        covs = np.column_stack([age.numpy()[:, 0], icv.numpy()[:, 0]]) * self.covariate_scale_ + self.covariate_mean_
+        values = {
+            age_col: covs[:, 0],
+            sex_col: np.asarray(self.sex_labels_, dtype=object)[sex.numpy()[:, 0].astype(int)],
+            icv_col: np.exp(covs[:, 1]),
+            self.diagnosis_: np.asarray(self.classes_, dtype=object)[codes.numpy()],
+        }
+        roi_values = np.exp(rois.numpy() * self.scale_ + self.mean_)
+        if like is None:
+            if self.sex_labels_ == [0, 1]:
+                values[sex_col] = values[sex_col].astype(float)
+            out = pd.DataFrame(values)
+            return pd.concat([out, pd.DataFrame(roi_values, columns=list(self.feature_names_in_))], axis=1)
+        out = like.copy()
+        for column, value in values.items():
+            keep_dtype = column in (sex_col, self.diagnosis_)
+            out[column] = pd.Series(value, index=out.index).astype(out[column].dtype) if keep_dtype else value
+        out[list(self.feature_names_in_)] = roi_values
+        return out
+
+    # -- generation ----------------------------------------------------------------------
+    def sample(self, n: int, cohort: str | None = None, do=None, random_state=None) -> pd.DataFrame:
+        """Draw ``n`` whole synthetic subjects (age, sex, ICV, diagnosis, ROIs) ancestrally.
+
+        ``cohort``: ``None`` (the population), ``"background"`` (diagnosis = the healthy level)
+        or ``"target"`` (diagnosis drawn from p(d | a, s) restricted to the other levels).
+        ``do``: interventions {column: value} fixed instead of drawn, e.g.
+        ``{"diagnosis": "AD"}`` or ``{"age": 80}``.
+        """
+        check_is_fitted(self, "module_")
+        n = check_count(n)
+        if cohort is not None:
+            self._check_cohort(cohort)
+        do = self._interventions(do, n)
+        generator = torch.Generator().manual_seed(self._sampling_seed(random_state))
+        m, r = self.module_.covariates, self.module_.rois
+
+        def noise(width: int) -> torch.Tensor:
+            return torch.randn(n, width, generator=generator, dtype=torch.float64)
+
+        def given(role: str, draw) -> torch.Tensor:
+            value = draw()  # drawn even when intervened on: the other nodes keep their noise
+            return value if role not in do else torch.as_tensor(do[role], dtype=value.dtype).reshape(value.shape)
+
+        with threads(self.n_threads), torch.no_grad():
+            age = given("age", lambda: m.age().transform.inv(noise(1)))
+            sex = given("sex", lambda: (torch.rand(n, 1, generator=generator, dtype=torch.float64) < self.p_male_).double())
+            demo = torch.cat([age, sex], 1)
+            logits = m.diagnosis(demo)
+            if cohort is not None:
+                is_healthy = torch.as_tensor(np.asarray(self.classes_) == self.healthy_)
+                logits = logits.masked_fill(is_healthy if cohort == "target" else ~is_healthy, -torch.inf)
+            codes = given("diagnosis", lambda: torch.multinomial(logits.softmax(1), 1, generator=generator)[:, 0])
+            icv = given("icv", lambda: m.icv(demo).transform.inv(noise(1)))
+            rois = r(age, sex, icv, codes).transform.inv(noise(self.n_features_in_))
+        return self._output(age, sex, icv, codes, rois)
+
+    def sample_paired(self, n: int, random_state=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``n`` synthetic patients and their healthy twins (do(diagnosis = healthy)): (healthy, disease)."""
+        self._check_cohort("background")
+        disease = self.sample(n, "target", random_state=random_state)
+        return self.counterfactual(disease, {self.diagnosis_: self.healthy_}), disease
+
+    # -- counterfactuals -----------------------------------------------------------------
+    def _abduct(self, age, sex, icv, codes, rois) -> tuple[torch.Tensor, torch.Tensor]:
+        """u_icv = T_i(i | a, s), u_r = T_r(r | a, s, i, d)."""
+        m, r = self.module_.covariates, self.module_.rois
+        with threads(self.n_threads), torch.no_grad():
+            return m.icv(torch.cat([age, sex], 1)).transform(icv), r(age, sex, icv, codes).transform(rois)
+
+    def abduct(self, X) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Exogenous noise of each subject of ``X``: (u_icv as a one-column table, u_rois), N(0, I) under the model."""
+        df, encoded = self._encode(X, "X")
+        u_icv, u_rois = self._abduct(*encoded)
+        return (pd.DataFrame(u_icv.numpy(), index=df.index, columns=[self.covariates_[2]]),
+                pd.DataFrame(u_rois.numpy(), index=df.index, columns=list(self.feature_names_in_)))
+
+    def counterfactual(self, X, do=None, to: str | None = None) -> pd.DataFrame:
+        """What each subject of ``X`` would have looked like under ``do``.
+
+        Parameters
+        ----------
+        X : DataFrame with the covariate, diagnosis and ROI columns (other columns are kept).
+        do : {column: value or one value per row} for age, sex, ICV and/or diagnosis, e.g.
+            ``{"diagnosis": "AD"}``, ``{"age": X.age + 10}``, several at once.
+        to : ``"background"`` is shorthand for do(diagnosis = the healthy level).
+
+        Returns a copy of ``X`` with the intervened columns set and their descendants
+        (ICV, ROIs) recomputed by abduction–action–prediction (class docstring).
+        """
+        check_is_fitted(self, "module_")
+        if to is not None:
+            check_choice(to, "to", ("background",))
+            self._check_cohort("background")
+            do = {**(do or {}), self.diagnosis_: self.healthy_}
+        if not do:
+            raise ValueError("counterfactual needs an intervention: do={column: value}")
+        df, (age, sex, icv, codes, rois) = self._encode(X, "X")
+        do = self._interventions(do, len(df), df.index)
+        u_icv, u_rois = self._abduct(age, sex, icv, codes, rois)
+        m, r = self.module_.covariates, self.module_.rois
+        with threads(self.n_threads), torch.no_grad():
+            age = torch.as_tensor(do["age"])[:, None] if "age" in do else age
+            sex = torch.as_tensor(do["sex"])[:, None] if "sex" in do else sex
+            codes = torch.as_tensor(do["diagnosis"]) if "diagnosis" in do else codes
+            icv = torch.as_tensor(do["icv"])[:, None] if "icv" in do else m.icv(torch.cat([age, sex], 1)).transform.inv(u_icv)
+            rois = r(age, sex, icv, codes).transform.inv(u_rois)
+        return self._output(age, sex, icv, codes, rois, like=df)
+
+    # -- persistence ---------------------------------------------------------------------
+    def _get_state(self) -> tuple[dict, dict]:
+        check_is_fitted(self, "module_")
+        metadata, tensors = super()._get_state()
+        metadata |= {"covariates": self.covariates_, "diagnosis": self.diagnosis_, "classes": self.classes_,
+                     "healthy": self.healthy_, "sex_labels": self.sex_labels_, "p_male": self.p_male_,
+                     "history": {name: h.to_dict() for name, h in self.history_.items()}}
+        tensors |= {"covariate_mean_": persistence.to_tensor(self.covariate_mean_),
+                    "covariate_scale_": persistence.to_tensor(self.covariate_scale_)}
+        tensors |= {f"module.{k}": v for k, v in self.module_.state_dict().items()}
+        return metadata, tensors
+
+    def _set_state(self, metadata: dict, tensors: dict) -> None:
+        super()._set_state(metadata, tensors)
+        self.covariates_, self.diagnosis_ = list(metadata["covariates"]), metadata["diagnosis"]
+        self.classes_, self.healthy_ = list(metadata["classes"]), metadata["healthy"]
+        self.sex_labels_, self.p_male_ = list(metadata["sex_labels"]), float(metadata["p_male"])
+        self.history_ = {name: TrainingHistory(**h) for name, h in metadata["history"].items()}
+        self.covariate_mean_ = tensors["covariate_mean_"].numpy()
+        self.covariate_scale_ = tensors["covariate_scale_"].numpy()
+        self.module_ = self._build_module().double()
+        self.module_.load_state_dict({k[len("module."):]: v for k, v in tensors.items() if k.startswith("module.")})
+        self.module_.eval()

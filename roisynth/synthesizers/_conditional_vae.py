@@ -1,0 +1,139 @@
+"""ConditionalVAE: a label-conditioned VAE baseline that pairs (Sohn et al. 2015)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from ..base import COHORTS
+from ..nn import GaussianEncoder, threads
+from ..nn.conditional import ConditionalVAEModule
+from ..utils.validation import check_choice
+from ._neural import NeuralSynthesizer
+
+_LABELS = {"background": 0.0, "target": 1.0}
+
+
+class ConditionalVAE(NeuralSynthesizer):
+    r"""Conditional VAE on the cohort label (Sohn et al. 2015), the paired baseline.
+
+    With y = 0 for healthy controls and y = 1 for patients, the encoder q(z|x, y) and the
+    decoder p(x|z, y) = N(f(z, y), Σ) both read the label; the Gaussian observation model
+    has a learned per-ROI variance (or dense covariance), so samples carry the real spread.
+    See :class:`roisynth.nn.conditional.ConditionalVAEModule` for the objective.
+
+    Pairing: one synthetic person is one latent z (drawn like the patients' codes) decoded
+    under both labels with one noise draw ε, healthy = f(z, 0) + ε, diseased = f(z, 1) + ε.
+    The disease effect f(z, 1) − f(z, 0) depends on z, but the label is all-or-nothing: there
+    is no per-subject latent severity or subtype as in the contrastive VAE's salient code s,
+    so patients who share z get the same effect. Counterfactual twins of real subjects encode
+    them under their own label and decode under the other.
+
+    Parameters
+    ----------
+    n_latent : size of the latent z.
+    n_hidden : width of the hidden layer of every two-layer MLP.
+    noise : observation covariance Σ of p(x|z,y) = N(f(z,y), Σ): ``"full"`` (learned dense
+        Σ: synthetic data keep the real residual correlations) or ``"diagonal"`` (per-ROI
+        variances only).
+    latent_sampling : where synthetic codes come from: ``"aggregate"`` (Gaussian mixtures
+        fitted after training to the posterior codes of the training subjects, see
+        :mod:`roisynth.synthesizers._latent_density`) or ``"prior"`` (N(0, I), as in Sohn et al.).
+    mmd_weight : λ of the penalty λ·MMD²(μ_z target, μ_z background); 0 (default) is the plain
+        cVAE. A positive weight discourages the encoder from hiding the label in z, which
+        otherwise weakens the label's effect in decoded pairs.
+    epochs, batch_size, learning_rate : Adam (betas 0.5, 0.999) schedule.
+    validation_fraction : share of each cohort held out for early stopping when ``fit`` gets
+        no explicit ``validation``; 0 trains all ``epochs`` without early stopping.
+    eval_every, patience : early stopping is judged every ``eval_every`` epochs by the
+        Gaussian W2 between synthesized and validation data (sum over both cohorts) and stops
+        after ``patience`` epochs without improvement, restoring the best weights.
+    nonnegative : inputs are volumes, so negative values are rejected; a
+        :class:`~roisynth.pipeline.SynthesisPipeline` sets False for its transformed values.
+    n_threads : torch threads during fit and sampling (``None``: leave torch's setting).
+    verbose : show a progress bar.
+    random_state : int for bit-identical results on CPU.
+    """
+
+    _latent_condition = False
+    _counts = (*NeuralSynthesizer._counts, "n_latent")
+    _weights = (*NeuralSynthesizer._weights, "mmd_weight")
+
+    def __init__(
+        self,
+        n_latent: int = 10,
+        n_hidden: int = 64,
+        noise: str = "full",
+        latent_sampling: str = "aggregate",
+        mmd_weight: float = 0.0,
+        epochs: int = 500,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        validation_fraction: float = 0.15,
+        eval_every: int = 5,
+        patience: int = 50,
+        nonnegative: bool = True,
+        n_threads: int | None = 1,
+        verbose: bool = True,
+        random_state=None,
+    ):
+        self.n_latent = n_latent
+        self.n_hidden = n_hidden
+        self.noise = noise
+        self.latent_sampling = latent_sampling
+        self.mmd_weight = mmd_weight
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.validation_fraction = validation_fraction
+        self.eval_every = eval_every
+        self.patience = patience
+        self.nonnegative = nonnegative
+        self.n_threads = n_threads
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # -- the model -----------------------------------------------------------------------
+    def _build_module(self) -> ConditionalVAEModule:
+        return ConditionalVAEModule(self.n_features_in_, self.n_latent, self.n_hidden, self.noise)
+
+    def _loss(self, xb: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
+        return self.module_.loss(xb, xt, self.mmd_weight)
+
+    def _condition(self, k: int) -> torch.Tensor:
+        return torch.ones(k, 1)
+
+    def _code_sizes(self) -> tuple[int, ...]:
+        return self.n_latent, self.n_latent
+
+    def _posterior_draws(self, xb: torch.Tensor, xt: torch.Tensor, noise=(None, None), repeat: int = 1):
+        """``repeat`` draws per row of z ~ q(z|x_b, 0) and z ~ q(z|x_t, 1); ``noise`` fixes the ε's."""
+        posteriors = (self.module_.posterior(xb, 0.0), self.module_.posterior(xt, 1.0))
+        zb, zt = (GaussianEncoder.rsample(*(u.repeat(repeat, 1) for u in posterior), eps)
+                  for posterior, eps in zip(posteriors, noise))
+        return zb, zt, None
+
+    # -- inference on real subjects -------------------------------------------------------
+    def _posterior_mean(self, values: np.ndarray, cohort: str) -> torch.Tensor:
+        x = self._as_tensor(values)
+        with threads(self.n_threads), torch.no_grad():
+            return self.module_.posterior(x, _LABELS[cohort])[0]
+
+    def transform(self, X, cohort: str = "target") -> pd.DataFrame:
+        """Posterior means of z given the rows and the label of ``cohort``: columns z1..z{n_latent}."""
+        check_is_fitted(self, "module_")
+        check_choice(cohort, "cohort", COHORTS)
+        df, values = self._validate_X(X)
+        columns = [f"z{i + 1}" for i in range(self.n_latent)]
+        return pd.DataFrame(self._posterior_mean(values, cohort).double().numpy(), index=df.index, columns=columns)
+
+    def _counterfactual_codes(self, values: np.ndarray, to: str, salient, random_state):
+        """Healthy twins encode the rows as patients (y = 1) and decode with y = 0; diseased
+        twins encode them as healthy (y = 0) and decode with y = 1."""
+        if salient is not None:
+            raise ValueError("ConditionalVAE has no salient code: the disease is the label y = 1 itself; leave salient=None")
+        if to == "background":
+            return self._posterior_mean(values, "target"), self._condition(len(values)), None
+        return self._posterior_mean(values, "background"), None, self._condition(len(values))

@@ -1,0 +1,176 @@
+"""GaussianMixtureSynthesizer: one Gaussian mixture per cohort, its size chosen by BIC."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.linalg import solve_triangular
+from scipy.special import logsumexp
+from sklearn.mixture import GaussianMixture
+from sklearn.utils.validation import check_is_fitted
+
+from ..utils import persistence
+from ..utils.validation import check_choice, check_count, check_nonnegative, seed_from
+from ._cohort_densities import CohortDensitySynthesizer
+
+COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
+
+
+def _full_covariances(covariances: np.ndarray, covariance_type: str, n_components: int, n_features: int) -> np.ndarray:
+    """scikit-learn's covariance parameters of one ``covariance_type`` as (K, d, d) full matrices."""
+    if covariance_type == "full":
+        return covariances
+    if covariance_type == "tied":
+        return np.broadcast_to(covariances, (n_components, n_features, n_features))
+    if covariance_type == "diag":
+        return covariances[:, :, None] * np.eye(n_features)
+    return covariances[:, None, None] * np.eye(n_features)  # spherical
+
+
+class GaussianMixtureSynthesizer(CohortDensitySynthesizer):
+    r"""Gaussian mixture per cohort: the classic density baseline.
+
+    Each cohort c is modelled on background-standardized values z = (x − μ) / σ
+    (μ, σ: background mean and SD per ROI) by
+
+    .. math:: p_c(z) = \sum_{k=1}^{K_c} \pi_{ck}\, \mathcal N(z;\, m_{ck}, \Sigma_{ck}),
+
+    fitted by EM (scikit-learn :class:`~sklearn.mixture.GaussianMixture`). With
+    ``n_components="bic"``, K_c = argmin_K BIC(K) = −2 log L̂_K + p_K log n_c over
+    K = 1..``max_components`` (p_K: free parameters). Sampling draws k ~ Categorical(π_c),
+    z = m_ck + L_ck ε with ε ~ N(0, I) and L_ck L_ckᵀ = Σ_ck, and returns x = μ + σ ⊙ z.
+    The two cohorts are independent: nothing pairs a synthetic control with a patient.
+
+    Parameters
+    ----------
+    n_components : ``"bic"`` (choose K per cohort by lowest BIC) or a positive int (fixed K).
+    max_components : largest K tried with ``"bic"`` (capped at the cohort's number of rows).
+    covariance_type : ``"full"`` (Σ_k dense), ``"diag"`` (per-ROI variances), ``"tied"``
+        (one dense Σ shared by all components) or ``"spherical"`` (Σ_k = s_k I).
+    reg_covar : added to covariance diagonals (standardized units) for stability.
+    n_init, max_iter : EM restarts and iterations per fit.
+    nonnegative : inputs are volumes, so negative values are rejected; a
+        :class:`~roisynth.pipeline.SynthesisPipeline` sets False for its transformed values.
+    random_state : seeds EM initialisation and, when ``sample`` gets no ``random_state``, sampling.
+
+    Attributes
+    ----------
+    weights_, means_, covariances_ : dicts cohort → π (K,), m (K, d) and the covariance
+        parameters in scikit-learn's shape for ``covariance_type``, in standardized units.
+    n_components_ : dict cohort → K.
+    bic_ : DataFrame of BIC, rows K, columns cohorts.
+    """
+
+    def __init__(
+        self,
+        n_components="bic",
+        max_components: int = 10,
+        covariance_type: str = "full",
+        reg_covar: float = 1e-6,
+        n_init: int = 1,
+        max_iter: int = 200,
+        nonnegative: bool = True,
+        random_state=None,
+    ):
+        self.n_components = n_components
+        self.max_components = max_components
+        self.covariance_type = covariance_type
+        self.reg_covar = reg_covar
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.nonnegative = nonnegative
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        if self.n_components != "bic":
+            check_count(self.n_components, 'n_components (or "bic")')
+        for name in ("max_components", "n_init", "max_iter"):
+            check_count(getattr(self, name), name)
+        check_choice(self.covariance_type, "covariance_type", COVARIANCE_TYPES)
+        check_nonnegative(self.reg_covar, "reg_covar")
+
+    def fit(self, background, target=None):
+        """Fit one mixture per cohort on ROI tables in raw units (``target`` optional)."""
+        self._check_params()
+        cohorts = self._standardized_cohorts(background, target)
+        seed = seed_from(self.random_state)
+        sizes = range(1, self.max_components + 1) if self.n_components == "bic" else [self.n_components]
+        self.weights_, self.means_, self.covariances_, bic = {}, {}, {}, {}
+        for cohort, Z in cohorts.items():
+            if sizes[0] > len(Z):
+                raise ValueError(f"n_components={sizes[0]} exceeds the {len(Z)} rows of the {cohort} cohort")
+            bic[cohort], best = {}, None
+            for k in sizes[: len(Z)]:  # at most one component per row
+                gmm = GaussianMixture(
+                    k,
+                    covariance_type=self.covariance_type,
+                    reg_covar=self.reg_covar,
+                    n_init=self.n_init,
+                    max_iter=self.max_iter,
+                    random_state=seed,
+                ).fit(Z)
+                bic[cohort][k] = gmm.bic(Z)
+                if best is None or bic[cohort][k] < bic[cohort][best.n_components]:
+                    best = gmm
+            self.weights_[cohort], self.means_[cohort], self.covariances_[cohort] = best.weights_, best.means_, best.covariances_
+        self.bic_ = pd.DataFrame(bic).rename_axis("n_components")
+        self.n_components_ = {cohort: len(w) for cohort, w in self.weights_.items()}
+        return self
+
+    def _factors(self, cohort: str) -> np.ndarray:
+        """Cholesky factors L_k (K, d, d) of the cohort's component covariances."""
+        covariances = _full_covariances(self.covariances_[cohort], self.covariance_type, *self.means_[cohort].shape)
+        return np.linalg.cholesky(covariances)
+
+    def sample(self, n: int, cohort: str = "target", random_state=None) -> pd.DataFrame:
+        """Draw ``n`` synthetic subjects of one cohort, in raw units.
+
+        ``random_state=None`` uses the model's own ``random_state`` (so an int there gives
+        the same sample on every call, as in scikit-learn's ``GaussianMixture.sample``).
+        """
+        cohort = self._check_cohort(cohort)
+        n = check_count(n)
+        check_is_fitted(self, "weights_")
+        rng = self._rng(random_state)
+        weights, means, factors = self.weights_[cohort], self.means_[cohort], self._factors(cohort)
+        component = rng.choice(len(weights), size=n, p=weights)
+        z = rng.standard_normal((n, self.n_features_in_))
+        for k in range(len(weights)):
+            rows = component == k
+            z[rows] = means[k] + z[rows] @ factors[k].T
+        return self._frame(z)
+
+    def score_samples(self, X, cohort: str = "target") -> pd.Series:
+        r"""Log density of each row of ``X`` (raw units) under the cohort's mixture.
+
+        log p(x) = log p_c(z) − Σ_j log σ_j with z = (x − μ) / σ (change of variables), and
+        log N(z; m, LLᵀ) = −½‖L⁻¹(z − m)‖² − Σ_j log L_jj − (d/2) log 2π.
+        """
+        cohort = self._check_cohort(cohort)
+        check_is_fitted(self, "weights_")
+        df, values = self._validate_X(X)
+        z = self._standardize(values)
+        weights, means, factors = self.weights_[cohort], self.means_[cohort], self._factors(cohort)
+        log_terms = np.empty((len(z), len(weights)))
+        for k, (w, m, L) in enumerate(zip(weights, means, factors)):
+            y = solve_triangular(L, (z - m).T, lower=True)
+            log_terms[:, k] = np.log(w) - 0.5 * (y**2).sum(0) - np.log(np.diag(L)).sum()
+        log_density = logsumexp(log_terms, axis=1) - 0.5 * z.shape[1] * np.log(2 * np.pi) - np.log(self.scale_).sum()
+        return pd.Series(log_density, index=df.index, name="log_density")
+
+    # -- persistence ---------------------------------------------------------------------
+    def _get_state(self):
+        check_is_fitted(self, "weights_")
+        metadata, tensors = super()._get_state()
+        metadata["bic"] = self.bic_.reset_index().to_dict(orient="list")
+        for cohort in self.cohorts_:
+            for name in ("weights_", "means_", "covariances_"):
+                tensors[f"{cohort}.{name}"] = persistence.to_tensor(getattr(self, name)[cohort])
+        return metadata, tensors
+
+    def _set_state(self, metadata, tensors):
+        super()._set_state(metadata, tensors)
+        for name in ("weights_", "means_", "covariances_"):
+            setattr(self, name, {cohort: tensors[f"{cohort}.{name}"].numpy() for cohort in self.cohorts_})
+        self.bic_ = pd.DataFrame(metadata["bic"]).set_index("n_components")
+        self.n_components_ = {cohort: len(w) for cohort, w in self.weights_.items()}

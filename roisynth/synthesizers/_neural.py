@@ -1,0 +1,266 @@
+"""What the neural paired synthesizers share: training with early stopping, latent densities,
+chunked paired generation and counterfactual twins.
+
+A subclass supplies a torch module with a :class:`~roisynth.nn.decoder.GaussianDecoder`
+``decoder`` (the code is (z, c): a shared latent z and a condition c that is 0 for healthy
+subjects) and says how to encode: ``_build_module``, ``_loss``, ``_posterior_draws``,
+``_counterfactual_codes``. Everything else (fit, sample, sample_paired, counterfactual,
+save/load) lives here, once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from ..base import COHORTS, BaseSynthesizer
+from ..metrics import GaussianReference
+from ..nn import TrainingHistory, flush_denormal, seeded, threads, train
+from ..utils.validation import (
+    check_choice,
+    check_count,
+    check_nonnegative,
+    check_validation_fraction,
+    seed_from,
+)
+from ._latent_density import LatentMixture
+
+_CHUNK = 16_384  # rows generated at a time: buffers stay in cache
+
+
+class NeuralSynthesizer(BaseSynthesizer):
+    """Base class of the VAE-type synthesizers (attributes documented in the subclasses).
+
+    Subclass hooks: ``_build_module()``, ``_loss(xb, xt)``, ``_adversary()`` (optional),
+    ``_posterior_draws(xb, xt, noise, repeat)`` → (z_B, z_T, c_T or None) with widths
+    ``_code_sizes()``, ``_condition(k)`` (the decoder condition of k patients when it is
+    not a latent, ``_latent_condition = False``),
+    ``_counterfactual_codes(values, to, salient, random_state)`` → (z, c_own, c_new).
+    """
+
+    can_pair = True
+    _latent_condition = True  # c is a latent code with a posterior (False: c is the fixed patient label)
+    _counts = ("n_hidden", "epochs", "batch_size", "eval_every")
+    _weights = ("learning_rate", "patience")
+
+    # -- fitting -------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        for name in self._counts:
+            check_count(getattr(self, name), name)
+        for name in self._weights:
+            check_nonnegative(getattr(self, name), name)
+        check_choice(self.noise, "noise", ("full", "diagonal"))
+        check_choice(self.latent_sampling, "latent_sampling", ("aggregate", "prior"))
+        check_validation_fraction(self.validation_fraction)
+
+    def fit(self, background, target, validation=None):
+        """Fit on unpaired healthy (``background``) and patient (``target``) tables.
+
+        Parameters
+        ----------
+        background, target : DataFrames (or arrays) of ROI volumes in raw units, same columns.
+        validation : optional ``(background_val, target_val)`` for early stopping; otherwise
+            ``validation_fraction`` of each cohort is held out.
+        """
+        self._check_params()
+        if target is None:
+            raise ValueError(f"{type(self).__name__} needs both cohorts: fit(background, target)")
+        Xb, Xt = self._validate_fit_tables(background, target, nonnegative=self.nonnegative)
+        rng = check_random_state(self.random_state)
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+                raise TypeError("validation must be a (background_val, target_val) pair of tables")
+            Vb = self._validate_X(validation[0], "validation background", min_rows=2)[1]
+            Vt = self._validate_X(validation[1], "validation target", min_rows=2)[1]
+        elif self.validation_fraction > 0:
+            (Xb, Vb), (Xt, Vt) = (self._split(X, rng) for X in (Xb, Xt))
+        else:
+            Vb = Vt = None
+        seed = seed_from(rng)
+        with threads(self.n_threads), seeded(seed), flush_denormal():
+            self.module_ = self._build_module()
+            xb, xt = (torch.as_tensor(self._standardize(X), dtype=torch.float32) for X in (Xb, Xt))
+            validate = None if Vb is None else self._validator(xb, xt, self._standardize(Vb), self._standardize(Vt))
+            history = train(
+                self.module_,
+                self._loss,
+                lambda: self._batches(xb, xt),
+                epochs=self.epochs,
+                lr=self.learning_rate,
+                validate=validate,
+                eval_every=self.eval_every,
+                patience=self.patience,
+                verbose=self.verbose,
+                desc=type(self).__name__,
+                adversary=self._adversary(),
+            )
+            self._fit_latent_densities(xb, xt, seed)
+        self.history_ = history
+        self.n_epochs_ = history.best_epoch
+        return self
+
+    def _adversary(self):
+        """(submodule, loss) trained against the model, or None (see :func:`roisynth.nn.train`)."""
+        return None
+
+    def _condition(self, k: int) -> torch.Tensor | None:
+        """Decoder condition of ``k`` patients when it is fixed rather than a latent code."""
+        return None
+
+    def _code_sizes(self) -> tuple[int, ...]:
+        """Widths of the posterior draws returned by ``_posterior_draws``."""
+        raise NotImplementedError
+
+    def _split(self, X: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+        n_val = max(2, int(round(self.validation_fraction * len(X))))
+        if len(X) - n_val < 8:
+            raise ValueError(f"too few rows ({len(X)}) to hold out a validation split; lower validation_fraction")
+        order = rng.permutation(len(X))
+        return X[order[n_val:]], X[order[:n_val]]
+
+    def _batches(self, xb: torch.Tensor, xt: torch.Tensor):
+        """One epoch: both cohorts shuffled and cut into the same number of batches."""
+        n_batches = max(1, math.ceil(max(len(xb), len(xt)) / self.batch_size))
+        parts_b = torch.randperm(len(xb)).tensor_split(n_batches)
+        parts_t = torch.randperm(len(xt)).tensor_split(n_batches)
+        for ib, it in zip(parts_b, parts_t):
+            if len(ib) > 1 and len(it) > 1:
+                yield xb[ib], xt[it]
+
+    def _validator(self, xb: torch.Tensor, xt: torch.Tensor, vb: np.ndarray, vt: np.ndarray, n_eval: int = 2000):
+        """Sum of Gaussian W2 (background + target) between validation data and a synthetic
+        sample decoded from the aggregate posterior of (up to ``n_eval``) training subjects,
+        with noise fixed across evaluations so that scores differ only through the model."""
+        refs = GaussianReference(vb), GaussianReference(vt)
+        rows = [torch.arange(n_eval) % len(x) for x in (xb, xt)]
+        draws = [torch.randn(n_eval, d) for d in self._code_sizes()]
+        noise = torch.randn(n_eval, self.n_features_in_)
+        out = torch.empty(n_eval, self.n_features_in_)
+        decoder = self.module_.decoder
+
+        def validate() -> float:
+            zb, zt, ct = self._posterior_draws(xb[rows[0]], xt[rows[1]], draws)
+            decoder.observe(zb, None, noise.clone(), (out, None))
+            score = refs[0].distance(out.double().numpy())
+            decoder.observe(zt, self._condition(n_eval) if ct is None else ct, noise.clone(), (None, out))
+            return score + refs[1].distance(out.double().numpy())
+
+        return validate
+
+    def _fit_latent_densities(self, xb: torch.Tensor, xt: torch.Tensor, seed: int, draws: int = 4) -> None:
+        """Gaussian mixtures on draws from the aggregate posteriors: codes of healthy subjects
+        and of patients (``latent_sampling="aggregate"``, see :mod:`roisynth.synthesizers._latent_density`)."""
+        self.background_latents_ = self.target_latents_ = None
+        if self.latent_sampling == "prior":
+            return
+        with torch.no_grad():
+            zb, zt, ct = self._posterior_draws(xb, xt, repeat=draws)
+        target = zt if ct is None else torch.cat([zt, ct], 1)
+        self.background_latents_ = LatentMixture.fit(zb.double().numpy(), random_state=seed)
+        self.target_latents_ = LatentMixture.fit(target.double().numpy(), random_state=seed)
+
+    # -- generation ----------------------------------------------------------------------
+    def _draw_codes(self, k: int, generator: torch.Generator, joint: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Codes of ``k`` synthetic people: (z, c) of patients if ``joint``, else z of healthy."""
+        n_shared = self.module_.decoder.n_shared
+        if self.latent_sampling == "prior":
+            z = torch.randn(k, n_shared, generator=generator)
+            c = torch.randn(k, self.module_.decoder.n_condition, generator=generator) if self._latent_condition else None
+        elif not joint:
+            return self.background_latents_.sample(k, generator), None
+        else:
+            codes = self.target_latents_.sample(k, generator)
+            z, c = codes[:, :n_shared], codes[:, n_shared:] if self._latent_condition else None
+        return z, self._condition(k) if c is None else c
+
+    def _generate(self, n: int, random_state, which: tuple[str, ...]) -> list[pd.DataFrame]:
+        """Raw-unit float32 tables of the requested cohorts.
+
+        Paired and target rows decode patients' codes (z, c); a background-only request
+        decodes healthy codes z. Generated in chunks so that buffers stay in cache.
+        """
+        check_is_fitted(self, "module_")
+        n = check_count(n)
+        generator = torch.Generator().manual_seed(self._sampling_seed(random_state))
+        p = self.n_features_in_
+        arrays = {c: np.empty((n, p), dtype=np.float32) for c in which}
+        scale, shift = (torch.as_tensor(a, dtype=torch.float32) for a in (self.scale_, self.mean_))
+        eps = torch.empty(_CHUNK, p)
+        with threads(self.n_threads), torch.no_grad():
+            for start in range(0, n, _CHUNK):
+                stop = min(n, start + _CHUNK)
+                k = stop - start
+                z, c = self._draw_codes(k, generator, joint="target" in which)
+                torch.randn(k, p, generator=generator, out=eps[:k])
+                out = tuple(torch.from_numpy(arrays[c][start:stop]) if c in arrays else None for c in COHORTS)
+                self.module_.decoder.observe(z, c, eps[:k], out, scale, shift)
+        return [pd.DataFrame(arrays[c], columns=list(self.feature_names_in_), copy=False) for c in which]
+
+    def sample(self, n: int, cohort: str = "target", random_state=None) -> pd.DataFrame:
+        """Draw ``n`` unpaired synthetic subjects of one cohort, in raw units (float32).
+
+        ``random_state=None`` uses the model's own ``random_state`` (so an int there gives
+        the same sample on every call, as in scikit-learn's ``GaussianMixture.sample``).
+        """
+        return self._generate(n, random_state, (self._check_cohort(cohort),))[0]
+
+    def sample_paired(self, n: int, random_state=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``n`` synthetic people, healthy and diseased: row i of both frames is one person.
+
+        Each person is one draw of (z, c, ε): healthy = f(z, 0) + ε, diseased = f(z, c) + ε,
+        with ε ~ N(0, Σ).
+        """
+        background, target = self._generate(n, random_state, ("background", "target"))
+        return background, target
+
+    # -- twins of real subjects ----------------------------------------------------------
+    def counterfactual(self, X, to: str = "background", mode: str = "residual", salient=None, random_state=None) -> pd.DataFrame:
+        """Twin of each row of ``X`` in the other cohort, in raw units.
+
+        ``to="background"``: healthy twin of patients; ``to="target"``: diseased twin of
+        healthy people. With z the posterior mean of the row's shared code, c_own its own
+        condition and c_new the other cohort's, ``mode="residual"`` keeps each person's
+        detail, x + f(z, c_new) − f(z, c_own); ``mode="decode"`` returns f(z, c_new).
+        ``salient`` (codes to give healthy rows) and ``random_state`` (to draw them) apply to
+        models whose condition is a latent code, such as :class:`~roisynth.ContrastiveVAE`.
+        """
+        check_is_fitted(self, "module_")
+        check_choice(to, "to", ("background", "target"))
+        check_choice(mode, "mode", ("residual", "decode"))
+        df, values = self._validate_X(X)
+        with threads(self.n_threads), torch.no_grad():
+            z, c_own, c_new = self._counterfactual_codes(values, to, salient, random_state)
+            new = self.module_.decoder(z, c_new).double().numpy()
+            if mode == "decode":
+                return self._frame(new, index=df.index)
+            own = self.module_.decoder(z, c_own).double().numpy()
+        return pd.DataFrame(values + (new - own) * self.scale_, index=df.index, columns=df.columns)
+
+    def _as_tensor(self, values: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(self._standardize(values), dtype=torch.float32)
+
+    # -- persistence ---------------------------------------------------------------------
+    def _get_state(self):
+        check_is_fitted(self, "module_")
+        metadata, tensors = super()._get_state()
+        metadata["history"] = self.history_.to_dict()
+        tensors |= {f"module.{k}": v for k, v in self.module_.state_dict().items()}
+        for name in ("background_latents_", "target_latents_"):
+            if getattr(self, name) is not None:
+                tensors |= getattr(self, name).state(name)
+        return metadata, tensors
+
+    def _set_state(self, metadata, tensors):
+        super()._set_state(metadata, tensors)
+        self.module_ = self._build_module()
+        self.module_.load_state_dict({k[7:]: v for k, v in tensors.items() if k.startswith("module.")})
+        self.module_.eval()
+        self.history_ = TrainingHistory(**metadata["history"])
+        for name in ("background_latents_", "target_latents_"):
+            setattr(self, name, LatentMixture.from_state(tensors, name) if self.latent_sampling == "aggregate" else None)
+        self.n_epochs_ = self.history_.best_epoch

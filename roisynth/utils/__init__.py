@@ -1,0 +1,1 @@
+"""Helpers shared by the estimators: input validation, model files, covariate and frame helpers."""

@@ -1,0 +1,139 @@
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.metrics import adjusted_rand_score
+
+from roisynth import datasets
+from roisynth.subtyping import SmileGAN
+
+
+@pytest.fixture(scope="module")
+def semi():
+    cohort = datasets.simulate_cohort(n=1500, diagnosis={"CN": 1.0}, random_state=0)
+    return datasets.make_semisynthetic(cohort, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(semi):
+    cn, pt = semi.background[semi.rois], semi.target[semi.rois]
+    return SmileGAN(max_retries=1, verbose=False, random_state=0).fit(cn, pt)
+
+
+def twenty_rois(semi) -> list[str]:
+    """Hippocampus (shared by subtypes 1 and 2) and six ROIs unique to each subtype's pattern."""
+    unique = {k: [r for r in rois if all(r not in semi.patterns[j] for j in semi.patterns if j != k)]
+              for k, rois in semi.patterns.items()}
+    return ["Hippocampus_R", "Hippocampus_L"] + [r for k in sorted(unique) for r in unique[k][:6]]
+
+
+def test_recovers_semisynthetic_subtypes(fitted, semi):
+    assert adjusted_rand_score(semi.subtype, fitted.labels_) >= 0.95  # 1.000 measured; the issue asks 0.8
+    assert fitted.labels_.index.equals(semi.target.index) and set(fitted.labels_) == {1, 2, 3}
+    # predict on the training patients reproduces the consensus labels
+    assert (fitted.predict(semi.target[semi.rois]) == fitted.labels_).mean() > 0.99
+    proba = fitted.predict_proba(semi.target[semi.rois])
+    assert list(proba.columns) == ["subtype_1", "subtype_2", "subtype_3"]
+    np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-6)
+
+
+def test_twenty_rois_with_fold_consensus(semi):
+    rois = twenty_rois(semi)
+    assert len(rois) == 20
+    model = SmileGAN(n_folds=3, max_iter=2000, verbose=False, random_state=0).fit(semi.background[rois], semi.target[rois])
+    assert adjusted_rand_score(semi.subtype, model.labels_) >= 0.9  # 0.980 measured; the issue asks 0.8
+    assert model.consensus_.fold_labels.shape == (3, len(semi.target))
+    assert model.fold_ari_ == pytest.approx(model.consensus_.mean_ari) and model.fold_ari_ >= 0.7
+    assert len(model.converged_) == len(model.retries_) == 3
+
+
+def test_unlearnable_patients_warn_and_return():
+    """Patients that are CN noise with max_iter far too small: bounded retries, then a warning."""
+    rng = np.random.default_rng(0)
+    cn, pt = rng.normal(100, 10, (80, 5)), rng.normal(100, 10, (80, 5))
+    model = SmileGAN(max_iter=20, eval_every=10, max_retries=2, n_folds=2, verbose=False, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="fold 0: assignments still changing"):
+        model.fit(cn, pt)
+    assert model.retries_[0] == 2 and model.converged_ == [False, False]
+
+
+def test_paired_samples_change_the_subtype_pattern(fitted, semi):
+    for k in (1, 2, 3):
+        # consensus subtype whose training patients are mostly true subtype k
+        label = np.bincount(fitted.labels_[semi.subtype == k]).argmax()
+        healthy, patient = fitted.sample_paired(2000, subtype=label)
+        assert (healthy.index == label).all() and list(patient.columns) == semi.rois
+        change = ((patient - healthy).mean() / semi.background[semi.rois].std()).abs()
+        inside = change[semi.patterns[k]].mean()
+        assert inside > 3 * change.drop(semi.patterns[k]).mean(), k
+        # healthy halves are real training CN rows
+        assert healthy.merge(semi.background[semi.rois], how="left", indicator=True)["_merge"].eq("both").all()
+    healthy, patient = fitted.sample_paired(3000)
+    shares = np.bincount(patient.index, minlength=4)[1:] / 3000
+    np.testing.assert_allclose(shares, np.bincount(fitted.labels_)[1:] / len(fitted.labels_), atol=0.04)
+
+
+def test_counterfactual_and_reproducibility(fitted, semi):
+    cn = semi.background[semi.rois].iloc[:5]
+    twin = fitted.counterfactual(cn, subtype=2)
+    assert twin.index.equals(cn.index) and list(twin.columns) == semi.rois
+    assert (fitted.predict(twin) == 2).all()
+    a = fitted.sample_paired(50, subtype=1)
+    b = fitted.sample_paired(50, subtype=1)
+    pd.testing.assert_frame_equal(a[1], b[1])
+    assert not fitted.sample_paired(50, subtype=1, random_state=1)[0].equals(a[0])
+
+
+def test_same_seed_same_model():
+    rng = np.random.default_rng(1)
+    cn, pt = rng.normal(100, 10, (60, 8)), rng.normal(95, 10, (60, 8))
+    a, b = (SmileGAN(max_iter=60, max_retries=0, verbose=False, random_state=3) for _ in range(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a.fit(cn, pt), b.fit(cn, pt)
+    np.testing.assert_array_equal(a.predict_proba(pt).to_numpy(), b.predict_proba(pt).to_numpy())
+
+
+def test_save_load_round_trip(fitted, semi, tmp_path):
+    path = tmp_path / "smilegan.roisynth"
+    fitted.save(path)
+    loaded = SmileGAN.load(path)
+    pt = semi.target[semi.rois]
+    pd.testing.assert_frame_equal(loaded.predict_proba(pt), fitted.predict_proba(pt))
+    pd.testing.assert_series_equal(loaded.labels_, fitted.labels_)
+    for a, b in zip(loaded.sample_paired(20), fitted.sample_paired(20)):
+        pd.testing.assert_frame_equal(a, b)
+    assert loaded.get_params() == fitted.get_params() and loaded.converged_ == fitted.converged_
+
+
+def test_bad_input(fitted, semi):
+    cn, pt = semi.background[semi.rois], semi.target[semi.rois]
+    with pytest.raises(NotFittedError):
+        SmileGAN().predict(pt)
+    with pytest.raises(ValueError, match="both cohorts"):
+        SmileGAN().fit(cn, None)
+    with pytest.raises(ValueError, match="missing"):
+        SmileGAN().fit(cn, pt.drop(columns=semi.rois[0]))
+    with pytest.raises(ValueError, match="NaN"):
+        SmileGAN().fit(cn, pt.assign(**{semi.rois[0]: np.nan}))
+    with pytest.raises(TypeError, match="non-numeric"):
+        SmileGAN().fit(cn.assign(site="a"), pt.assign(site="a"))
+    with pytest.raises(ValueError, match="n_subtypes"):
+        SmileGAN(n_subtypes=1).fit(cn, pt)
+    with pytest.raises(ValueError, match="fraction"):
+        SmileGAN(fraction=0).fit(cn, pt)
+    with pytest.raises(ValueError, match="subtype"):
+        fitted.sample_paired(5, subtype=4)
+    with pytest.raises(ValueError, match="subtype"):
+        fitted.counterfactual(cn.iloc[:3], subtype=[1, 2])
+    with pytest.raises(ValueError, match="missing"):
+        fitted.predict(pt.iloc[:, :10])
+
+
+@pytest.mark.xdist_group("smilegan_sample")  # a long fit: runs beside this file's other tests
+def test_recovers_reference_sample_data(smilegan_sample):
+    cn, pt, truth = smilegan_sample
+    model = SmileGAN(max_retries=1, verbose=False, random_state=0).fit(cn, pt)
+    assert adjusted_rand_score(truth, model.labels_) >= 0.95  # 1.000 measured; the issue asks 0.8
