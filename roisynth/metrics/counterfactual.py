@@ -20,6 +20,32 @@ def twin_error(twins, truth, observed=None) -> dict:
     pass z-scores to weight all ROIs alike. With ``observed`` (the factual rows the twins were
     made from), also returns ``observed_rmse`` = RMSE(observed, truth) and
     ``ratio`` = rmse / observed_rmse: < 1 means the twin is closer to the truth than doing nothing.
+
+    .. math:: \mathrm{RMSE}(x, y) = \Big(\frac{1}{n p}\sum_{i=1}^{n}\sum_{j=1}^{p}
+              (x_{ij} - y_{ij})^2\Big)^{1/2}
+
+    Parameters
+    ----------
+    twins : DataFrame or ndarray of shape (n_rows, n_columns)
+        Counterfactual rows (e.g. healthy twins of patients).
+    truth : DataFrame or ndarray of shape (n_rows, n_columns)
+        The true counterfactual of each row, in the same order.
+    observed : DataFrame, ndarray or None, default=None
+        The factual rows the twins were made from.
+
+    Returns
+    -------
+    dict
+        ``{"rmse": float}``, plus ``"observed_rmse"`` and ``"ratio"`` when ``observed`` is given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from roisynth.metrics import twin_error
+    >>> truth = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> observed = truth - 1.0
+    >>> twin_error(truth + 0.5, truth, observed)
+    {'rmse': 0.5, 'observed_rmse': 1.0, 'ratio': 0.5}
     """
     tables = {"twins": twins, "truth": truth} | ({} if observed is None else {"observed": observed})
     arrays, _ = check_tables(min_rows=1, **tables)

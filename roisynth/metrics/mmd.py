@@ -25,6 +25,31 @@ def mmd(a, b, unbiased: bool = True) -> float:
     whose expectation is the population MMD² (0 when the distributions are equal; it can be
     slightly negative); ``unbiased=False`` the V-statistic (all pairs, i = j included), which is
     ≥ 0 but biased upwards by O(1/n + 1/m). Unitless. Memory O((n + m)²).
+
+    Parameters
+    ----------
+    a : DataFrame or ndarray of shape (n, n_columns)
+        First sample (at least 2 rows).
+    b : DataFrame or ndarray of shape (m, n_columns)
+        Second sample, with the same columns (at least 2 rows).
+    unbiased : bool, default=True
+        Return the U-statistic (True) or the V-statistic (False).
+
+    Returns
+    -------
+    float
+        MMD² (not MMD).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from roisynth.metrics import mmd
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.normal(size=(100, 3))
+    >>> round(mmd(a, rng.normal(size=(100, 3))), 3)
+    -0.001
+    >>> round(mmd(a, rng.normal(1.0, 1.0, size=(100, 3))), 3)
+    0.19
     """
     (xa, xb), _ = check_tables(a=a, b=b)
     pooled = np.vstack([xa, xb])

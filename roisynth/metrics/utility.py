@@ -18,6 +18,35 @@ def tstr(synth_background, synth_target, real_background, real_target, test_size
     rows, another on the real training part; both are scored by ROC AUC on the same real
     test part. Returns ``tstr_auc``, ``trtr_auc`` and ``ratio`` = tstr_auc / trtr_auc
     (≈ 1: the synthetic data are as useful as the real ones for this task).
+
+    Parameters
+    ----------
+    synth_background, synth_target : DataFrame or ndarray of shape (n_rows, n_columns)
+        Synthetic healthy (label 0) and patient (label 1) rows.
+    real_background, real_target : DataFrame or ndarray of shape (n_rows, n_columns)
+        Real healthy and patient rows, with the same columns.
+    test_size : float, default=0.3
+        Share of the real rows held out for testing, in (0, 1).
+    classifier : {"logistic", "gradient_boosting"}, default="logistic"
+        The classifier (see :func:`~roisynth.metrics.detection_auc`).
+    random_state : int, RandomState or None, default=None
+        Seed of the split (and of gradient boosting).
+
+    Returns
+    -------
+    dict
+        ``{"tstr_auc": float, "trtr_auc": float, "ratio": float}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from roisynth.metrics import tstr
+    >>> rng = np.random.default_rng(0)
+    >>> def cohort(n, shift):
+    ...     return rng.normal(shift, 1.0, size=(n, 3))
+    >>> scores = tstr(cohort(100, 0.0), cohort(100, 1.0), cohort(100, 0.0), cohort(100, 1.0), random_state=0)
+    >>> {k: round(v, 2) for k, v in scores.items()}
+    {'tstr_auc': 0.81, 'trtr_auc': 0.81, 'ratio': 1.0}
     """
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import train_test_split
