@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
@@ -21,25 +23,46 @@ COHORTS = ("background", "target")
 _REGISTRY: dict[str, type] = {}
 
 
-class Persistent:
+class Persistent(ABC):
     """save/load for estimators with ``_get_state() -> (metadata, tensors)`` and ``_set_state``.
 
     ``metadata`` is JSON-able and holds the hyperparameters under ``"params"``; files are
-    written by :mod:`roisynth.utils.persistence` and can be read back by :func:`load`.
+    written by :mod:`roisynth.utils.persistence` and can be read back by :func:`load`. Every
+    subclass is registered by name, so that :func:`load` finds the class of a file.
     """
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         _REGISTRY[cls.__name__] = cls
 
+    @abstractmethod
+    def _get_state(self) -> tuple[dict, dict]:
+        """(JSON-able metadata with ``"params"``, tensors) of the fitted estimator."""
+
     def save(self, path) -> None:
-        """Save the fitted estimator to ``path`` (torch tensors + JSON metadata, no pickle)."""
+        """Save the fitted estimator to ``path`` (torch tensors + JSON metadata, no pickle).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (replaced atomically).
+        """
         metadata, tensors = self._get_state()
         persistence.save_model(path, type(self).__name__, metadata, tensors)
 
     @classmethod
     def load(cls, path):
-        """Load a file written by :meth:`save` (``weights_only=True``: never runs code)."""
+        """Load a file written by :meth:`save` (``weights_only=True``: never runs code).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by ``save`` of this class.
+
+        Returns
+        -------
+        estimator : the fitted estimator, ready to use.
+        """
         return _load(path, cls)
 
     @classmethod
@@ -108,10 +131,32 @@ class BaseSynthesizer(Persistent, TableEstimator, BaseEstimator):
 
     can_pair = False
 
+    @abstractmethod
+    def fit(self, background, target=None):
+        """Fit on a healthy (``background``) and optionally a patient (``target``) table; returns self."""
+
+    @abstractmethod
+    def sample(self, n: int, cohort: str = "target", random_state=None) -> pd.DataFrame:
+        """``n`` synthetic subjects of ``cohort`` in raw units."""
+
     def sample_paired(self, n: int, random_state=None):
+        """``n`` synthetic people healthy and diseased: (background, target) frames, row i one person.
+
+        Raises
+        ------
+        PairingNotSupportedError
+            For models without pairs (``can_pair = False``).
+        """
         raise self._no_pairing("sample_paired")
 
     def counterfactual(self, X, to: str = "background", **kwargs):
+        """Twin of each row of ``X`` in the cohort ``to``.
+
+        Raises
+        ------
+        PairingNotSupportedError
+            For models without pairs (``can_pair = False``).
+        """
         raise self._no_pairing("counterfactual")
 
     def _no_pairing(self, method: str) -> PairingNotSupportedError:

@@ -8,4 +8,9 @@ class PairingNotSupportedError(TypeError):
     paired samples or counterfactual twins."""
 
 
-__all__ = ["NotFittedError", "PairingNotSupportedError"]
+class InvalidParameterError(ValueError, TypeError):
+    """A constructor parameter breaks its declared constraints (checked at ``fit``); both a
+    ``ValueError`` and a ``TypeError``, so callers may catch either."""
+
+
+__all__ = ["InvalidParameterError", "NotFittedError", "PairingNotSupportedError"]

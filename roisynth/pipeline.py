@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .base import COHORTS, BaseSynthesizer, Persistent, nested_from_state, nested_state
 from .preprocessing.residualization import find_rois
+from .utils._param_validation import validate_params
 from .utils.validation import check_choice, check_count
 
 HARMONIZED = "harmonized"
@@ -57,7 +58,13 @@ class SynthesisPipeline(Persistent, BaseEstimator):
     random_state : seed for drawing covariates of synthetic subjects.
     """
 
-    def __init__(self, steps, rois=None, random_state=None):
+    _parameter_constraints = {
+        "steps": [list],
+        "rois": ["array-like", None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, steps, *, rois=None, random_state=None):
         self.steps = steps
         self.rois = rois
         self.random_state = random_state
@@ -95,6 +102,7 @@ class SynthesisPipeline(Persistent, BaseEstimator):
     # -- fitting --------------------------------------------------------------------------
     def fit(self, background: pd.DataFrame, target: pd.DataFrame | None = None):
         """Fit on tables holding the ROI columns and every step's covariate (and site) columns."""
+        validate_params(self)
         self._check_steps()
         for name, table in (("background", background), ("target", target)):
             if table is not None and not isinstance(table, pd.DataFrame):

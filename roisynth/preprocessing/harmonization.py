@@ -48,6 +48,7 @@ from threadpoolctl import threadpool_limits
 from ..base import Persistent
 from ..datasets import roi_columns
 from ..utils import persistence
+from ..utils._param_validation import validate_params
 from ..utils.covariates import covariate_matrix
 from ..utils.frames import replace_columns
 from ..utils.validation import _rows, check_numeric_table
@@ -158,7 +159,18 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
     ``save(path)`` / ``Harmonizer.load(path)`` write and read it as tensors + JSON (no pickle).
     """
 
-    def __init__(self, site="site", covariates=("age", "sex"), smooth=("age",), rois=None, reference_site=None,
+    _parameter_constraints = {
+        "site": [str],
+        "covariates": [str, "array-like", None],
+        "smooth": [str, "array-like", None],
+        "rois": [str, "array-like", None],
+        "reference_site": [str, numbers.Integral, None],
+        "smooth_bounds": ["array-like"],
+        "n_jobs": [numbers.Integral, None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, *, site="site", covariates=("age", "sex"), smooth=("age",), rois=None, reference_site=None,
                  smooth_bounds=(0, 120), n_jobs=1, random_state=0):
         self.site = site
         self.covariates = covariates
@@ -170,10 +182,9 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     # -- parameters ----------------------------------------------------------------------
-    def _check_params(self) -> tuple[list[str], list[str], tuple[float, float]]:
+    def _columns(self) -> tuple[list[str], list[str], tuple[float, float]]:
+        """(covariates, smooth covariate(s), smooth bounds) as lists and floats, checked together."""
         covariates, smooth = _names(self.covariates, "covariates"), _names(self.smooth, "smooth")
-        if not isinstance(self.site, str):
-            raise TypeError(f"site must be a column name, got {self.site!r}")
         if self.site in covariates:
             raise ValueError(f"the site column {self.site!r} cannot also be a covariate")
         if len(smooth) > 1:
@@ -227,7 +238,7 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
 
     def _covars(self, X: pd.DataFrame, sites: np.ndarray, name: str) -> pd.DataFrame:
         """neuroHarmonize's covariate table: ``SITE`` then the numeric covariates."""
-        covariates, smooth, (lo, hi) = self._check_params()
+        covariates, smooth, (lo, hi) = self._columns()
         values = covariate_matrix(X, covariates, name)
         for column in smooth:
             v = values[:, covariates.index(column)]
@@ -259,8 +270,9 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
     # -- fit -----------------------------------------------------------------------------
     def fit(self, X, y=None):
         """Learn the ComBat-GAM model from a table with site, covariate and ROI columns."""
+        validate_params(self)
         X = self._frame(X, "X")
-        covariates, smooth, bounds = self._check_params()
+        covariates, smooth, bounds = self._columns()
         self.feature_names_in_ = np.asarray(self._find_rois(X, covariates), dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         data = self._values(X, "X")

@@ -27,7 +27,8 @@ from ..datasets import roi_columns
 from ..utils.covariates import covariate_matrix
 from ..utils.frames import replace_columns
 from ..utils.persistence import to_tensor
-from ..utils.validation import check_choice, check_numeric_table
+from ..utils._param_validation import Options, validate_params
+from ..utils.validation import check_numeric_table
 
 
 def find_rois(table: pd.DataFrame, rois, include_ventricles: bool = True) -> list[str]:
@@ -52,13 +53,19 @@ class CovariateResidualizer(Persistent, TransformerMixin, BaseEstimator):
         effects are not regressed away) or ``"all"``. ``fit`` itself uses the table it gets.
     """
 
-    def __init__(self, covariates=("age", "sex", "icv"), rois=None, fit_on="background"):
+    _parameter_constraints = {
+        "covariates": ["array-like"],
+        "rois": ["array-like", None],
+        "fit_on": [Options({"background", "all"})],
+    }
+
+    def __init__(self, *, covariates=("age", "sex", "icv"), rois=None, fit_on="background"):
         self.covariates = covariates
         self.rois = rois
         self.fit_on = fit_on
 
     def fit(self, X: pd.DataFrame, y=None):
-        check_choice(self.fit_on, "fit_on", ("background", "all"))
+        validate_params(self)
         if not isinstance(X, pd.DataFrame):
             raise TypeError("CovariateResidualizer.fit needs a DataFrame with covariate and ROI columns")
         rois = find_rois(X, self.rois)

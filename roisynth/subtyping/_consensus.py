@@ -9,6 +9,7 @@ average of their aligned subtype probabilities; their agreement is the adjusted 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,12 +74,20 @@ def consensus(fold_probas: list[np.ndarray], rounds: int = 3) -> Consensus:
     return Consensus(mean, reference, fold_labels, ari, mean_ari, orders)
 
 
-class SubtypeMixin:
+class SubtypeMixin(ABC):
     """``predict_proba`` / ``predict`` / ``transform`` / ``fit_predict`` for subtyping models.
 
-    A subclass sets ``n_subtypes`` and implements ``_proba(X) -> (DataFrame index, n × k
-    array)`` for a validated table; subtypes are numbered 1..k in outputs.
+    A subclass implements ``fit(background, target=None)`` and ``_proba(X) -> (DataFrame
+    index, n × k array)`` for a validated table; subtypes are numbered 1..k in outputs.
     """
+
+    @abstractmethod
+    def fit(self, background, target=None):
+        """Find the subtypes of the ``target`` patients (``background``: healthy subjects); returns self."""
+
+    @abstractmethod
+    def _proba(self, X) -> tuple[pd.Index, np.ndarray]:
+        """(index of ``X``, subtype probabilities n × k) of a table of patients."""
 
     def predict_proba(self, X) -> pd.DataFrame:
         """Probability of each subtype for every row: columns ``subtype_1`` … ``subtype_k``."""
@@ -94,5 +103,6 @@ class SubtypeMixin:
         """Same as :meth:`predict_proba` (subtype probabilities as features)."""
         return self.predict_proba(X)
 
-    def fit_predict(self, background, target) -> pd.Series:
+    def fit_predict(self, background, target=None) -> pd.Series:
+        """``fit(background, target)``, then the subtype (1..k) of every patient of ``target``."""
         return self.fit(background, target).predict(target)

@@ -31,7 +31,8 @@ from sklearn.utils.validation import check_is_fitted
 from ..base import BaseSynthesizer, Persistent, nested_from_state, nested_state
 from ..synthesizers._contrastive_vae import ContrastiveVAE
 from ..utils import persistence
-from ..utils.validation import as_frame, check_choice, check_count, seed_from
+from ..utils._param_validation import Interval, Options, validate_params
+from ..utils.validation import as_frame, check_count, seed_from
 from ._consensus import Consensus, SubtypeMixin, consensus, fold_subsets
 
 METHODS = ("gmm", "kmeans")
@@ -56,7 +57,7 @@ def _posterior(S: np.ndarray, weights: np.ndarray, means: np.ndarray, covariance
     return proba / proba.sum(1, keepdims=True)
 
 
-class SalientSubtypes(Persistent, BaseEstimator, SubtypeMixin):
+class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
     r"""Subtypes of patients found in a contrastive model's salient space, with stability.
 
     1. **Salient codes.** ``model`` is fitted on (background, target) unless it is already
@@ -118,7 +119,17 @@ class SalientSubtypes(Persistent, BaseEstimator, SubtypeMixin):
         m × K × d × d), their components in the consensus order.
     """
 
-    def __init__(self, model=None, n_subtypes="auto", max_subtypes: int = 6, method: str = "gmm", n_folds: int = 10,
+    _parameter_constraints = {
+        "model": [BaseSynthesizer, None],
+        "n_subtypes": [Options({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
+        "max_subtypes": [Interval(numbers.Integral, 1, None, closed="left")],
+        "method": [Options(METHODS)],
+        "n_folds": [Interval(numbers.Integral, 1, None, closed="left")],
+        "fraction": [Interval(numbers.Real, 0, 1, closed="right")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, *, model=None, n_subtypes="auto", max_subtypes: int = 6, method: str = "gmm", n_folds: int = 10,
                  fraction: float = 0.8, random_state=None):
         self.model = model
         self.n_subtypes = n_subtypes
@@ -129,18 +140,6 @@ class SalientSubtypes(Persistent, BaseEstimator, SubtypeMixin):
         self.random_state = random_state
 
     # -- checks ----------------------------------------------------------------------------
-    def _check_params(self) -> None:
-        check_choice(self.method, "method", METHODS)
-        if self.n_subtypes != "auto":
-            check_count(self.n_subtypes, "n_subtypes")
-        low = 2 if self.method == "kmeans" and self.n_subtypes == "auto" else 1
-        if isinstance(self.max_subtypes, bool) or not isinstance(self.max_subtypes, numbers.Integral) \
-                or self.max_subtypes < low:
-            raise ValueError(f"max_subtypes must be an integer ≥ {low} with method={self.method!r}, got {self.max_subtypes!r}")
-        check_count(self.n_folds, "n_folds")
-        if isinstance(self.fraction, bool) or not isinstance(self.fraction, numbers.Real) or not 0 < self.fraction <= 1:
-            raise ValueError(f"fraction must be in (0, 1], got {self.fraction!r}")
-
     def _check_patients(self, n: int) -> None:
         """Every fold must hold MIN_PER_SUBTYPE patients per subtype for the largest K tried."""
         k = self.max_subtypes if self.n_subtypes == "auto" else self.n_subtypes
@@ -165,14 +164,27 @@ class SalientSubtypes(Persistent, BaseEstimator, SubtypeMixin):
         return model
 
     # -- fitting ---------------------------------------------------------------------------
-    def fit(self, background, target):
+    def fit(self, background, target=None):
         """Fit the model if needed, then find and check the subtypes of the ``target`` patients.
 
-        ``background`` (healthy) and ``target`` (patients) are ROI tables in raw units with the
-        same columns; ``background`` is only used to fit an unfitted ``model`` (it may be None
-        when ``model`` is fitted).
+        Parameters
+        ----------
+        background : DataFrame or ndarray, or None
+            ROI volumes of healthy subjects in raw units; only used to fit an unfitted
+            ``model`` (None when ``model`` is already fitted).
+        target : DataFrame or ndarray
+            ROI volumes of the patients to subtype, same columns; required.
+
+        Returns
+        -------
+        self : the fitted estimator.
         """
-        self._check_params()
+        validate_params(self)
+        if target is None:
+            raise ValueError("SalientSubtypes subtypes patients: pass them as target, fit(background, target)")
+        if self.method == "kmeans" and self.n_subtypes == "auto" and self.max_subtypes < 2:
+            raise ValueError(f"max_subtypes={self.max_subtypes} is not valid with method='kmeans': the silhouette "
+                             "needs at least 2 subtypes")
         self.model_ = self._fitted_model(background, target)
         latents = self.model_.transform(target)
         salient = [c for c in latents.columns if _SALIENT.fullmatch(str(c))]

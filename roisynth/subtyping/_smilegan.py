@@ -26,11 +26,8 @@ from ..base import Persistent, TableEstimator
 from ..nn import seeded, threads
 from ..nn.smilegan import SmileGANModule
 from ..utils import persistence
-from ..utils.validation import (
-    check_count,
-    check_nonnegative,
-    seed_from,
-)
+from ..utils._param_validation import Interval, validate_params
+from ..utils.validation import check_choice, check_count, seed_from
 from ._consensus import Consensus, SubtypeMixin, consensus, fold_subsets
 
 _MIN_SHARE = 0.01  # a subtype holding fewer patients than this share (or none) has collapsed
@@ -111,8 +108,30 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
     background_ : the training CN rows (raw units), the healthy halves of :meth:`sample_paired`.
     """
 
+    _parameter_constraints = {
+        "n_subtypes": [Interval(numbers.Integral, 2, None, closed="left")],
+        "n_folds": [Interval(numbers.Integral, 1, None, closed="left")],
+        "fraction": [Interval(numbers.Real, 0, 1, closed="right")],
+        "change_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "cluster_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "lipschitz": [Interval(numbers.Real, 0, None, closed="neither")],
+        "n_hidden": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "eval_every": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "patience": [Interval(numbers.Integral, 1, None, closed="left")],
+        "min_fold_ari": [Interval(numbers.Real, 0, None, closed="left")],
+        "max_retries": [Interval(numbers.Integral, 0, None, closed="left")],
+        "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "verbose": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
+        *,
         n_subtypes: int = 3,
         n_folds: int = 1,
         fraction: float = 0.8,
@@ -152,20 +171,6 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         self.random_state = random_state
 
     # -- input ---------------------------------------------------------------------------
-    def _check_params(self) -> None:
-        for name in ("n_folds", "n_hidden", "batch_size", "max_iter", "eval_every", "patience"):
-            check_count(getattr(self, name), name)
-        if check_count(self.n_subtypes, "n_subtypes") < 2:
-            raise ValueError(f"n_subtypes must be at least 2, got {self.n_subtypes!r}")
-        for name in ("change_weight", "cluster_weight", "tol", "min_fold_ari"):
-            check_nonnegative(getattr(self, name), name)
-        for name in ("lipschitz", "learning_rate"):
-            check_nonnegative(getattr(self, name), name, positive=True)
-        if not (isinstance(self.fraction, numbers.Real) and 0 < self.fraction <= 1):
-            raise ValueError(f"fraction must be in (0, 1], got {self.fraction!r}")
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, numbers.Integral) or self.max_retries < 0:
-            raise ValueError(f"max_retries must be a non-negative integer, got {self.max_retries!r}")
-
     def _validate(self, X, name: str) -> tuple[pd.DataFrame, np.ndarray]:
         """A table of the fitted ROI columns (any order) and its normalized values."""
         check_is_fitted(self, "modules_")
@@ -181,14 +186,27 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         return pd.DataFrame(values, index=index, columns=list(self.feature_names_in_))
 
     # -- fitting -------------------------------------------------------------------------
-    def fit(self, cn, pt):
-        """Fit on healthy controls ``cn`` and patients ``pt`` (DataFrames or arrays, same ROI columns)."""
-        self._check_params()
-        if cn is None or pt is None:
-            raise ValueError("SmileGAN needs both cohorts: fit(cn, pt)")
-        Xc, Xp = self._validate_fit_tables(cn, pt, nonnegative=False, names=("cn", "pt"))
+    def fit(self, background, target=None):
+        """Fit the fold models and their consensus.
+
+        Parameters
+        ----------
+        background : DataFrame or ndarray of shape (n_background, n_rois)
+            ROI volumes of healthy controls (covariate-corrected if needed).
+        target : DataFrame or ndarray of shape (n_target, n_rois)
+            ROI volumes of the patients to subtype, same columns; required.
+
+        Returns
+        -------
+        self : the fitted estimator.
+        """
+        validate_params(self)
+        if target is None:
+            raise ValueError("SmileGAN maps healthy subjects to patients: pass the patients as target, "
+                             "fit(background, target)")
+        Xc, Xp = self._validate_fit_tables(background, target, nonnegative=False)
         if len(Xp) < 2 * self.n_subtypes:
-            raise ValueError(f"pt has {len(Xp)} rows: too few for {self.n_subtypes} subtypes")
+            raise ValueError(f"target has {len(Xp)} rows: too few for {self.n_subtypes} subtypes")
         xc, xp = self._normalize(Xc), self._normalize(Xp)
         self.background_ = persistence.to_tensor(Xc)
 
@@ -220,7 +238,7 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         self.modules_ = [run["module"] for run in kept]
         self.retries_ = [len(tried) - 1 for tried in attempts]
         self.converged_ = [run["ok"] for run in kept]
-        index = pt.index if isinstance(pt, pd.DataFrame) else pd.RangeIndex(len(Xp))
+        index = target.index if isinstance(target, pd.DataFrame) else pd.RangeIndex(len(Xp))
         self._set_consensus(consensus([run["proba"] for run in kept]), index)
         return self
 
@@ -312,10 +330,25 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
             raise ValueError(f"subtype must be an integer in 1..{self.n_subtypes} (or one per row), got {subtype!r}")
         return values.astype(np.int64)
 
-    def counterfactual(self, cn_rows, subtype: int = 1) -> pd.DataFrame:
-        """Patient version f(x, e_subtype) of healthy rows ``cn_rows`` (raw units, same index);
-        ``subtype`` is one consensus subtype 1..k for all rows or one per row."""
-        df, x = self._validate(cn_rows, "cn_rows")
+    def counterfactual(self, X, to: str = "target", subtype=1) -> pd.DataFrame:
+        """Patient version f(x, e_subtype) of healthy subjects.
+
+        Parameters
+        ----------
+        X : DataFrame or ndarray of shape (n, n_rois)
+            ROI volumes of healthy subjects in raw units.
+        to : {"target"}, default="target"
+            The cohort of the twins: the model maps healthy subjects to patients only.
+        subtype : int or array-like of int, default=1
+            Consensus subtype 1..k of the twins, one for all rows or one per row.
+
+        Returns
+        -------
+        twins : DataFrame
+            The patient twins in raw units, with the index of ``X``.
+        """
+        check_choice(to, "to", ("target",))
+        df, x = self._validate(X, "X")
         return self._raw(self._map(x, self._subtypes(subtype, len(x))), df.index)
 
     def sample_paired(self, n: int, subtype: int | None = None, random_state=None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -13,7 +13,7 @@ age, sex: roots. diagnosis ← age, sex. ICV ← age, sex. ROIs ← age, sex, IC
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -26,13 +26,8 @@ from ..nn import TrainingHistory, seeded, threads, train
 from ..nn.flows import CausalROIModule
 from ..utils import persistence
 from ..utils.covariates import SEX_CODES, covariate_matrix
-from ..utils.validation import (
-    check_choice,
-    check_count,
-    check_nonnegative,
-    check_validation_fraction,
-    seed_from,
-)
+from ..utils._param_validation import Interval, validate_params
+from ..utils.validation import _rows, check_choice, check_count, seed_from
 
 _ROLES = ("age", "sex", "icv")
 
@@ -93,9 +88,32 @@ class CausalROIModel(BaseSynthesizer):
     """
 
     can_pair = True
+    _parameter_constraints = {
+        "rois": ["array-like", None],
+        "covariates": ["array-like"],
+        "diagnosis": [str],
+        "healthy": [str],
+        "transforms": [Interval(numbers.Integral, 0, None, closed="left")],
+        "bins": [Interval(numbers.Integral, 2, None, closed="left")],
+        "n_hidden": [Interval(numbers.Integral, 1, None, closed="left")],
+        "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "validation_fraction": [Interval(numbers.Real, 0, 0.5, closed="left")],
+        "eval_every": [Interval(numbers.Integral, 1, None, closed="left")],
+        "patience": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "verbose": ["boolean"],
+        "random_state": ["random_state"],
+    }
 
     def __init__(
         self,
+        *,
+        rois=None,
+        covariates=_ROLES,
+        diagnosis: str = "diagnosis",
+        healthy: str = "CN",
         transforms: int = 2,
         bins: int = 8,
         n_hidden: int = 64,
@@ -109,6 +127,10 @@ class CausalROIModel(BaseSynthesizer):
         verbose: bool = True,
         random_state=None,
     ):
+        self.rois = rois
+        self.covariates = covariates
+        self.diagnosis = diagnosis
+        self.healthy = healthy
         self.transforms = transforms
         self.bins = bins
         self.n_hidden = n_hidden
@@ -123,56 +145,54 @@ class CausalROIModel(BaseSynthesizer):
         self.random_state = random_state
 
     # -- fitting -------------------------------------------------------------------------
-    def _check_params(self) -> None:
-        if isinstance(self.transforms, bool) or not isinstance(self.transforms, numbers.Integral) or self.transforms < 0:
-            raise ValueError(f"transforms must be a non-negative integer, got {self.transforms!r}")
-        for name in ("n_hidden", "epochs", "batch_size", "eval_every"):
-            check_count(getattr(self, name), name)
-        if check_count(self.bins, "bins") < 2:
-            raise ValueError(f"bins must be at least 2, got {self.bins}")
-        check_nonnegative(self.learning_rate, "learning_rate", positive=True)
-        check_nonnegative(self.patience, "patience")
-        check_validation_fraction(self.validation_fraction)
+    def fit(self, background, target=None):
+        """Fit all mechanisms on the healthy and the patient subjects.
 
-    def fit(self, table, rois: Sequence[str] | None = None, covariates: Sequence[str] = _ROLES,
-            diagnosis: str = "diagnosis", healthy: str = "CN"):
-        """Fit all mechanisms on one table of subjects.
+        The model is fitted on the two tables stacked (``background`` rows first), each
+        subject labelled by its ``diagnosis`` column; a table without that column has the
+        label ``healthy`` (background) or ``"patient"`` (target).
 
         Parameters
         ----------
-        table : DataFrame with the covariate, diagnosis and ROI columns (raw units, mm³).
-        rois : ROI columns; default every numeric column that is not a covariate or the diagnosis.
-        covariates : names of the (age, sex, ICV) columns, in that order. Sex is 0/1 or text
-            (F/M, female/male).
-        diagnosis : the diagnosis column (any labels, e.g. CN/MCI/AD).
-        healthy : the healthy level of ``diagnosis`` (the ``"background"`` cohort).
+        background : DataFrame
+            Healthy subjects: the covariate and ROI columns (raw units, mm³), and optionally
+            the diagnosis column, which must then hold ``healthy`` on every row.
+        target : DataFrame, default=None
+            Patients, with the same columns; their diagnosis column may hold several levels
+            (e.g. MCI and AD). None fits the healthy population only.
+
+        Returns
+        -------
+        self : the fitted model.
         """
-        self._check_params()
-        if not isinstance(table, pd.DataFrame):
-            raise TypeError(f"table must be a pandas DataFrame with covariate and diagnosis columns, got {type(table).__name__}")
-        covariates = [str(c) for c in covariates] if not isinstance(covariates, str) else [covariates]
+        validate_params(self)
+        covariates = [self.covariates] if isinstance(self.covariates, str) else [str(c) for c in self.covariates]
         if len(covariates) != 3:
             raise ValueError(f"covariates must name the (age, sex, icv) columns, got {covariates}")
-        if diagnosis not in table.columns:
-            raise ValueError(f"table has no diagnosis column {diagnosis!r}")
-        if rois is None:
-            rois = [c for c in table.columns if c not in {*covariates, diagnosis}
-                    and pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])]
-        missing = [c for c in rois if c not in table.columns]
-        if missing:
-            raise ValueError(f"table has no ROI column(s) {missing[:5]}")
-        self._validate_fit_tables(table[list(rois)], None)
-        labels = self._labels(table[diagnosis], diagnosis)
-        self.covariates_, self.diagnosis_ = covariates, diagnosis
+        tables = {"background": background, "target": target}
+        for cohort, table in tables.items():
+            if not isinstance(table, pd.DataFrame) and (table is not None or cohort == "background"):
+                raise TypeError(f"{cohort} must be a pandas DataFrame with the covariate and ROI columns, "
+                                f"got {type(table).__name__}")
+        rois = self._roi_columns(background, covariates)
+        tables = {cohort: table for cohort, table in tables.items() if table is not None}
+        for cohort, table in tables.items():
+            missing = [c for c in [*covariates, *rois] if c not in table.columns]
+            if missing:
+                raise ValueError(f"{cohort} has no column(s) {missing[:5]}" + (" ..." if len(missing) > 5 else ""))
+        labels = np.concatenate([self._cohort_labels(table, cohort) for cohort, table in tables.items()])
+        table = pd.concat([t[[*covariates, *rois]] for t in tables.values()])
+        self._validate_fit_tables(table[rois], None)
+        self.covariates_, self.diagnosis_ = covariates, self.diagnosis
         self.classes_ = sorted(set(labels))
-        self.healthy_ = healthy if healthy in self.classes_ else None
-        others = [c for c in self.classes_ if c != healthy]
+        self.healthy_ = self.healthy if self.healthy in self.classes_ else None
+        others = [c for c in self.classes_ if c != self.healthy]
         self.cohorts_ = tuple(c for c, present in zip(COHORTS, (self.healthy_ is not None, bool(others))) if present)
         self.sex_labels_ = self._sex_labels(table[covariates[1]])
 
         age, sex, icv = covariate_matrix(table, covariates, "table").T
         self._check_positive(icv, covariates[2], table.index)
-        log_rois = np.log(self._check_positive(table[list(rois)].to_numpy(np.float64), "ROI", table.index))
+        log_rois = np.log(self._check_positive(table[rois].to_numpy(np.float64), "ROI", table.index))
         self.mean_, self.scale_ = log_rois.mean(0), log_rois.std(0, ddof=1)
         covs = np.column_stack([age, np.log(icv)])
         self.covariate_mean_, self.covariate_scale_ = covs.mean(0), covs.std(0, ddof=1)
@@ -205,6 +225,26 @@ class CausalROIModel(BaseSynthesizer):
                 )
         self.module_.double()
         return self
+
+    def _roi_columns(self, background: pd.DataFrame, covariates: list[str]) -> list[str]:
+        """``rois``, or every numeric column of ``background`` that is not a covariate or the diagnosis."""
+        if self.rois is not None:
+            return [str(c) for c in self.rois]
+        return [c for c in background.columns if c not in {*covariates, self.diagnosis}
+                and pd.api.types.is_numeric_dtype(background[c]) and not pd.api.types.is_bool_dtype(background[c])]
+
+    def _cohort_labels(self, table: pd.DataFrame, cohort: str) -> np.ndarray:
+        """Diagnosis labels of one fit table (text): its ``diagnosis`` column, else the cohort's
+        default; background rows must all be ``healthy``."""
+        if self.diagnosis not in table.columns:
+            return np.full(len(table), self.healthy if cohort == "background" else "patient", dtype=object)
+        labels = self._labels(table[self.diagnosis], self.diagnosis)
+        sick = labels != self.healthy
+        if cohort == "background" and sick.any():
+            raise ValueError(f"background rows {_rows(table.index, sick)} have {self.diagnosis} "
+                             f"{sorted(set(labels[sick]))[:5]}, not the healthy level {self.healthy!r}; "
+                             "patients go in target")
+        return labels
 
     def _build_module(self) -> CausalROIModule:
         return CausalROIModule(self.n_features_in_, len(self.classes_), self.transforms, self.bins, self.n_hidden)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 import torch
@@ -10,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..base import COHORTS
 from ..nn import GaussianEncoder, threads
 from ..nn.conditional import ConditionalVAEModule
+from ..utils._param_validation import Interval
 from ..utils.validation import check_choice
 from ._neural import NeuralSynthesizer
 
@@ -58,11 +61,15 @@ class ConditionalVAE(NeuralSynthesizer):
     """
 
     _latent_condition = False
-    _counts = (*NeuralSynthesizer._counts, "n_latent")
-    _weights = (*NeuralSynthesizer._weights, "mmd_weight")
+    _parameter_constraints = {
+        **NeuralSynthesizer._parameter_constraints,
+        "n_latent": [Interval(numbers.Integral, 1, None, closed="left")],
+        "mmd_weight": [Interval(numbers.Real, 0, None, closed="left")],
+    }
 
     def __init__(
         self,
+        *,
         n_latent: int = 10,
         n_hidden: int = 64,
         noise: str = "full",

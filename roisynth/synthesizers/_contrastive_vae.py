@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 import torch
@@ -9,7 +11,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..nn import GaussianEncoder, threads
 from ..nn.contrastive import REGULARIZERS, ContrastiveVAEModule
-from ..utils.validation import check_choice, check_codes
+from ..utils._param_validation import Interval, Options
+from ..utils.validation import check_codes
 from ._neural import NeuralSynthesizer
 
 
@@ -53,11 +56,19 @@ class ContrastiveVAE(NeuralSynthesizer):
     random_state : int for bit-identical results on CPU.
     """
 
-    _counts = (*NeuralSynthesizer._counts, "n_common", "n_salient")
-    _weights = (*NeuralSynthesizer._weights, "mmd_weight", "tc_weight", "background_salient_weight")
+    _parameter_constraints = {
+        **NeuralSynthesizer._parameter_constraints,
+        "n_common": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_salient": [Interval(numbers.Integral, 1, None, closed="left")],
+        "regularizer": [Options(REGULARIZERS)],
+        "mmd_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "tc_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "background_salient_weight": [Interval(numbers.Real, 0, None, closed="left")],
+    }
 
     def __init__(
         self,
+        *,
         n_common: int = 5,
         n_salient: int = 5,
         n_hidden: int = 64,
@@ -99,10 +110,6 @@ class ContrastiveVAE(NeuralSynthesizer):
         self.random_state = random_state
 
     # -- the model -----------------------------------------------------------------------
-    def _check_params(self) -> None:
-        super()._check_params()
-        check_choice(self.regularizer, "regularizer", REGULARIZERS)
-
     def _build_module(self) -> ContrastiveVAEModule:
         return ContrastiveVAEModule(self.n_features_in_, self.n_common, self.n_salient, self.n_hidden, self.noise,
                                     self.regularizer)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 from scipy.linalg import solve_triangular
@@ -10,7 +12,8 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils import persistence
-from ..utils.validation import check_choice, check_count, check_nonnegative, seed_from
+from ..utils._param_validation import Interval, Options, validate_params
+from ..utils.validation import check_count, seed_from
 from ._cohort_densities import CohortDensitySynthesizer
 
 COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
@@ -61,8 +64,20 @@ class GaussianMixtureSynthesizer(CohortDensitySynthesizer):
     bic_ : DataFrame of BIC, rows K, columns cohorts.
     """
 
+    _parameter_constraints = {
+        "n_components": [Options({"bic"}), Interval(numbers.Integral, 1, None, closed="left")],
+        "max_components": [Interval(numbers.Integral, 1, None, closed="left")],
+        "covariance_type": [Options(COVARIANCE_TYPES)],
+        "reg_covar": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "nonnegative": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
+        *,
         n_components="bic",
         max_components: int = 10,
         covariance_type: str = "full",
@@ -81,17 +96,9 @@ class GaussianMixtureSynthesizer(CohortDensitySynthesizer):
         self.nonnegative = nonnegative
         self.random_state = random_state
 
-    def _check_params(self) -> None:
-        if self.n_components != "bic":
-            check_count(self.n_components, 'n_components (or "bic")')
-        for name in ("max_components", "n_init", "max_iter"):
-            check_count(getattr(self, name), name)
-        check_choice(self.covariance_type, "covariance_type", COVARIANCE_TYPES)
-        check_nonnegative(self.reg_covar, "reg_covar")
-
     def fit(self, background, target=None):
         """Fit one mixture per cohort on ROI tables in raw units (``target`` optional)."""
-        self._check_params()
+        validate_params(self)
         cohorts = self._standardized_cohorts(background, target)
         seed = seed_from(self.random_state)
         sizes = range(1, self.max_components + 1) if self.n_components == "bic" else [self.n_components]

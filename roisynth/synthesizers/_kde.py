@@ -12,7 +12,8 @@ from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils import persistence
-from ..utils.validation import check_count, check_nonnegative, seed_from
+from ..utils._param_validation import Interval, Options, validate_params
+from ..utils.validation import check_count, seed_from
 from ._cohort_densities import CohortDensitySynthesizer
 
 DEFAULT_GRID = np.logspace(-1, 0.5, 16)  # multiples of Scott's bandwidth tried by cross-validation
@@ -147,8 +148,21 @@ class KDESynthesizer(CohortDensitySynthesizer):
     pca_components_ : C (k, d), or ``None``; ``pca_explained_variance_ratio_`` alongside.
     """
 
+    _parameter_constraints = {
+        "bandwidth": [Options({"cv"}), Interval(numbers.Real, 0, None, closed="neither")],
+        "bandwidths": ["array-like", None],
+        "cv": [Interval(numbers.Integral, 2, None, closed="left")],
+        "strata": [str, "array-like", None],
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left"), Interval(numbers.Real, 0, 1, closed="neither"),
+                         None],
+        "min_stratum_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "nonnegative": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
+        *,
         bandwidth="cv",
         bandwidths=None,
         cv: int = 5,
@@ -190,28 +204,14 @@ class KDESynthesizer(CohortDensitySynthesizer):
             raise ValueError(f"bandwidths must be a non-empty 1-D sequence of positive numbers, got {self.bandwidths!r}")
         return grid
 
-    def _check_params(self) -> None:
-        if self.bandwidth != "cv":
-            check_nonnegative(self.bandwidth, 'bandwidth (or "cv")', positive=True)
-        self._grid()
-        if check_count(self.cv, "cv") < 2:
-            raise ValueError(f"cv must be at least 2 folds, got {self.cv}")
-        check_count(self.min_stratum_size, "min_stratum_size")
-        k = self.n_components
-        if isinstance(k, numbers.Integral):
-            check_count(k, "n_components")
-        elif k is not None and not (isinstance(k, float) and 0 < k < 1):
-            raise ValueError(f"n_components must be None, a positive int or a float in (0, 1), got {k!r}")
-        self._strata_columns()
-
     # -- fitting -------------------------------------------------------------------------
     def fit(self, background, target=None):
         """Fit one KDE per cohort (and stratum) on raw-unit tables (``target`` optional).
 
         With ``strata``, both tables are DataFrames holding the strata columns besides the ROIs.
         """
-        self._check_params()
-        strata = self._strata_columns()
+        validate_params(self)
+        strata, grid = self._strata_columns(), self._grid()
         tables, labels = {"background": background, "target": target}, {}
         if strata:
             for cohort, table in tables.items():
@@ -230,7 +230,7 @@ class KDESynthesizer(CohortDensitySynthesizer):
                         f"{where} has {len(rows)} rows, fewer than min_stratum_size={self.min_stratum_size}; "
                         "merge small strata (numeric covariates: bin them, e.g. with pd.cut)"
                     )
-                h, curve = self._bandwidth(scores[rows], rng, where)
+                h, curve = self._bandwidth(scores[rows], rng, where, grid)
                 kernels.append(Kernel(cohort, stratum, scores[rows], h))
                 if curve is not None:
                     for i, (column, value) in enumerate(zip(["cohort", *strata], [cohort, *stratum])):
@@ -250,14 +250,15 @@ class KDESynthesizer(CohortDensitySynthesizer):
         pca = PCA(n_components=self.n_components, svd_solver="full").fit(Z)
         self.pca_components_, self.pca_explained_variance_ratio_ = pca.components_, pca.explained_variance_ratio_
 
-    def _bandwidth(self, points: np.ndarray, rng: np.random.Generator, where: str) -> tuple[float, pd.DataFrame | None]:
-        """h of one group: the fixed ``bandwidth``, or the cross-validated one and its curve."""
+    def _bandwidth(self, points: np.ndarray, rng: np.random.Generator, where: str,
+                   grid: np.ndarray | None) -> tuple[float, pd.DataFrame | None]:
+        """h of one group: the fixed ``bandwidth``, or the one cross-validated over ``grid``
+        (None: the default grid around Scott's rule) and its curve."""
         if self.bandwidth != "cv":
             return float(self.bandwidth), None
         n, d = points.shape
         if n < self.cv:
             raise ValueError(f"{where} has {n} rows, fewer than cv={self.cv} folds")
-        grid = self._grid()
         if grid is None:
             spread = np.sqrt(points.var(0, ddof=1).mean())
             if not spread > 0:

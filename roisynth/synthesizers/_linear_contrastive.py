@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 import numpy as np
@@ -14,7 +15,8 @@ from threadpoolctl import threadpool_limits
 
 from ..base import BaseSynthesizer
 from ..utils import persistence
-from ..utils.validation import check_choice, check_codes, check_count, check_nonnegative
+from ..utils._param_validation import Interval, Options, validate_params
+from ..utils.validation import check_choice, check_codes, check_count
 
 _NOISE_FLOOR = 1e-6  # smallest noise variance, in background-SD² units
 _INIT_FLOOR = 1e-2  # smallest initial variance per loading column (0 is a fixed point of EM)
@@ -125,9 +127,19 @@ class LinearContrastive(BaseSynthesizer):
     """
 
     can_pair = True
+    _parameter_constraints = {
+        "n_common": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_salient": [Interval(numbers.Integral, 1, None, closed="left")],
+        "noise": [Options({"diagonal", "isotropic"})],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "nonnegative": ["boolean"],
+        "random_state": ["random_state"],
+    }
 
     def __init__(
         self,
+        *,
         n_common: int = 5,
         n_salient: int = 5,
         noise: str = "diagonal",
@@ -145,16 +157,10 @@ class LinearContrastive(BaseSynthesizer):
         self.random_state = random_state
 
     # -- fitting -------------------------------------------------------------------------
-    def _check_params(self) -> None:
-        for name in ("n_common", "n_salient", "max_iter"):
-            check_count(getattr(self, name), name)
-        check_choice(self.noise, "noise", ("diagonal", "isotropic"))
-        check_nonnegative(self.tol, "tol")
-
     def fit(self, background, target=None):
         """Fit on unpaired healthy (``background``) and patient (``target``) tables of ROI
         volumes in raw units with the same columns (DataFrames or arrays)."""
-        self._check_params()
+        validate_params(self)
         if target is None:
             raise ValueError("LinearContrastive needs both cohorts: fit(background, target)")
         Xb, Xt = self._validate_fit_tables(background, target, nonnegative=self.nonnegative)

@@ -11,6 +11,8 @@ save/load) lives here, once.
 from __future__ import annotations
 
 import math
+import numbers
+from abc import abstractmethod
 
 import numpy as np
 import pandas as pd
@@ -21,13 +23,8 @@ from sklearn.utils.validation import check_is_fitted
 from ..base import COHORTS, BaseSynthesizer
 from ..metrics import GaussianReference
 from ..nn import TrainingHistory, flush_denormal, seeded, threads, train
-from ..utils.validation import (
-    check_choice,
-    check_count,
-    check_nonnegative,
-    check_validation_fraction,
-    seed_from,
-)
+from ..utils._param_validation import Interval, Options, validate_params
+from ..utils.validation import check_choice, check_count, seed_from
 from ._latent_density import LatentMixture
 
 _CHUNK = 16_384  # rows generated at a time: buffers stay in cache
@@ -45,29 +42,41 @@ class NeuralSynthesizer(BaseSynthesizer):
 
     can_pair = True
     _latent_condition = True  # c is a latent code with a posterior (False: c is the fixed patient label)
-    _counts = ("n_hidden", "epochs", "batch_size", "eval_every")
-    _weights = ("learning_rate", "patience")
+    _parameter_constraints = {
+        "n_hidden": [Interval(numbers.Integral, 1, None, closed="left")],
+        "noise": [Options({"full", "diagonal"})],
+        "latent_sampling": [Options({"aggregate", "prior"})],
+        "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "validation_fraction": [Interval(numbers.Real, 0, 0.5, closed="left")],
+        "eval_every": [Interval(numbers.Integral, 1, None, closed="left")],
+        "patience": [Interval(numbers.Real, 0, None, closed="left")],
+        "nonnegative": ["boolean"],
+        "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "verbose": ["boolean"],
+        "random_state": ["random_state"],
+    }
 
     # -- fitting -------------------------------------------------------------------------
-    def _check_params(self) -> None:
-        for name in self._counts:
-            check_count(getattr(self, name), name)
-        for name in self._weights:
-            check_nonnegative(getattr(self, name), name)
-        check_choice(self.noise, "noise", ("full", "diagonal"))
-        check_choice(self.latent_sampling, "latent_sampling", ("aggregate", "prior"))
-        check_validation_fraction(self.validation_fraction)
-
-    def fit(self, background, target, validation=None):
+    def fit(self, background, target=None, validation=None):
         """Fit on unpaired healthy (``background``) and patient (``target``) tables.
 
         Parameters
         ----------
-        background, target : DataFrames (or arrays) of ROI volumes in raw units, same columns.
-        validation : optional ``(background_val, target_val)`` for early stopping; otherwise
-            ``validation_fraction`` of each cohort is held out.
+        background : DataFrame or ndarray of shape (n_background, n_rois)
+            ROI volumes of healthy subjects in raw units.
+        target : DataFrame or ndarray of shape (n_target, n_rois)
+            ROI volumes of patients, same columns; required (the model learns both cohorts).
+        validation : tuple of two tables, default=None
+            ``(background_val, target_val)`` for early stopping; None holds out
+            ``validation_fraction`` of each cohort instead.
+
+        Returns
+        -------
+        self : the fitted estimator.
         """
-        self._check_params()
+        validate_params(self)
         if target is None:
             raise ValueError(f"{type(self).__name__} needs both cohorts: fit(background, target)")
         Xb, Xt = self._validate_fit_tables(background, target, nonnegative=self.nonnegative)
@@ -112,9 +121,26 @@ class NeuralSynthesizer(BaseSynthesizer):
         """Decoder condition of ``k`` patients when it is fixed rather than a latent code."""
         return None
 
+    # -- the hooks a subclass supplies ---------------------------------------------------
+    @abstractmethod
+    def _build_module(self) -> torch.nn.Module:
+        """The torch module: encoders and a :class:`~roisynth.nn.decoder.GaussianDecoder` ``decoder``."""
+
+    @abstractmethod
+    def _loss(self, xb: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
+        """Training loss of one batch of background and target rows (standardized)."""
+
+    @abstractmethod
     def _code_sizes(self) -> tuple[int, ...]:
         """Widths of the posterior draws returned by ``_posterior_draws``."""
-        raise NotImplementedError
+
+    @abstractmethod
+    def _posterior_draws(self, xb: torch.Tensor, xt: torch.Tensor, noise=None, repeat: int = 1):
+        """``repeat`` posterior draws per row: (z of background, z of target, c of target or None)."""
+
+    @abstractmethod
+    def _counterfactual_codes(self, values: np.ndarray, to: str, salient, random_state):
+        """(z, c_own, c_new) of the rows ``values`` for a twin in cohort ``to``."""
 
     def _split(self, X: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
         n_val = max(2, int(round(self.validation_fraction * len(X))))
