@@ -46,14 +46,33 @@ REDUCTION_RANGE = (0.1, 0.3)
 
 @dataclass
 class SemiSynthetic:
-    """Result of :func:`make_semisynthetic`.
+    """Result of :func:`make_semisynthetic`: two halves of a CN table, the second atrophied.
 
-    background, target : covariates and ROIs of the two halves (target after atrophy), with
-        the input's index and participant_id.
-    target_healthy : the target rows before atrophy (each target subject's healthy twin).
-    subtype : subtype (1..n_subtypes) of each target row.
-    factors : reduction f [target row, ROI], 0 where the ROI is untouched.
-    rois : the ROI columns; patterns : subtype -> its ROIs present in the table.
+    Parameters
+    ----------
+    background, target : DataFrame
+        Covariates and ROIs of the two halves (target after atrophy), with the input's index
+        and participant_id.
+    target_healthy : DataFrame
+        The target rows before atrophy (each target subject's healthy twin).
+    subtype : ndarray of shape (n_target,)
+        Subtype (1..n_subtypes) of each target row.
+    factors : DataFrame
+        Reduction f [target row, ROI], 0 where the ROI is untouched.
+    rois : list of str
+        The ROI columns.
+    patterns : dict of int to list of str
+        Subtype -> its ROIs present in the table.
+
+    Examples
+    --------
+    >>> from roisynth.datasets import load_example, make_semisynthetic
+    >>> cohort = load_example()
+    >>> data = make_semisynthetic(cohort[cohort.diagnosis == "CN"].iloc[:100], random_state=0)
+    >>> len(data.background), len(data.target), sorted(set(data.subtype.tolist()))
+    (50, 50, [1, 2, 3])
+    >>> data.patterns[1][:2]
+    ['Amygdala_R', 'Amygdala_L']
     """
 
     background: pd.DataFrame
@@ -63,8 +82,6 @@ class SemiSynthetic:
     factors: pd.DataFrame
     rois: list[str]
     patterns: dict[int, list[str]]
-
-
 
 
 def make_semisynthetic(
@@ -83,6 +100,33 @@ def make_semisynthetic(
     the subject's subtype (Table 1, both hemispheres; ROIs absent from the table are skipped)
     a <- (1 - f) a with f ~ Uniform(0.1, 0.3) drawn per subject and ROI, i.e.
     v_new = v - f a. ``rois`` restricts the ROIs (default: every single ROI in the table).
+
+    Parameters
+    ----------
+    cn : DataFrame, str or path-like
+        Healthy (CN) subjects with covariate and ROI columns; at least 4 rows.
+    n_subtypes : int, default=3
+        Number of atrophy subtypes, 1 to 3 (Table 1's first ``n_subtypes``).
+    random_state : int, Generator or None, default=None
+        Seed of the split, the subtypes and the reductions (``numpy.random.default_rng``).
+    covariates : sequence of str, default=("age", "sex", "icv")
+        Covariate columns of the adjustment (text columns are read as sex codes).
+    rois : sequence of str, default=None
+        The ROIs to keep (see :func:`read_rois`); None keeps every single ROI in the table.
+
+    Returns
+    -------
+    SemiSynthetic
+        The halves, the healthy twins of the target, subtypes and reduction factors.
+
+    Examples
+    --------
+    >>> from roisynth.datasets import load_example, make_semisynthetic
+    >>> cohort = load_example()
+    >>> data = make_semisynthetic(cohort[cohort.diagnosis == "CN"].iloc[:100], random_state=0)
+    >>> shrunk = data.target_healthy[data.rois] - data.target[data.rois]
+    >>> bool((shrunk >= 0).all().all()), round(float(data.factors.max().max()), 3)
+    (True, 0.3)
     """
     integer = isinstance(n_subtypes, numbers.Integral) and not isinstance(n_subtypes, bool)
     if not integer or not 1 <= n_subtypes <= len(SUBTYPE_ROIS):

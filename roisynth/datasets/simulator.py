@@ -174,20 +174,41 @@ def simulate_cohort(
 
     Parameters
     ----------
-    n : number of subjects.
-    diagnosis : proportions over ``"CN"``, ``"MCI"``, ``"AD"`` (normalised); default
+    n : int, default=1000
+        Number of subjects.
+    diagnosis : mapping of str to float, default=None
+        Proportions over ``"CN"``, ``"MCI"``, ``"AD"`` (normalised); None means
         ``{"CN": .5, "MCI": .25, "AD": .25}``.
-    sites : number of sites (named ``site1``...) or their names; site sizes vary at random.
-    age_range : (low, high) ages in years, within the CN norms' 40-90.
-    include_ventricles : add the 6 ventricular ROIs (145 ROIs instead of 139).
-    random_state : seed or ``numpy.random.Generator``; equal seeds give equal cohorts.
-    return_truth : also return a DataFrame (same index) with ``participant_id``, ``subtype``
+    sites : int or sequence of str, default=4
+        Number of sites (named ``site1``...) or their names; site sizes vary at random.
+    age_range : tuple of (float, float), default=(55, 90)
+        (low, high) ages in years, within the CN norms' 40-90.
+    include_ventricles : bool, default=True
+        Add the 6 ventricular ROIs (145 ROIs instead of 139).
+    random_state : int, Generator or None, default=None
+        Seed or ``numpy.random.Generator``; equal seeds give equal cohorts.
+    return_truth : bool, default=False
+        Also return a DataFrame (same index) with ``participant_id``, ``subtype``
         (``"none"`` for CN) and ``severity`` (0 for CN).
 
     Returns
     -------
-    DataFrame with ``participant_id, site, age, sex ("F"/"M"), icv, diagnosis`` and one column
-    per ROI (mm³), or ``(cohort, truth)``.
+    cohort : DataFrame
+        ``participant_id, site, age, sex ("F"/"M"), icv, diagnosis`` and one column per ROI (mm³).
+    truth : DataFrame
+        Only with ``return_truth=True``: ``participant_id, subtype, severity``.
+
+    Examples
+    --------
+    >>> from roisynth.datasets import simulate_cohort
+    >>> cohort = simulate_cohort(n=20, sites=["A", "B"], random_state=0)
+    >>> cohort.shape
+    (20, 151)
+    >>> list(cohort.columns[:6])
+    ['participant_id', 'site', 'age', 'sex', 'icv', 'diagnosis']
+    >>> cohort, truth = simulate_cohort(n=20, random_state=0, return_truth=True)
+    >>> bool(truth.loc[cohort.diagnosis == "CN", "severity"].eq(0).all())
+    True
     """
     n = check_count(n)
     labels, proportions = _check_diagnosis(diagnosis)
@@ -239,8 +260,32 @@ def _example() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def load_example(return_truth: bool = False):
-    """The bundled example cohort: 3000 simulated subjects, 4 sites of different sizes,
-    CN/MCI/AD about 50/25/25 %, 145 ROIs (ventricles included), generated deterministically by
-    :func:`simulate_cohort`. ``return_truth=True`` also returns subtype and severity."""
+    """The bundled example cohort: 3000 simulated subjects of 4 sites, CN, MCI and AD.
+
+    Sites have different sizes, CN/MCI/AD are about 50/25/25 %, and there are 145 ROIs
+    (ventricles included); the cohort is generated deterministically by
+    :func:`simulate_cohort` (computed once per session, a copy is returned).
+
+    Parameters
+    ----------
+    return_truth : bool, default=False
+        Also return the true subtype and severity of each subject.
+
+    Returns
+    -------
+    cohort : DataFrame
+        ``participant_id, site, age, sex, icv, diagnosis`` and 145 ROI columns (mm³).
+    truth : DataFrame
+        Only with ``return_truth=True``: ``participant_id, subtype, severity``.
+
+    Examples
+    --------
+    >>> from roisynth.datasets import load_example
+    >>> cohort = load_example()
+    >>> cohort.shape
+    (3000, 151)
+    >>> cohort.diagnosis.value_counts().sort_index().to_dict()
+    {'AD': 762, 'CN': 1501, 'MCI': 737}
+    """
     cohort, truth = _example()
     return (cohort.copy(), truth.copy()) if return_truth else cohort.copy()
