@@ -14,7 +14,31 @@ def covariate_matrix(table: pd.DataFrame, columns: Sequence[str], name: str = "t
     """``table[columns]`` as a float matrix; text columns are read as sex (F/female → 0, M/male → 1).
 
     Raises ``ValueError`` naming the column for a missing column, and the column and rows for
-    missing values or text that is not a sex code.
+    missing values or text that is not a sex code. Sex codes are matched case-insensitively,
+    after stripping spaces: F, female, W → 0 and M, male → 1. Boolean columns are read as text.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The table holding the covariates.
+    columns : sequence of str
+        The covariate columns, in the order of the matrix's columns.
+    name : str, default="table"
+        Name of the table, used in error messages.
+
+    Returns
+    -------
+    ndarray of shape (len(table), len(columns))
+        The covariates as float64.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from roisynth.utils.covariates import covariate_matrix
+    >>> table = pd.DataFrame({"age": [71, 64], "sex": ["F", "Male"]})
+    >>> covariate_matrix(table, ["age", "sex"])
+    array([[71.,  0.],
+           [64.,  1.]])
     """
     out = np.empty((len(table), len(columns)))
     for j, column in enumerate(columns):
@@ -34,6 +58,7 @@ def covariate_matrix(table: pd.DataFrame, columns: Sequence[str], name: str = "t
         missing = ~np.isfinite(values.to_numpy())
         if missing.any():
             rows = list(table.index[missing][:5])
-            raise ValueError(f"{name} column {column!r} has missing values in rows {rows}" + (" ..." if missing.sum() > 5 else ""))
+            more = " ..." if missing.sum() > 5 else ""
+            raise ValueError(f"{name} column {column!r} has missing values in rows {rows}" + more)
         out[:, j] = values.to_numpy()
     return out

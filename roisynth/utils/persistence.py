@@ -26,11 +26,35 @@ def _version(package: str) -> str | None:
 
 
 def save_model(path, estimator: str, metadata: dict, tensors: dict[str, torch.Tensor]) -> None:
-    """Write a model file atomically (a partial write never replaces a good file)."""
-    metadata = {
-        **metadata,
-        "versions": {p: _version(p) for p in ("roisynth", "torch", "numpy", "pandas")} | {"python": platform.python_version()},
-    }
+    """Write a model file atomically (a partial write never replaces a good file).
+
+    The payload is written to ``<path>.tmp-<pid>`` and then renamed over ``path``. The
+    versions of roisynth, torch, numpy, pandas and Python are added to the metadata under
+    ``"versions"``; tensors are stored detached, on the CPU and contiguous.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination file.
+    estimator : str
+        Name of the estimator class, checked by :func:`load_model`.
+    metadata : dict
+        JSON-serializable metadata (hyperparameters, feature names, training summary).
+    tensors : dict of str to Tensor
+        The weights and other arrays.
+
+    Examples
+    --------
+    >>> import os, tempfile, torch
+    >>> from roisynth.utils.persistence import load_model, save_model
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.roisynth")
+    >>> save_model(path, "Toy", {"alpha": 1.0}, {"weight": torch.ones(2)})
+    >>> estimator, metadata, tensors = load_model(path, "Toy")
+    >>> estimator, metadata["alpha"], tensors["weight"].tolist()
+    ('Toy', 1.0, [1.0, 1.0])
+    """
+    versions = {p: _version(p) for p in ("roisynth", "torch", "numpy", "pandas")}
+    metadata = {**metadata, "versions": versions | {"python": platform.python_version()}}
     payload = {
         "format": FORMAT,
         "estimator": estimator,
@@ -44,7 +68,43 @@ def save_model(path, estimator: str, metadata: dict, tensors: dict[str, torch.Te
 
 
 def load_model(path, estimator: str | None = None) -> tuple[str, dict, dict[str, torch.Tensor]]:
-    """Read a model file; ``ValueError`` for anything that is not a roisynth model file."""
+    """Read a model file; ``ValueError`` for anything that is not a roisynth model file.
+
+    The file is read with ``torch.load(..., weights_only=True)`` on the CPU, so no arbitrary
+    object is unpickled.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The model file.
+    estimator : str, default=None
+        Expected estimator name; a file holding another estimator is a ``ValueError``.
+
+    Returns
+    -------
+    estimator : str
+        Name of the estimator stored in the file.
+    metadata : dict
+        The JSON metadata, with ``"versions"``.
+    tensors : dict of str to Tensor
+        The stored tensors.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a (readable, undamaged) roisynth model file, or holds another estimator.
+
+    Examples
+    --------
+    >>> import os, tempfile, torch
+    >>> from roisynth.utils.persistence import load_model, save_model
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.roisynth")
+    >>> save_model(path, "Toy", {}, {"weight": torch.zeros(1)})
+    >>> sorted(load_model(path)[1]["versions"])
+    ['numpy', 'pandas', 'python', 'roisynth', 'torch']
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model file at {path}")
@@ -65,4 +125,22 @@ def load_model(path, estimator: str | None = None) -> tuple[str, dict, dict[str,
 
 
 def to_tensor(array) -> torch.Tensor:
+    """A float64 CPU tensor from an array-like (sharing memory when it is already contiguous float64).
+
+    Parameters
+    ----------
+    array : array-like
+        The values.
+
+    Returns
+    -------
+    Tensor
+        ``torch.float64`` tensor of the same shape.
+
+    Examples
+    --------
+    >>> from roisynth.utils.persistence import to_tensor
+    >>> to_tensor([[1, 2]])
+    tensor([[1., 2.]], dtype=torch.float64)
+    """
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64))
