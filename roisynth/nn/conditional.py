@@ -26,6 +26,28 @@ class ConditionalVAEModule(nn.Module):
     sees y, so it can also write the cohort into z, and then the decoder need not read y: the
     label's effect f(z, 1) − f(z, 0) shrinks in decoded pairs. λ > 0 discourages this by
     matching the patients' posterior means to the healthy subjects'.
+
+    Parameters
+    ----------
+    n_features : int
+        Observed features.
+    n_latent : int
+        Dimensions of z.
+    n_hidden : int
+        Hidden units of the encoder and decoder MLPs.
+    noise : {"full", "diagonal"}, default="full"
+        Observation covariance of the decoder.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from roisynth.nn.conditional import ConditionalVAEModule
+    >>> from roisynth.nn import seeded
+    >>> with seeded(0):
+    ...     module = ConditionalVAEModule(n_features=3, n_latent=2, n_hidden=8)
+    ...     loss = module.loss(torch.randn(5, 3), torch.randn(4, 3), mmd_weight=10.0)
+    >>> loss.shape, bool(torch.isfinite(loss))
+    (torch.Size([]), True)
     """
 
     def __init__(self, n_features: int, n_latent: int, n_hidden: int, noise: str = "full"):

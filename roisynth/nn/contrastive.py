@@ -33,6 +33,32 @@ class ContrastiveVAEModule(nn.Module):
       by the density-ratio trick, R ≈ E log D/(1 − D) where the discriminator D (an MLP,
       trained by :meth:`discriminator_loss` with its own optimizer) tells joint draws
       (z, s) from draws with s shuffled across the batch, i.e. from q(z)q(s).
+
+    Parameters
+    ----------
+    n_features : int
+        Observed features.
+    n_common : int
+        Dimensions of the common latent z.
+    n_salient : int
+        Dimensions of the salient latent s.
+    n_hidden : int
+        Hidden units of the encoders, decoder (and discriminator).
+    noise : {"full", "diagonal"}, default="full"
+        Observation covariance of the decoder.
+    regularizer : {"mmd", "tc"}, default="mmd"
+        The regularizer R.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from roisynth.nn.contrastive import ContrastiveVAEModule
+    >>> from roisynth.nn import seeded
+    >>> with seeded(0):
+    ...     module = ContrastiveVAEModule(n_features=3, n_common=2, n_salient=2, n_hidden=8)
+    ...     loss = module.loss(torch.randn(5, 3), torch.randn(4, 3), weight=10.0, background_salient_weight=10.0)
+    >>> loss.shape, bool(torch.isfinite(loss))
+    (torch.Size([]), True)
     """
 
     def __init__(self, n_features: int, n_common: int, n_salient: int, n_hidden: int, noise: str = "full",

@@ -29,6 +29,24 @@ class LinearAffineTransform(LazyTransform):
     r"""x ↦ (x − W c − b) ⊙ exp(−(V c + a)): a heteroscedastic linear regression on c.
 
     Starts at the identity (all weights 0). With ``context=0`` it is a learned shift and scale.
+    Calling it with a context ``c`` of shape (n, context) returns a torch ``AffineTransform``.
+
+    Parameters
+    ----------
+    features : int
+        Dimensions of x.
+    context : int
+        Dimensions of c.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from roisynth.nn.flows import LinearAffineTransform
+    >>> transform = LinearAffineTransform(features=2, context=1)(torch.zeros(3, 1))
+    >>> transform(torch.ones(3, 2)).detach()  # the identity at initialization
+    tensor([[1., 1.],
+            [1., 1.],
+            [1., 1.]])
     """
 
     def __init__(self, features: int, context: int) -> None:
@@ -46,7 +64,37 @@ class LinearAffineTransform(LazyTransform):
 
 
 def conditional_flow(features: int, context: int, transforms: int = 2, bins: int = 8, hidden: int = 64) -> Flow:
-    """A zuko flow p(x | c) = N(T(x | c); 0, I) |det ∂T/∂x| with T as in the module docstring."""
+    """A zuko flow p(x | c) = N(T(x | c); 0, I) |det ∂T/∂x| with T as in the module docstring.
+
+    The spline layers are masked autoregressive transforms with two passes (coupling layers)
+    in alternating feature order, or element-wise transforms for one feature.
+
+    Parameters
+    ----------
+    features : int
+        Dimensions of x.
+    context : int
+        Dimensions of c (0 for an unconditional flow).
+    transforms : int, default=2
+        Number K of spline layers.
+    bins : int, default=8
+        Bins of each rational-quadratic spline.
+    hidden : int, default=64
+        Hidden units of the two-layer MLPs giving the spline parameters.
+
+    Returns
+    -------
+    zuko.flows.Flow
+        Called with a context of shape (n, context), the distribution p(x | c).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from roisynth.nn.flows import conditional_flow
+    >>> flow = conditional_flow(features=2, context=1, hidden=8)
+    >>> flow(torch.zeros(3, 1)).log_prob(torch.zeros(3, 2)).shape
+    torch.Size([3])
+    """
     spline = {"univariate": MonotonicRQSTransform, "shapes": [(bins,), (bins,), (bins - 1,)],
               "hidden_features": (hidden, hidden)}
     layers: list[LazyTransform] = [LinearAffineTransform(features, context)]
@@ -67,6 +115,26 @@ class CovariateMechanisms(nn.Module):
       kept by the estimator);
     * diagnosis: p(d | a, s) = softmax(L [a, s]) — multinomial logistic regression;
     * ICV: p(i | a, s) — 1-D flow.
+
+    Parameters
+    ----------
+    n_levels : int
+        Number of diagnosis levels.
+    transforms : int, default=2
+        Spline layers of each flow (see :func:`conditional_flow`).
+    bins : int, default=8
+        Spline bins.
+    hidden : int, default=64
+        Hidden units of the spline MLPs.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from roisynth.nn.flows import CovariateMechanisms
+    >>> mechanisms = CovariateMechanisms(n_levels=3, hidden=8)
+    >>> column = torch.zeros(4, 1)
+    >>> mechanisms.log_prob(column, column, column, torch.tensor([0, 1, 2, 0])).shape
+    torch.Size([4])
     """
 
     def __init__(self, n_levels: int, transforms: int = 2, bins: int = 8, hidden: int = 64) -> None:
@@ -83,7 +151,30 @@ class CovariateMechanisms(nn.Module):
 
 
 class ROIMechanism(nn.Module):
-    """p(r | a, s, i, onehot(d)): one flow over the whole standardized log-ROI vector."""
+    """p(r | a, s, i, onehot(d)): one flow over the whole standardized log-ROI vector.
+
+    Parameters
+    ----------
+    n_rois : int
+        Number of ROIs (dimensions of r).
+    n_levels : int
+        Number of diagnosis levels.
+    transforms : int, default=2
+        Spline layers (see :func:`conditional_flow`).
+    bins : int, default=8
+        Spline bins.
+    hidden : int, default=64
+        Hidden units of the spline MLPs.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from roisynth.nn.flows import ROIMechanism
+    >>> mechanism = ROIMechanism(n_rois=3, n_levels=2, hidden=8)
+    >>> column = torch.zeros(4, 1)
+    >>> mechanism.log_prob(column, column, column, torch.tensor([0, 1, 0, 1]), torch.zeros(4, 3)).shape
+    torch.Size([4])
+    """
 
     def __init__(self, n_rois: int, n_levels: int, transforms: int = 2, bins: int = 8, hidden: int = 64) -> None:
         super().__init__()
@@ -96,12 +187,36 @@ class ROIMechanism(nn.Module):
         return self.flow(torch.cat([age, sex, icv, onehot], 1))
 
     def log_prob(self, age, sex, icv, diagnosis, rois) -> torch.Tensor:
+        """log p(r | a, s, i, d) per subject."""
         return self(age, sex, icv, diagnosis).log_prob(rois)
 
 
 class CausalROIModule(nn.Module):
-    """All mechanisms of the graph: ``covariates`` (:class:`CovariateMechanisms`) and ``rois``
-    (:class:`ROIMechanism`). The likelihood factorizes over them, so each is trained on its own."""
+    """All mechanisms of the causal graph of :class:`roisynth.synthesizers.CausalROIModel`.
+
+    ``covariates`` (:class:`CovariateMechanisms`) and ``rois`` (:class:`ROIMechanism`). The
+    likelihood factorizes over them, so each is trained on its own.
+
+    Parameters
+    ----------
+    n_rois : int
+        Number of ROIs.
+    n_levels : int
+        Number of diagnosis levels.
+    transforms : int, default=2
+        Spline layers of every flow (see :func:`conditional_flow`).
+    bins : int, default=8
+        Spline bins.
+    hidden : int, default=64
+        Hidden units of the spline MLPs.
+
+    Examples
+    --------
+    >>> from roisynth.nn.flows import CausalROIModule
+    >>> module = CausalROIModule(n_rois=3, n_levels=2, hidden=8)
+    >>> type(module.covariates).__name__, type(module.rois).__name__
+    ('CovariateMechanisms', 'ROIMechanism')
+    """
 
     def __init__(self, n_rois: int, n_levels: int, transforms: int = 2, bins: int = 8, hidden: int = 64) -> None:
         super().__init__()

@@ -24,6 +24,24 @@ class SubtypeMapping(nn.Module):
 
     (σ_L LeakyReLU; no biases, so that h is a function of the subject, not a fixed offset per
     subtype; with z one-hot, G's column k is the gate of subtype k).
+
+    Parameters
+    ----------
+    n_features : int
+        Observed features.
+    n_subtypes : int
+        Number of subtypes k (dimensions of z).
+    n_hidden : int
+        Hidden units.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from roisynth.nn.smilegan import SubtypeMapping
+    >>> mapping = SubtypeMapping(n_features=3, n_subtypes=2, n_hidden=8)
+    >>> x = torch.ones(4, 3)
+    >>> mapping(x, torch.eye(2)[[0, 1, 0, 1]]).shape
+    torch.Size([4, 3])
     """
 
     def __init__(self, n_features: int, n_subtypes: int, n_hidden: int):
@@ -56,6 +74,27 @@ class SmileGANModule(nn.Module):
     (the reference's two-class cross-entropy discriminator is this logistic loss with the
     logit difference as D). The Lipschitz constraint of the reference, weight clipping of f and
     g to [−κ, κ], is :meth:`clip`.
+
+    Parameters
+    ----------
+    n_features : int
+        Observed features.
+    n_subtypes : int
+        Number of subtypes k.
+    n_hidden : int
+        Hidden units of f, g and D.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from roisynth.nn.smilegan import SmileGANModule
+    >>> from roisynth.nn import seeded
+    >>> with seeded(0):
+    ...     module = SmileGANModule(n_features=3, n_subtypes=2, n_hidden=8)
+    ...     x, y, c = torch.ones(4, 3), 0.9 * torch.ones(4, 3), torch.tensor([0, 1, 0, 1])
+    ...     loss, cluster = module.generator_loss(x, y, c, cluster_weight=3.0, change_weight=1.0)
+    >>> module.proba(y).sum(1)
+    tensor([1., 1., 1., 1.])
     """
 
     def __init__(self, n_features: int, n_subtypes: int, n_hidden: int):
@@ -66,6 +105,7 @@ class SmileGANModule(nn.Module):
         self.discriminator = mlp(n_features, n_hidden, 1)
 
     def one_hot(self, c: torch.Tensor) -> torch.Tensor:
+        """Subtype indices ``c`` as one-hot rows e_c, in torch's default dtype."""
         return F.one_hot(c, self.n_subtypes).to(torch.get_default_dtype())
 
     def generator_loss(self, x, y, c, cluster_weight: float, change_weight: float) -> tuple[torch.Tensor, torch.Tensor]:

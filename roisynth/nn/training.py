@@ -13,7 +13,30 @@ from tqdm import tqdm
 
 @dataclass
 class TrainingHistory:
-    """What happened during ``train``: losses per epoch, validation scores, the epoch kept."""
+    """What happened during :func:`train`: losses per epoch, validation scores, the epoch kept.
+
+    Parameters
+    ----------
+    loss : list of float
+        Mean training loss of each epoch.
+    val_epochs : list of int
+        Epochs at which the validation score was computed.
+    val_score : list of float
+        The validation scores (lower is better).
+    best_epoch : int, default=0
+        Epoch whose weights were kept (the last epoch when there is no validation).
+    best_score : float, default=inf
+        Best validation score.
+    stopped_early : bool, default=False
+        Whether training stopped before ``epochs`` for lack of improvement.
+
+    Examples
+    --------
+    >>> from roisynth.nn import TrainingHistory
+    >>> history = TrainingHistory(loss=[2.0, 1.5], best_epoch=2)
+    >>> history.to_dict()["loss"], history.stopped_early
+    ([2.0, 1.5], False)
+    """
 
     loss: list[float] = field(default_factory=list)
     val_epochs: list[int] = field(default_factory=list)
@@ -23,6 +46,7 @@ class TrainingHistory:
     stopped_early: bool = False
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict (JSON-serializable), e.g. for model metadata."""
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
@@ -32,6 +56,26 @@ def threads(n: int | None) -> Iterator[None]:
 
     Small models on 2-core machines run 10-60x slower and erratically when oversubscribed,
     so the estimators default to one thread. ``None`` leaves torch's setting alone.
+
+    Parameters
+    ----------
+    n : int or None
+        Number of intra-op threads inside the block.
+
+    Yields
+    ------
+    None
+
+    Examples
+    --------
+    >>> import torch
+    >>> from roisynth.nn import threads
+    >>> before = torch.get_num_threads()
+    >>> with threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
     """
     if n is None:
         yield
@@ -51,6 +95,19 @@ def flush_denormal() -> Iterator[None]:
     Products of small RBF kernel values underflow into subnormals, which x86 CPUs
     multiply up to ~100x slower than normal numbers; their contribution is below 1e-38.
     Torch offers no getter for this mode, so the exit restores torch's default (off).
+
+    Yields
+    ------
+    None
+
+    Examples
+    --------
+    >>> import torch
+    >>> from roisynth.nn import flush_denormal
+    >>> with flush_denormal():
+    ...     tiny = torch.tensor([1e-39], dtype=torch.float32) * 1.0
+    >>> tiny.item() < 1e-38  # 0 where the CPU supports flushing
+    True
     """
     torch.set_flush_denormal(True)
     try:
@@ -61,7 +118,28 @@ def flush_denormal() -> Iterator[None]:
 
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
-    """Seed torch's CPU generator for the block without disturbing the caller's RNG state."""
+    """Seed torch's CPU generator for the block without disturbing the caller's RNG state.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of torch's CPU generator inside the block.
+
+    Yields
+    ------
+    None
+
+    Examples
+    --------
+    >>> import torch
+    >>> from roisynth.nn import seeded
+    >>> with seeded(0):
+    ...     first = torch.rand(2)
+    >>> with seeded(0):
+    ...     second = torch.rand(2)
+    >>> torch.equal(first, second)
+    True
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
@@ -91,9 +169,54 @@ def train(
     ``adversary=(submodule, adversary_loss)`` trains a submodule of ``module`` (e.g. a
     discriminator) against the rest: it is left out of the main optimizer and, after each
     main step, takes one step of its own Adam on ``adversary_loss(*batch)``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The model; its parameters (less the adversary's) are optimized. Left in eval mode.
+    loss_fn : callable
+        ``loss_fn(*batch) -> Tensor``, the scalar loss of one batch.
+    batches : callable
+        ``batches() -> iterable of tuples``, the batches of one epoch.
+    epochs : int
+        Most epochs to run.
+    lr : float, default=1e-3
+        Adam learning rate.
+    betas : tuple of (float, float), default=(0.5, 0.999)
+        Adam betas.
+    validate : callable or None, default=None
+        ``validate() -> float``, lower is better; None trains all epochs and keeps the last weights.
+    eval_every : int, default=5
+        Epochs between validations (the last epoch is always validated).
+    patience : int, default=50
+        Epochs without improvement before stopping.
+    verbose : bool, default=True
+        Show a tqdm progress bar.
+    desc : str, default="training"
+        Label of the progress bar.
+    adversary : tuple of (Module, callable) or None, default=None
+        A submodule trained against the rest, and its loss (see above).
+
+    Returns
+    -------
+    TrainingHistory
+        Losses, validation scores and the epoch kept.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from roisynth.nn import seeded, train
+    >>> with seeded(0):
+    ...     model = torch.nn.Linear(1, 1)
+    ...     x = torch.linspace(-1, 1, 20)[:, None]
+    ...     history = train(model, lambda x, y: (model(x) - y).pow(2).mean(), lambda: [(x, 2 * x)],
+    ...                     epochs=300, lr=0.05, verbose=False)
+    >>> len(history.loss), round(model.weight.item(), 1)
+    (300, 2.0)
     """
     excluded = set() if adversary is None else {id(p) for p in adversary[0].parameters()}
-    optimizer = torch.optim.Adam([p for p in module.parameters() if id(p) not in excluded], lr=lr, betas=betas, fused=True)
+    parameters = [p for p in module.parameters() if id(p) not in excluded]
+    optimizer = torch.optim.Adam(parameters, lr=lr, betas=betas, fused=True)
     if adversary is not None:
         adversary_optimizer = torch.optim.Adam(adversary[0].parameters(), lr=lr, betas=betas, fused=True)
     history = TrainingHistory()
