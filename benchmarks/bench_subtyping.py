@@ -53,7 +53,7 @@ REFERENCE_CACHE = Path(__file__).resolve().parent / "subtyping_reference.json"
 README_EPOCHS = (9000, 14000)  # the reference README's start_saving_epoch, max_epoch
 
 # Subtyping models compared on every data set: name -> factory(random_state). Another model is
-# one more entry here (it needs fit(cn, pt) and labels_ or predict(pt)).
+# one more entry here (it needs fit(background, target) and labels_ or predict(target)).
 MODELS = {
     "roisynth SmileGAN": lambda seed: SmileGAN(n_subtypes=N_SUBTYPES, n_folds=N_FOLDS, fraction=FRACTION, verbose=False,
                                                random_state=seed),
@@ -106,7 +106,7 @@ def load_semisynthetic() -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
 
 
 def fit_seeds(factory, cn, pt, truth, seeds=SEEDS) -> dict:
-    """Fit ``factory(seed).fit(cn, pt)`` for each seed: lists of the ARI of its labels with
+    """Fit ``factory(seed).fit(cn, pt)`` (background, target) for each seed: lists of the ARI of its labels with
     ``truth``, its fold ARI (nan without folds) and its wall time in seconds."""
     runs = {"ari": [], "fold_ari": [], "seconds": []}
     for seed in seeds:

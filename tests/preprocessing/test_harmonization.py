@@ -8,8 +8,6 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 from neuroHarmonize import harmonizationApply, harmonizationLearn
-from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
 from statsmodels.gam.generalized_additive_model import GLMGam
 
 import roisynth
@@ -145,16 +143,6 @@ def test_reproducible_parallel_and_leaves_global_rng_alone(train, fitted):
     for key in ("B_hat", "var_pooled", "gamma_star", "delta_star"):
         np.testing.assert_array_equal(again.model_[key], fitted.model_[key])
     np.testing.assert_array_equal(again.transform(train)[ROIS], fitted.transform(train)[ROIS])
-
-
-# -- estimator contract and files -----------------------------------------------------------
-def test_estimator_contract(train):
-    h = Harmonizer(covariates=["age"], smooth="age", n_jobs=2)
-    assert clone(h).get_params() == h.get_params()
-    with pytest.raises(NotFittedError):
-        h.transform(train)
-    with pytest.raises(NotFittedError):
-        h.inverse_transform(train)
 
 
 def test_save_load_identical(tmp_path, train, fitted):

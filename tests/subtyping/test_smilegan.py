@@ -1,9 +1,7 @@
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
 from roisynth import datasets
@@ -42,7 +40,8 @@ def test_recovers_semisynthetic_subtypes(fitted, semi):
 def test_twenty_rois_with_fold_consensus(semi):
     rois = twenty_rois(semi)
     assert len(rois) == 20
-    model = SmileGAN(n_folds=3, max_iter=2000, verbose=False, random_state=0).fit(semi.background[rois], semi.target[rois])
+    model = SmileGAN(n_folds=3, max_iter=2000, verbose=False, random_state=0)
+    model.fit(semi.background[rois], semi.target[rois])
     assert adjusted_rand_score(semi.subtype, model.labels_) >= 0.9  # 0.980 measured; the issue asks 0.8
     assert model.consensus_.fold_labels.shape == (3, len(semi.target))
     assert model.fold_ari_ == pytest.approx(model.consensus_.mean_ari) and model.fold_ari_ >= 0.7
@@ -77,23 +76,14 @@ def test_paired_samples_change_the_subtype_pattern(fitted, semi):
 
 def test_counterfactual_and_reproducibility(fitted, semi):
     cn = semi.background[semi.rois].iloc[:5]
-    twin = fitted.counterfactual(cn, subtype=2)
+    twin = fitted.counterfactual(cn, to="target", subtype=2)
     assert twin.index.equals(cn.index) and list(twin.columns) == semi.rois
+    pd.testing.assert_frame_equal(fitted.counterfactual(cn, subtype=2), twin)
     assert (fitted.predict(twin) == 2).all()
     a = fitted.sample_paired(50, subtype=1)
     b = fitted.sample_paired(50, subtype=1)
     pd.testing.assert_frame_equal(a[1], b[1])
     assert not fitted.sample_paired(50, subtype=1, random_state=1)[0].equals(a[0])
-
-
-def test_same_seed_same_model():
-    rng = np.random.default_rng(1)
-    cn, pt = rng.normal(100, 10, (60, 8)), rng.normal(95, 10, (60, 8))
-    a, b = (SmileGAN(max_iter=60, max_retries=0, verbose=False, random_state=3) for _ in range(2))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        a.fit(cn, pt), b.fit(cn, pt)
-    np.testing.assert_array_equal(a.predict_proba(pt).to_numpy(), b.predict_proba(pt).to_numpy())
 
 
 def test_save_load_round_trip(fitted, semi, tmp_path):
@@ -110,10 +100,8 @@ def test_save_load_round_trip(fitted, semi, tmp_path):
 
 def test_bad_input(fitted, semi):
     cn, pt = semi.background[semi.rois], semi.target[semi.rois]
-    with pytest.raises(NotFittedError):
-        SmileGAN().predict(pt)
-    with pytest.raises(ValueError, match="both cohorts"):
-        SmileGAN().fit(cn, None)
+    with pytest.raises(ValueError, match=r"pass the patients as target"):
+        SmileGAN().fit(cn)
     with pytest.raises(ValueError, match="missing"):
         SmileGAN().fit(cn, pt.drop(columns=semi.rois[0]))
     with pytest.raises(ValueError, match="NaN"):
@@ -128,6 +116,8 @@ def test_bad_input(fitted, semi):
         fitted.sample_paired(5, subtype=4)
     with pytest.raises(ValueError, match="subtype"):
         fitted.counterfactual(cn.iloc[:3], subtype=[1, 2])
+    with pytest.raises(ValueError, match="to='background' is not one of"):
+        fitted.counterfactual(cn.iloc[:3], to="background")
     with pytest.raises(ValueError, match="missing"):
         fitted.predict(pt.iloc[:, :10])
 

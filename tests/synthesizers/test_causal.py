@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.exceptions import NotFittedError
 
 from roisynth.synthesizers import CausalROIModel
 
@@ -33,9 +32,13 @@ def data():
     return simulate(2000, 0)
 
 
+def cohorts(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return table[table.diagnosis == "CN"], table[table.diagnosis != "CN"]
+
+
 @pytest.fixture(scope="module")
 def model(data):
-    return CausalROIModel(transforms=1, n_hidden=32, epochs=150, verbose=False, random_state=0).fit(data)
+    return CausalROIModel(transforms=1, n_hidden=32, epochs=150, verbose=False, random_state=0).fit(*cohorts(data))
 
 
 def test_observed_intervention_returns_observations(model, data):
@@ -105,16 +108,19 @@ def test_save_load_round_trip(model, data, tmp_path):
     assert loaded.history_["rois"].best_epoch == model.history_["rois"].best_epoch
 
 
-def test_fit_is_reproducible(data):
-    small = data[:300]
-    fits = [CausalROIModel(transforms=1, n_hidden=8, epochs=3, verbose=False, random_state=3).fit(small)
-            for _ in range(2)]
-    pd.testing.assert_frame_equal(fits[0].sample(20), fits[1].sample(20))
+def test_fit_stacks_background_then_target_and_labels_tables_without_diagnosis(data):
+    cn, pt = cohorts(data[:300])
+    quick = {"transforms": 0, "epochs": 2, "verbose": False, "random_state": 3}
+    stacked = CausalROIModel(**quick).fit(cn, pt)
+    assert stacked.classes_ == ["AD", "CN"] and stacked.cohorts_ == ("background", "target")
+    unlabelled = CausalROIModel(**quick).fit(cn.drop(columns="diagnosis"), pt.drop(columns="diagnosis"))
+    assert unlabelled.classes_ == ["CN", "patient"]
+    assert set(unlabelled.sample(50, "target").diagnosis) == {"patient"}
+    healthy_only = CausalROIModel(**quick).fit(cn)
+    assert healthy_only.cohorts_ == ("background",) and healthy_only.feature_names_in_.tolist() == ROIS
 
 
 def test_clear_errors(model, data):
-    with pytest.raises(NotFittedError):
-        CausalROIModel().sample(5)
     with pytest.raises(ValueError, match="cannot intervene on 'Hippocampus_L'"):
         model.counterfactual(data, do={"Hippocampus_L": 1.0})
     with pytest.raises(ValueError, match="cannot intervene on 'weight'"):
@@ -127,9 +133,14 @@ def test_clear_errors(model, data):
         model.counterfactual(data)
     with pytest.raises(ValueError, match="3 values for 2000 subjects"):
         model.counterfactual(data, do={"age": [70, 71, 72]})
-    with pytest.raises(ValueError, match="no diagnosis column 'dx'"):
-        CausalROIModel().fit(data, diagnosis="dx")
-    with pytest.raises(ValueError, match="no covariate column 'ICV'"):
-        CausalROIModel(epochs=1).fit(data, covariates=("age", "sex", "ICV"))
-    with pytest.raises(TypeError, match="pandas DataFrame"):
-        CausalROIModel().fit(data[ROIS].to_numpy())
+    cn, pt = cohorts(data)
+    with pytest.raises(ValueError, match=r"background rows .* have diagnosis \['AD'\], not the healthy level 'CN'"):
+        CausalROIModel().fit(data, pt)
+    with pytest.raises(ValueError, match=r"background has no column\(s\) \['ICV'\]"):
+        CausalROIModel(epochs=1, covariates=("age", "sex", "ICV")).fit(cn, pt)
+    with pytest.raises(ValueError, match=r"target has no column\(s\) \['Thalamus_L'\]"):
+        CausalROIModel(epochs=1).fit(cn, pt.drop(columns="Thalamus_L"))
+    with pytest.raises(ValueError, match="covariates must name the"):
+        CausalROIModel(epochs=1, covariates=("age", "sex")).fit(cn, pt)
+    with pytest.raises(TypeError, match="background must be a pandas DataFrame"):
+        CausalROIModel().fit(cn[ROIS].to_numpy())

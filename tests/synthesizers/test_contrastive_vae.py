@@ -6,10 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
 
-import roisynth
 from roisynth import ContrastiveVAE
 
 
@@ -40,32 +37,11 @@ def test_sampling_is_chunked_without_changing_the_draws(small_model, monkeypatch
     pd.testing.assert_frame_equal(small_model.sample(1000, random_state=3), reference)
 
 
-def test_same_random_state_gives_identical_models(cohorts):
-    cn, pt = cohorts[0].iloc[:200], cohorts[1].iloc[:200]
-    a, b, c = (ContrastiveVAE(epochs=5, verbose=False, random_state=s).fit(cn, pt) for s in (7, 7, 8))
-    pd.testing.assert_frame_equal(a.sample_paired(50)[1], b.sample_paired(50)[1])
-    pd.testing.assert_frame_equal(a.transform(pt), b.transform(pt))
-    assert not np.allclose(a.transform(pt), c.transform(pt))
-
-
 def test_fit_leaves_the_callers_torch_state_alone(cohorts):
     threads, rng_state = torch.get_num_threads(), torch.random.get_rng_state()
     ContrastiveVAE(epochs=2, verbose=False, random_state=0, n_threads=1).fit(cohorts[0].iloc[:50], cohorts[1].iloc[:50])
     assert torch.get_num_threads() == threads
     assert torch.equal(torch.random.get_rng_state(), rng_state)
-
-
-def test_save_load_round_trip(small_model, cohorts, tmp_path):
-    path = tmp_path / "m.roisynth"
-    small_model.save(path)
-    for loaded in (ContrastiveVAE.load(path), roisynth.load(path)):
-        assert loaded.get_params() == small_model.get_params()
-        assert list(loaded.feature_names_in_) == list(small_model.feature_names_in_)
-        pt = cohorts[1].iloc[:30]
-        pd.testing.assert_frame_equal(loaded.transform(pt), small_model.transform(pt))
-        pd.testing.assert_frame_equal(loaded.counterfactual(pt), small_model.counterfactual(pt))
-        pd.testing.assert_frame_equal(loaded.sample_paired(40)[1], small_model.sample_paired(40)[1])
-        assert loaded.history_.best_epoch == small_model.history_.best_epoch
 
 
 def test_foreign_and_damaged_files_are_rejected(small_model, tmp_path):
@@ -99,36 +75,14 @@ def test_loading_never_executes_code(tmp_path, monkeypatch):
     assert not (tmp_path / "PWNED").exists()
 
 
-def test_scikit_learn_conventions(small_model, toy):
-    model = ContrastiveVAE(n_common=3, epochs=7)
-    assert model.get_params()["n_common"] == 3
-    copy = clone(model.set_params(n_salient=2))
-    assert copy.get_params() == model.get_params()
-    assert not hasattr(copy, "module_")
+def test_feature_names_and_array_input(toy):
     bg, tg = toy
-    fitted = ContrastiveVAE(epochs=2, verbose=False, random_state=0)
-    assert fitted.fit(bg, tg) is fitted
+    fitted = ContrastiveVAE(epochs=2, verbose=False, random_state=0).fit(bg, tg)
     assert list(fitted.feature_names_in_) == list(bg.columns) and fitted.n_features_in_ == 6
     # arrays in: columns named x0.., and array input to a fitted model works positionally
     array_model = ContrastiveVAE(epochs=2, verbose=False, random_state=0).fit(bg.to_numpy(), tg.to_numpy())
     assert list(array_model.sample(3).columns) == [f"x{i}" for i in range(6)]
     assert array_model.transform(tg.to_numpy()).shape == (60, 10)
-
-
-@pytest.mark.parametrize(
-    "call",
-    [
-        lambda m, x: m.sample(5),
-        lambda m, x: m.sample_paired(5),
-        lambda m, x: m.transform(x),
-        lambda m, x: m.counterfactual(x),
-        lambda m, x: m.severity(x),
-        lambda m, x: m.save("never.roisynth"),
-    ],
-)
-def test_use_before_fit_raises_not_fitted(call, toy):
-    with pytest.raises(NotFittedError):
-        call(ContrastiveVAE(), toy[1])
 
 
 def test_transform_columns_and_index(small_model, cohorts):

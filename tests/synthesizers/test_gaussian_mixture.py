@@ -3,9 +3,8 @@ import pandas as pd
 import pytest
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import multivariate_normal
-from sklearn.exceptions import NotFittedError
 
-from roisynth import PairingNotSupportedError, load
+from roisynth import load
 from roisynth.synthesizers import GaussianMixtureSynthesizer
 
 COLUMNS = [f"roi{i}" for i in range(6)]
@@ -113,14 +112,6 @@ def test_save_load_round_trip(fitted, tmp_path):
         assert loaded.n_components_ == model.n_components_ and loaded.cohorts_ == model.cohorts_
 
 
-def test_cannot_pair(fitted):
-    model, background, _ = fitted
-    with pytest.raises(PairingNotSupportedError, match="sample_paired"):
-        model.sample_paired(10)
-    with pytest.raises(PairingNotSupportedError, match="counterfactual"):
-        model.counterfactual(background)
-
-
 def test_fit_without_target(tmp_path):
     model = GaussianMixtureSynthesizer(n_components=2, random_state=0).fit(planted(300, 5))
     assert model.cohorts_ == ("background",) and list(model.bic_.columns) == ["background"]
@@ -148,8 +139,6 @@ def test_bad_params(params, message):
 
 
 def test_bad_inputs():
-    with pytest.raises(NotFittedError):
-        GaussianMixtureSynthesizer().sample(3)
     with pytest.raises(ValueError, match="exceeds the 12 rows of the background"):
         GaussianMixtureSynthesizer(n_components=20).fit(planted(12, 0))
     model = GaussianMixtureSynthesizer(n_components=1).fit(planted(50, 0))
