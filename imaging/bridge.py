@@ -43,13 +43,29 @@ COMPOSITES = ("Cortex_L", "Cortex_R", "CerebralWM_L", "CerebralWM_R")
 
 @dataclasses.dataclass(frozen=True)
 class CounterfactualMasks(MaskEdit):
-    """A :class:`~roisynth.imaging.masks.MaskEdit` (``labels``, ``table``) with
+    """Result of :func:`counterfactual_masks`: a :class:`~roisynth.imaging.masks.MaskEdit` and more.
 
-    ``affine``: the subject's voxel -> mm affine (to save ``labels`` as NIfTI);
-    ``skipped``: ROI column -> why it was not edited (no label code, absent from the map,
-    no CSF boundary);
-    ``posteriors_used``: whether the subject's posteriors ranked the boundary voxels (else
-    blurred one-hot labels did, as when a phantom stores no posterior for an edited ROI).
+    Parameters
+    ----------
+    labels : ndarray
+        The edited label map.
+    table : DataFrame
+        One row per edited ROI (see :class:`~roisynth.imaging.masks.MaskEdit`).
+    affine : ndarray of shape (4, 4)
+        The subject's voxel -> mm affine (to save ``labels`` as NIfTI).
+    skipped : dict of str to str
+        ROI column -> why it was not edited (no label code, absent from the map, no CSF boundary).
+    posteriors_used : bool
+        Whether the subject's posteriors ranked the boundary voxels (else blurred one-hot
+        labels did, as when a phantom stores no posterior for an edited ROI).
+
+    Examples
+    --------
+    >>> from roisynth.imaging import counterfactual_masks, make_phantom
+    >>> phantom = make_phantom((32, 32, 32), random_state=0)
+    >>> masks = counterfactual_masks(phantom, {"Hippocampus_L": 3000.0, "age": 70})
+    >>> masks.affine.shape, masks.posteriors_used, list(masks.table.index)
+    ((4, 4), True, ['Hippocampus_L'])
     """
 
     affine: np.ndarray
@@ -76,8 +92,24 @@ def counterfactual_masks(subject, volumes, *, reference=None, rois: Sequence[str
     **edit_options : passed to :func:`~roisynth.imaging.masks.edit_masks` (``csf``,
         ``max_rings``, ``sigma``); the voxel volume comes from the affine.
 
-    Returns a :class:`CounterfactualMasks`; its ``table`` (one row per edited ROI) holds
-    ``original_mm3``, ``requested_mm3``, ``achieved_mm3``, ``voxels_changed`` and ``rings``.
+    Returns
+    -------
+    CounterfactualMasks
+        The edited map; its ``table`` (one row per edited ROI) holds ``original_mm3``,
+        ``requested_mm3``, ``achieved_mm3``, ``voxels_changed`` and ``rings``.
+
+    Examples
+    --------
+    >>> from roisynth.imaging import counterfactual_masks, make_phantom
+    >>> phantom = make_phantom((32, 32, 32), random_state=0)
+    >>> factual = {"Hippocampus_L": 3500.0, "Hippocampus_R": 3500.0}
+    >>> twin = {"Hippocampus_L": 2800.0, "Hippocampus_R": 3500.0}  # 20 % smaller on the left
+    >>> masks = counterfactual_masks(phantom, twin, reference=factual)
+    >>> masks.table[["original_mm3", "requested_mm3", "achieved_mm3"]]
+                   original_mm3  requested_mm3  achieved_mm3
+    roi
+    Hippocampus_L        3584.0         2867.2        3072.0
+    Hippocampus_R        4096.0         4096.0        4096.0
     """
     labels, posteriors, affine = _unpack(subject)
     row = _row(volumes, "volumes")
@@ -136,7 +168,8 @@ def _row(values, name: str) -> dict[str, object]:
                              f"(pick one, e.g. {name}.iloc[[0]])")
         values = values.iloc[0]
     if not isinstance(values, (pd.Series, Mapping)):
-        raise TypeError(f"{name} must be a pandas Series, a mapping or a one-row DataFrame, got {type(values).__name__}")
+        kind = type(values).__name__
+        raise TypeError(f"{name} must be a pandas Series, a mapping or a one-row DataFrame, got {kind}")
     row = {}
     for column, value in values.items():
         roi = column if column in roi_codes() else canonical_roi_name(column)
@@ -166,7 +199,8 @@ def _candidates(row: dict, rois) -> tuple[dict[str, tuple[str, ...]], dict[str, 
         name = roi if roi in expressible else canonical_roi_name(roi)
         label_for(name if name is not None else roi)  # ValueError naming the ROI if it has no code
         if name not in candidates:
-            raise ValueError(f"ROI {roi!r} is not in volumes" + (" (nor all of its MUSE parts)" if name in COMPOSITES else ""))
+            suffix = " (nor all of its MUSE parts)" if name in COMPOSITES else ""
+            raise ValueError(f"ROI {roi!r} is not in volumes" + suffix)
         chosen[name] = candidates[name]
     return chosen, {}
 

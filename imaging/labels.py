@@ -119,7 +119,20 @@ _SINGLE: dict[str, tuple[int, int] | int] = {
 
 @functools.cache
 def roi_codes() -> dict[str, int]:
-    """Every expressible ROI name (MUSE single ROIs and the composites) -> label code."""
+    """Every expressible ROI name (MUSE single ROIs and the composites) -> label code.
+
+    Returns
+    -------
+    dict of str to int
+        ROI name (``_L``/``_R`` suffixed where the structure has two sides) -> FreeSurfer code.
+
+    Examples
+    --------
+    >>> from roisynth.imaging import roi_codes
+    >>> codes = roi_codes()
+    >>> codes["Hippocampus_L"], codes["Hippocampus_R"], codes["BrainStem"], codes["Cortex_L"]
+    (17, 53, 16, 3)
+    """
     codes: dict[str, int] = {}
     for base, code in _SINGLE.items():
         if isinstance(code, tuple):
@@ -136,6 +149,25 @@ def muse_components(roi: str) -> tuple[str, ...]:
     ``Cortex_L``: the left cortical GM ROIs (GM outside the subcortical and cerebellar groups,
     hippocampus and amygdala excluded); ``CerebralWM_L``: the left lobar WM, fornix and
     internal-capsule ROIs. Raises like :func:`label_for` for other names.
+
+    Parameters
+    ----------
+    roi : str
+        A MUSE ROI (any spelling :func:`~roisynth.datasets.canonical_roi_name` takes) or a
+        composite name.
+
+    Returns
+    -------
+    tuple of str
+        The MUSE names of the parts.
+
+    Examples
+    --------
+    >>> from roisynth.imaging.labels import muse_components
+    >>> muse_components("MUSE_48")
+    ('Hippocampus_L',)
+    >>> len(muse_components("Cortex_L")) > 10
+    True
     """
     name = _resolve(roi)
     if name not in ("Cortex_L", "Cortex_R", "CerebralWM_L", "CerebralWM_R"):
@@ -163,20 +195,55 @@ def _resolve(roi: str) -> str:
 
 
 def label_for(roi: str) -> int:
-    """The label code of a ROI given by MUSE name (any spelling ``canonical_roi_name`` takes,
-    e.g. ``"Hippocampus_L"`` or ``"MUSE_48"``) or composite name (``"Cortex_R"``).
+    """The label code of a ROI given by MUSE name or composite name.
 
-    >>> label_for("Hippocampus_L")
-    17
+    Any spelling ``canonical_roi_name`` takes is accepted (e.g. ``"Hippocampus_L"`` or
+    ``"MUSE_48"``), as are the composite names (``"Cortex_R"``).
 
-    Raises ``ValueError`` naming the ROI and listing the expressible ones when the label maps
-    have no code for it (cortical parcels, BasalForebrain, CorpusCallosum, vermal lobules).
+    Parameters
+    ----------
+    roi : str
+        The ROI.
+
+    Returns
+    -------
+    int
+        Its FreeSurfer label code.
+
+    Raises
+    ------
+    ValueError
+        Naming the ROI and listing the expressible ones when the label maps have no code for
+        it (cortical parcels, BasalForebrain, CorpusCallosum, vermal lobules).
+
+    Examples
+    --------
+    >>> from roisynth.imaging import label_for
+    >>> label_for("Hippocampus_L"), label_for("MUSE_48"), label_for("Cortex_R")
+    (17, 17, 42)
     """
     return roi_codes()[_resolve(roi)]
 
 
 def label_name(code: int) -> str:
-    """The FreeSurfer structure name of a label code (``ValueError`` if unknown)."""
+    """The FreeSurfer structure name of a label code (``ValueError`` if unknown).
+
+    Parameters
+    ----------
+    code : int
+        A SynthSeg, extra FreeSurfer or extra-cerebral code.
+
+    Returns
+    -------
+    str
+        The structure name (``"extra-cerebral tissue"`` for codes 502-530).
+
+    Examples
+    --------
+    >>> from roisynth.imaging import label_name
+    >>> label_name(17), label_name(507)
+    ('left hippocampus', 'extra-cerebral tissue')
+    """
     code = int(code)
     if code in SYNTHSEG_LABELS:
         return SYNTHSEG_LABELS[code]

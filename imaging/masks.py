@@ -42,12 +42,24 @@ _CROSS = ndimage.generate_binary_structure(3, 1)
 
 @dataclasses.dataclass(frozen=True)
 class MaskEdit:
-    """Result of :func:`edit_masks`.
+    """Result of :func:`edit_masks`: the edited label map and a table of the edits.
 
-    ``labels``: the edited label map (same shape and dtype as the input);
-    ``table``: one row per edited ROI, in edit order, indexed by the ROI as given, with
-    columns ``code``, ``original_mm3``, ``requested_mm3``, ``achieved_mm3``,
-    ``voxels_changed`` (signed: > 0 grown) and ``rings`` (boundary rings used).
+    Parameters
+    ----------
+    labels : ndarray
+        The edited label map (same shape and dtype as the input).
+    table : DataFrame
+        One row per edited ROI, in edit order, indexed by the ROI as given, with columns
+        ``code``, ``original_mm3``, ``requested_mm3``, ``achieved_mm3``, ``voxels_changed``
+        (signed: > 0 grown) and ``rings`` (boundary rings used).
+
+    Examples
+    --------
+    >>> from roisynth.imaging import edit_masks, make_phantom
+    >>> phantom = make_phantom((32, 32, 32), random_state=0)
+    >>> edit = edit_masks(phantom.labels, None, {"Hippocampus_L": 3072.0}, voxel_volume=512.0)
+    >>> list(edit.table.columns)
+    ['code', 'original_mm3', 'requested_mm3', 'achieved_mm3', 'voxels_changed', 'rings']
     """
 
     labels: np.ndarray
@@ -68,24 +80,49 @@ def edit_masks(
 
     Parameters
     ----------
-    labels : 3D integer array (integer-valued floats accepted), the label map; not modified.
-    posteriors : mapping code -> ``P(code|x)``, arrays of the label map's shape (e.g. a
-        segmenter's soft output), holding every edited ROI code and every CSF code
-        (``P(CSF|x)`` is their sum). ``None`` uses blurred one-hot posteriors of the input
-        map, ``s = G_sigma * (1[r] - 1[CSF])`` (Gaussian of ``sigma`` voxels): boundary
-        voxels with more ROI around them rank as more ROI-like.
-    targets : mapping ROI -> target volume in mm³; a ROI is a label code or a name
+    labels : ndarray of int, 3-D
+        The label map (integer-valued floats accepted); not modified.
+    posteriors : mapping of int to ndarray, or None
+        Code -> ``P(code|x)``, arrays of the label map's shape (e.g. a segmenter's soft
+        output), holding every edited ROI code and every CSF code (``P(CSF|x)`` is their
+        sum). ``None`` uses blurred one-hot posteriors of the input map,
+        ``s = G_sigma * (1[r] - 1[CSF])`` (Gaussian of ``sigma`` voxels): boundary voxels
+        with more ROI around them rank as more ROI-like.
+    targets : mapping of int or str to float
+        ROI -> target volume in mm³; a ROI is a label code or a name
         :func:`~roisynth.imaging.labels.label_for` knows (``"Hippocampus_L"``). ROIs are
         edited one after the other in the mapping's order, each on the result of the
         previous edits (posteriors stay those of the input).
-    csf : CSF code(s). A ROI grows into voxels of any of them; a shrunk voxel takes the
+    csf : int or sequence of int, default=CSF_CODES
+        CSF code(s). A ROI grows into voxels of any of them; a shrunk voxel takes the
         code of its CSF neighbour, the first listed when several.
-    voxel_volume : mm³ per voxel (``roisynth.imaging.nifti.voxel_volume(affine)``).
-    max_rings : most boundary rings an edit may use; an edit needing more (too little CSF
-        or ROI within reach) raises ``ValueError`` naming the ROI and the achievable volume.
-    sigma : blur of the default posteriors, in voxels (unused with ``posteriors``).
+    voxel_volume : float, default=1.0
+        mm³ per voxel (``roisynth.imaging.nifti.voxel_volume(affine)``).
+    max_rings : int, default=5
+        Most boundary rings an edit may use; an edit needing more (too little CSF or ROI
+        within reach) raises ``ValueError`` naming the ROI and the achievable volume.
+    sigma : float, default=1.0
+        Blur of the default posteriors, in voxels (unused with ``posteriors``).
 
-    All or nothing: if any ROI's request cannot be met, ``ValueError`` and no edit.
+    Returns
+    -------
+    MaskEdit
+        The edited label map and one row per edited ROI.
+
+    Raises
+    ------
+    ValueError
+        All or nothing: if any ROI's request cannot be met, and no edit is made.
+
+    Examples
+    --------
+    >>> from roisynth.imaging import edit_masks, make_phantom, voxel_volume
+    >>> phantom = make_phantom((32, 32, 32), random_state=0)
+    >>> edit = edit_masks(phantom.labels, None, {17: 2560.0}, voxel_volume=voxel_volume(phantom.affine))
+    >>> edit.table[["original_mm3", "achieved_mm3", "voxels_changed"]]
+         original_mm3  achieved_mm3  voxels_changed
+    roi
+    17         3584.0        2560.0              -2
     """
     labels = _check_labels(labels)
     csf = _check_csf(csf)

@@ -63,20 +63,36 @@ POSTERIOR_BUDGET = 512 * 2**20
 
 @dataclass
 class Phantom:
-    """One phantom subject.
+    """One phantom subject: T1-like image, label map and label posteriors.
 
-    Attributes
+    Made by :func:`make_phantom`, written and read by :func:`save` and :func:`load`.
+
+    Parameters
     ----------
-    image : float32 (X, Y, Z) T1-like image (FreeSurfer-normalised units, WM ≈ 110).
-    labels : int16 (X, Y, Z) FreeSurfer label map.
-    posteriors : float32 (K, X, Y, Z): P(label ``posterior_labels[k]`` | voxel); the K maps sum
-        to 1 at every voxel.
-    posterior_labels : the K codes; :data:`OTHER` (-1), when present, is the summed posterior of
-        every label not listed.
-    affine : float64 4 × 4 voxel -> scanner mm.
-    metadata : JSON-ready dict: ``seed``, ``source``, ``shape``, ``voxel_size``,
-        ``volume_changes`` (requested), ``volumes`` (code -> mm³), ``intensity`` (code ->
-        [μ, σ]) and the generation settings.
+    image : ndarray of float32, shape (X, Y, Z)
+        T1-like image (FreeSurfer-normalised units, WM ≈ 110).
+    labels : ndarray of int16, shape (X, Y, Z)
+        FreeSurfer label map.
+    posteriors : ndarray of float32, shape (K, X, Y, Z)
+        P(label ``posterior_labels[k]`` | voxel); the K maps sum to 1 at every voxel.
+    posterior_labels : tuple of int
+        The K codes; :data:`OTHER` (-1), when present, is the summed posterior of every label
+        not listed.
+    affine : ndarray of float64, shape (4, 4)
+        Voxel -> scanner mm.
+    metadata : dict, default={}
+        JSON-ready: ``seed``, ``source``, ``shape``, ``voxel_size``, ``volume_changes``
+        (requested), ``volumes`` (code -> mm³), ``intensity`` (code -> [μ, σ]) and the
+        generation settings.
+
+    Examples
+    --------
+    >>> from roisynth.imaging import make_phantom
+    >>> phantom = make_phantom((32, 32, 32), random_state=0)
+    >>> phantom.image.shape, phantom.labels.dtype, phantom.posteriors.shape[1:]
+    ((32, 32, 32), dtype('int16'), (32, 32, 32))
+    >>> phantom.posterior(17).shape  # the left hippocampus's posterior map
+    (32, 32, 32)
     """
 
     image: np.ndarray
@@ -111,23 +127,47 @@ def make_phantom(
 
     Parameters
     ----------
-    shape : grid (X, Y, Z), or ``"1mm"`` for 1 mm voxels (256³ procedurally, the label map's
+    shape : tuple of 3 int or "1mm", default=(64, 64, 64)
+        Grid (X, Y, Z), or ``"1mm"`` for 1 mm voxels (256³ procedurally, the label map's
         own grid for a real source). The procedural head spans a 256 mm field of view, a real
         map its own; voxel size = field of view / shape.
-    source : ``"procedural"``, a path to a label map (NIfTI), or an int i for SynthSeg's
+    source : "procedural", path-like or int, default="procedural"
+        ``"procedural"``, a path to a label map (NIfTI), or an int i for SynthSeg's
         ``training_seg_{i:02d}.nii.gz`` in :data:`SYNTHSEG_LABEL_MAPS`.
-    volume_changes : ``{code: c}``, relative change of each ROI's voxel count (c > -1), e.g.
+    volume_changes : mapping of int to float, default=None
+        ``{code: c}``, relative change of each ROI's voxel count (c > -1), e.g.
         ``{17: -0.1}`` shrinks the left hippocampus by 10 %.
-    random_state : int seed (same seed => identical arrays); None draws one, recorded in
-        ``metadata["seed"]``.
-    deformation : RMS displacement (mm per axis) of the smooth random deformation; 0 = none.
-    bias : RMS of the log bias field; 0 = none.
-    blur : Gaussian blur of the image (SD in voxels).
-    noise : SD of the additive Gaussian noise (image units).
-    posterior_sigma : SD (voxels) of the Gaussian smoothing the one-hot label maps.
-    posterior_labels : ``"auto"`` (every label if the float32 maps fit in
-        :data:`POSTERIOR_BUDGET`, else :data:`EDIT_ROIS`, CSF and OTHER), ``"all"``, or a list
-        of codes (OTHER is appended unless they cover every label).
+    random_state : int or None, default=None
+        Seed (same seed => identical arrays); None draws one, recorded in ``metadata["seed"]``.
+    deformation : float, default=3.0
+        RMS displacement (mm per axis) of the smooth random deformation; 0 = none.
+    bias : float, default=0.15
+        RMS of the log bias field; 0 = none.
+    blur : float, default=0.5
+        Gaussian blur of the image (SD in voxels).
+    noise : float, default=3.0
+        SD of the additive Gaussian noise (image units).
+    posterior_sigma : float, default=0.75
+        SD (voxels) of the Gaussian smoothing the one-hot label maps.
+    posterior_labels : "auto", "all" or sequence of int, default="auto"
+        ``"auto"`` (every label if the float32 maps fit in :data:`POSTERIOR_BUDGET`, else
+        :data:`EDIT_ROIS`, CSF and OTHER), ``"all"``, or a list of codes (OTHER is appended
+        unless they cover every label).
+
+    Returns
+    -------
+    Phantom
+        Image, labels, posteriors, affine and metadata.
+
+    Examples
+    --------
+    >>> from roisynth.imaging import make_phantom
+    >>> phantom = make_phantom((32, 32, 32), random_state=0)
+    >>> phantom.metadata["voxel_size"], round(phantom.metadata["volumes"]["17"])  # mm³
+    ([8.0, 8.0, 8.0], 3584)
+    >>> smaller = make_phantom((32, 32, 32), volume_changes={17: -0.25}, random_state=0)
+    >>> round(smaller.metadata["volumes"]["17"])  # 5 voxels of 512 mm³ instead of 7
+    2560
     """
     seed = _check_seed(random_state)
     for name, value in (("deformation", deformation), ("bias", bias), ("blur", blur), ("noise", noise),
@@ -142,7 +182,8 @@ def make_phantom(
         affine = np.diag([*voxel, 1.0])
         affine[:3, 3] = -FOV_MM / 2 + voxel / 2
         displacement = _smooth_field(rng_deform, grid, deformation, n_components=3)
-        coords = [((np.arange(n, dtype=np.float32) + 0.5) * v - FOV_MM / 2).reshape([-1 if d == a else 1 for d in range(3)])
+        coords = [((np.arange(n, dtype=np.float32) + 0.5) * v - FOV_MM / 2)
+                  .reshape([-1 if d == a else 1 for d in range(3)])
                   for a, (n, v) in enumerate(zip(grid, voxel))]
         x, y, z = (coords[a] + displacement[a] for a in range(3))
         labels = procedural_labels(x, y, z, rng_anatomy.uniform(0, 2 * np.pi, 3), float(voxel.min()))
@@ -180,8 +221,34 @@ def make_phantom(
 
 
 def save(phantom: Phantom, folder: str | os.PathLike) -> Path:
-    """Write ``image.nii.gz``, ``labels.nii.gz``, ``posteriors.nii.gz`` (X, Y, Z, K) and
-    ``phantom.json`` (metadata + posterior codes) into ``folder`` (created); returns it."""
+    """Write a phantom as NIfTI files and JSON metadata into ``folder``.
+
+    Writes ``image.nii.gz``, ``labels.nii.gz``, ``posteriors.nii.gz`` (X, Y, Z, K) and
+    ``phantom.json`` (metadata + posterior codes) into ``folder`` (created).
+
+    Parameters
+    ----------
+    phantom : Phantom
+        The phantom to write.
+    folder : str or path-like
+        Destination folder.
+
+    Returns
+    -------
+    Path
+        ``folder``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from roisynth.imaging import load_phantom, make_phantom, save_phantom
+    >>> phantom = make_phantom((16, 16, 16), random_state=0)
+    >>> folder = save_phantom(phantom, tempfile.mkdtemp())
+    >>> sorted(p.name for p in folder.iterdir())
+    ['image.nii.gz', 'labels.nii.gz', 'phantom.json', 'posteriors.nii.gz']
+    >>> bool((load_phantom(folder).labels == phantom.labels).all())
+    True
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_nifti(folder / "image.nii.gz", phantom.image, phantom.affine)
@@ -193,7 +260,26 @@ def save(phantom: Phantom, folder: str | os.PathLike) -> Path:
 
 
 def load(folder: str | os.PathLike) -> Phantom:
-    """Read a phantom written by :func:`save`."""
+    """Read a phantom written by :func:`save`.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        A folder written by :func:`save`.
+
+    Returns
+    -------
+    Phantom
+        The phantom (image and posteriors as float32, labels as int16).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from roisynth.imaging import load_phantom, make_phantom, save_phantom
+    >>> folder = save_phantom(make_phantom((16, 16, 16), random_state=0), tempfile.mkdtemp())
+    >>> load_phantom(folder).metadata["seed"]
+    0
+    """
     folder = Path(folder)
     info = json.loads((folder / "phantom.json").read_text())
     image, affine, _ = load_nifti(folder / "image.nii.gz")
