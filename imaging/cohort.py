@@ -79,12 +79,28 @@ def classes_from_labels(labels) -> np.ndarray:
 
 @dataclass
 class PhantomCohort:
-    """N phantom subjects on one grid.
+    """N phantom subjects on one grid, made by :func:`make_cohort`.
 
-    ``metadata``: one row per subject (``subject``, ``seed``, ``age``, ``sex``, ``diagnosis``,
-    ``change_<code>`` the requested relative volume changes); ``images`` float32 (N, X, Y, Z)
-    in phantom units; ``labels`` int16 (N, X, Y, Z) FreeSurfer codes; ``affine`` the shared
-    voxel -> mm map; ``voxel_volume`` mm³.
+    Parameters
+    ----------
+    metadata : DataFrame
+        One row per subject (``subject``, ``seed``, ``age``, ``sex``, ``diagnosis``,
+        ``change_<code>`` the requested relative volume changes).
+    images : ndarray of float32, shape (N, X, Y, Z)
+        Images in phantom units.
+    labels : ndarray of int16, shape (N, X, Y, Z)
+        FreeSurfer label maps.
+    affine : ndarray of shape (4, 4)
+        The shared voxel -> mm map.
+    voxel_volume : float
+        mm³ per voxel.
+
+    Examples
+    --------
+    >>> from roisynth.imaging import make_cohort
+    >>> cohort = make_cohort(2, shape=16, random_state=0)
+    >>> len(cohort), cohort.shape, cohort.images.dtype
+    (2, (16, 16, 16), dtype('float32'))
     """
 
     metadata: pd.DataFrame
@@ -163,8 +179,34 @@ class PhantomCohort:
 
 
 def make_cohort(n: int, shape: int = 64, random_state: int | None = 0, *, n_jobs: int = 1) -> PhantomCohort:
-    """``n`` phantom subjects on a ``shape``³ grid with metadata-driven ROI volumes (see the
-    module docstring for the model). ``n_jobs`` > 1 builds the phantoms in joblib processes."""
+    """``n`` phantom subjects on a ``shape``³ grid with metadata-driven ROI volumes.
+
+    See the module docstring for the model. ``n_jobs`` > 1 builds the phantoms in joblib
+    processes.
+
+    Parameters
+    ----------
+    n : int
+        Number of subjects.
+    shape : int, default=64
+        Side of the cubic grid (at least 8).
+    random_state : int or None, default=0
+        Non-negative seed of the metadata and phantoms.
+    n_jobs : int, default=1
+        joblib processes building the phantoms.
+
+    Returns
+    -------
+    PhantomCohort
+        Metadata, images and label maps.
+
+    Examples
+    --------
+    >>> from roisynth.imaging import make_cohort
+    >>> cohort = make_cohort(2, shape=16, random_state=0)
+    >>> list(cohort.metadata.columns[:5])
+    ['subject', 'seed', 'age', 'sex', 'diagnosis']
+    """
     check_count(n, "n")
     if isinstance(shape, bool) or not isinstance(shape, numbers.Integral) or shape < 8:
         raise ValueError(f"shape must be an integer >= 8 (the grid is shape³), got {shape!r}")

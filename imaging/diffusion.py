@@ -46,12 +46,20 @@ STAGES = ("autoencoder", "unet", "controlnet")
 class MaskGuidedDiffusion(nn.Module):
     """Latent diffusion conditioned on metadata (cross-attention) and ROI masks (ControlNet).
 
-    Parameters
-    ----------
-    config : a :class:`~roisynth.imaging.config.DiffusionConfig` (e.g. ``get_config("64")``).
-
     Train with ``roisynth imaging train`` (:func:`roisynth.imaging.training.train`); use with
     :meth:`load`, :meth:`sample` and :meth:`counterfactual`.
+
+    Parameters
+    ----------
+    config : DiffusionConfig
+        Sizes of every network (e.g. ``get_config("64")``).
+
+    Examples
+    --------
+    >>> from roisynth.imaging import MaskGuidedDiffusion, get_config
+    >>> model = MaskGuidedDiffusion(get_config("16"))  # untrained
+    >>> model.config.name, tuple(model.scale_factor.shape)
+    ('16', ())
     """
 
     def __init__(self, config: DiffusionConfig):
@@ -121,7 +129,8 @@ class MaskGuidedDiffusion(nn.Module):
             latents = self.encode(images)
         n = len(latents)
         device = generator.device if generator is not None else "cpu"  # draw t, ε and the dropout there
-        t = torch.randint(0, self.schedule.num_train_timesteps, (n,), generator=generator, device=device).to(latents.device)
+        t = torch.randint(0, self.schedule.num_train_timesteps, (n,), generator=generator, device=device)
+        t = t.to(latents.device)
         noise = torch.randn(latents.shape, generator=generator, device=device).to(latents.device, latents.dtype)
         null = (torch.rand(n, generator=generator, device=device) < self.config.condition_dropout).to(latents.device)
         eps = self.predict_noise(self.schedule.add_noise(latents, noise, t), t, condition, masks, null)

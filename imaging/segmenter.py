@@ -35,6 +35,22 @@ class Segmenter(nn.Module):
 
     Images given as numpy arrays are in phantom units, (B, X, Y, Z) or one (X, Y, Z); tensors
     given to :meth:`forward` are already scaled by 1 / ``IMAGE_SCALE`` with a channel axis.
+
+    Parameters
+    ----------
+    config : DiffusionConfig
+        Gives the network's channels (``segmenter_channels``).
+    batch_size : int, default=4
+        Images per forward pass of the numpy helpers.
+
+    Examples
+    --------
+    >>> from roisynth.imaging import Segmenter, get_config, make_phantom
+    >>> segmenter = Segmenter(get_config("16"))
+    >>> image = make_phantom((16, 16, 16), random_state=0).image
+    >>> proba = segmenter.predict_proba(image)  # untrained: only the shapes are meaningful
+    >>> proba.shape[1:], round(float(proba.sum(0).mean()), 3)
+    ((16, 16, 16), 1.0)
     """
 
     def __init__(self, config: DiffusionConfig, batch_size: int = 4):
