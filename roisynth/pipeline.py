@@ -56,6 +56,17 @@ class SynthesisPipeline(Persistent, BaseEstimator):
         ``inverse_transform``; the last is a roisynth synthesizer.
     rois : ROI columns (default: those of the 139 usual MUSE ROIs in the background table).
     random_state : seed for drawing covariates of synthetic subjects.
+
+    Examples
+    --------
+    >>> from roisynth import CovariateResidualizer, LinearContrastive, SynthesisPipeline, datasets
+    >>> cohort = datasets.load_example()
+    >>> rois = datasets.roi_names()[:6]
+    >>> steps = [("residualizer", CovariateResidualizer()), ("model", LinearContrastive(n_common=2, n_salient=2))]
+    >>> pipe = SynthesisPipeline(steps, rois=rois, random_state=0)
+    >>> pipe = pipe.fit(cohort[cohort.diagnosis == "CN"], cohort[cohort.diagnosis != "CN"])
+    >>> list(pipe.sample(3).columns[:3])
+    ['age', 'sex', 'icv']
     """
 
     _parameter_constraints = {

@@ -224,7 +224,9 @@ def invalid_values(rules: list) -> list:
     candidates = [object()]
     for constraint in constraints:
         if isinstance(constraint, Interval):
-            candidates += [bound + step for bound, step in ((constraint.left, -1), (constraint.right, 1)) if bound is not None]
+            closed_left, closed_right = constraint.closed in ("left", "both"), constraint.closed in ("right", "both")
+            candidates += [constraint.left - closed_left] if constraint.left is not None else []
+            candidates += [constraint.right + closed_right] if constraint.right is not None else []
             if constraint.type is numbers.Integral:
                 candidates.append(1.5)
         elif isinstance(constraint, Options):

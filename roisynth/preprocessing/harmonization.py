@@ -157,6 +157,16 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
     model_ : the neuroHarmonize model, reduced to what ``harmonizationApply`` reads.
 
     ``save(path)`` / ``Harmonizer.load(path)`` write and read it as tensors + JSON (no pickle).
+
+    Examples
+    --------
+    >>> from roisynth import Harmonizer, datasets
+    >>> cohort = datasets.load_example()
+    >>> rois = datasets.roi_names()[:4]
+    >>> harmonizer = Harmonizer(covariates=("age", "sex"), smooth=(), rois=rois).fit(cohort)
+    >>> harmonized = harmonizer.transform(cohort)
+    >>> list(harmonizer.sites_) == sorted(cohort.site.unique())
+    True
     """
 
     _parameter_constraints = {

@@ -24,10 +24,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..base import Persistent
 from ..datasets import roi_columns
+from ..utils._param_validation import Options, validate_params
 from ..utils.covariates import covariate_matrix
 from ..utils.frames import replace_columns
 from ..utils.persistence import to_tensor
-from ..utils._param_validation import Options, validate_params
 from ..utils.validation import check_numeric_table
 
 
@@ -51,6 +51,15 @@ class CovariateResidualizer(Persistent, TransformerMixin, BaseEstimator):
     fit_on : which cohort a :class:`~roisynth.preprocessing.SynthesisPipeline` fits this
         step on: ``"background"`` (healthy subjects, as in the seed paper, so that disease
         effects are not regressed away) or ``"all"``. ``fit`` itself uses the table it gets.
+
+    Examples
+    --------
+    >>> from roisynth import CovariateResidualizer, datasets
+    >>> cohort = datasets.load_example()
+    >>> rois = datasets.roi_names()[:4]
+    >>> residualizer = CovariateResidualizer(rois=rois).fit(cohort)
+    >>> residualizer.coef_.shape
+    (3, 4)
     """
 
     _parameter_constraints = {

@@ -117,6 +117,18 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
     subtype_frequencies_ : share of the training patients in each subtype (Series, 1..K).
     fold_weights_, fold_means_, fold_covariances_ : the fold mixtures (m × K, m × K × d,
         m × K × d × d), their components in the consensus order.
+
+    Examples
+    --------
+    >>> from roisynth import datasets
+    >>> cohort = datasets.load_example()
+    >>> rois = datasets.roi_names()[:6]
+    >>> cn, ad = (cohort.loc[cohort.diagnosis == d, rois] for d in ("CN", "AD"))
+    >>> from roisynth import LinearContrastive, SalientSubtypes
+    >>> linear = LinearContrastive(n_common=2, n_salient=2, random_state=0)
+    >>> subtypes = SalientSubtypes(model=linear, n_subtypes=2, n_folds=2, random_state=0).fit(cn, ad)
+    >>> sorted(subtypes.labels_.unique().tolist())
+    [1, 2]
     """
 
     _parameter_constraints = {

@@ -74,7 +74,8 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
     n_folds, fraction : number of fold models and the share of each cohort each one sees.
     change_weight : μ, weight of the mean absolute change |f(x, z) − x| (normalized units).
     cluster_weight : λ, weight of the cross-entropy of g on mapped subjects (3; the reference
-        uses 9, which more often ends in two subtypes merged and one split; see the note below).
+        uses 9, which more often ends in two subtypes merged and one split: the settings
+        sweep in ``benchmarks/RESULTS.md``).
     lipschitz : κ, bound of the weights of f and g.
     n_hidden : width of the hidden layers.
     batch_size : rows of each cohort per step.
@@ -89,15 +90,6 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
     verbose : show a progress bar.
     random_state : int for bit-identical results on CPU.
 
-    Notes
-    -----
-    The defaults were chosen on single fold models of the semi-synthetic data, seeds 0–5
-    (``benchmarks/sweep_smilegan.py``; ARI below 0.9 counts as poor, two subtypes merged and
-    one split): these defaults, 0 poor runs of 6, mean ARI 0.999; the reference's λ = 9, 2 of 6
-    poor; 64 hidden units and batches of 128, 1 of 6 poor (27 s instead of 55 s per model).
-    The earlier defaults (stop once the assignments settle, at most 4000 iterations, λ = 9,
-    commit cbc19d8) left 4 of 5 runs poor.
-
     Attributes
     ----------
     consensus_ : :class:`roisynth.subtyping.Consensus` of the fold models on the training PT.
@@ -106,6 +98,21 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
     retries_ : retrainings of each fold.
     converged_ : whether each fold model kept passed every check.
     background_ : the training CN rows (raw units), the healthy halves of :meth:`sample_paired`.
+
+    Examples
+    --------
+    >>> from roisynth import datasets
+    >>> cohort = datasets.load_example()
+    >>> rois = datasets.roi_names()[:6]
+    >>> cn, ad = (cohort.loc[cohort.diagnosis == d, rois] for d in ("CN", "AD"))
+    >>> import warnings
+    >>> from roisynth import SmileGAN
+    >>> model = SmileGAN(n_subtypes=2, max_iter=20, max_retries=0, verbose=False, random_state=0)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # 20 iterations do not converge
+    ...     model = model.fit(cn, ad)
+    >>> model.predict_proba(ad).shape, model.counterfactual(cn.iloc[:3], to="target", subtype=2).shape
+    ((..., 2), (3, 6))
     """
 
     _parameter_constraints = {

@@ -25,8 +25,8 @@ from ..base import COHORTS, BaseSynthesizer
 from ..nn import TrainingHistory, seeded, threads, train
 from ..nn.flows import CausalROIModule
 from ..utils import persistence
-from ..utils.covariates import SEX_CODES, covariate_matrix
 from ..utils._param_validation import Interval, validate_params
+from ..utils.covariates import SEX_CODES, covariate_matrix
 from ..utils.validation import _rows, check_choice, check_count, seed_from
 
 _ROLES = ("age", "sex", "icv")
@@ -85,6 +85,19 @@ class CausalROIModel(BaseSynthesizer):
     module_ : the fitted :class:`~roisynth.nn.flows.CausalROIModule` (float64).
     history_ : {"covariates": ..., "rois": ...} :class:`~roisynth.nn.TrainingHistory` of the two
         mechanism groups (the likelihood factorizes, so each has its own early stopping).
+
+    Examples
+    --------
+    >>> from roisynth import CausalROIModel, datasets
+    >>> cohort = datasets.load_example()
+    >>> rois = datasets.roi_names()[:4]
+    >>> healthy = cohort.diagnosis == "CN"
+    >>> scm = CausalROIModel(rois=rois, transforms=0, epochs=2, verbose=False, random_state=0)
+    >>> scm = scm.fit(cohort[healthy], cohort[~healthy])
+    >>> scm.classes_
+    ['AD', 'CN', 'MCI']
+    >>> scm.counterfactual(cohort[healthy].iloc[:2], do={"diagnosis": "AD"}).diagnosis.tolist()
+    ['AD', 'AD']
     """
 
     can_pair = True

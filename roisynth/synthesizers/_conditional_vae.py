@@ -58,6 +58,17 @@ class ConditionalVAE(NeuralSynthesizer):
     n_threads : torch threads during fit and sampling (``None``: leave torch's setting).
     verbose : show a progress bar.
     random_state : int for bit-identical results on CPU.
+
+    Examples
+    --------
+    >>> from roisynth import datasets
+    >>> cohort = datasets.load_example()
+    >>> rois = datasets.roi_names()[:6]
+    >>> cn, ad = (cohort.loc[cohort.diagnosis == d, rois] for d in ("CN", "AD"))
+    >>> from roisynth import ConditionalVAE
+    >>> model = ConditionalVAE(n_latent=3, epochs=2, verbose=False, random_state=0).fit(cn, ad)
+    >>> model.counterfactual(ad.iloc[:4], to="background").shape
+    (4, 6)
     """
 
     _latent_condition = False

@@ -54,6 +54,18 @@ class ContrastiveVAE(NeuralSynthesizer):
     n_threads : torch threads during fit and sampling (``None``: leave torch's setting).
     verbose : show a progress bar.
     random_state : int for bit-identical results on CPU.
+
+    Examples
+    --------
+    >>> from roisynth import datasets
+    >>> cohort = datasets.load_example()
+    >>> rois = datasets.roi_names()[:6]
+    >>> cn, ad = (cohort.loc[cohort.diagnosis == d, rois] for d in ("CN", "AD"))
+    >>> from roisynth import ContrastiveVAE
+    >>> model = ContrastiveVAE(epochs=2, verbose=False, random_state=0).fit(cn, ad)
+    >>> healthy, disease = model.sample_paired(3)
+    >>> disease.shape, list(model.transform(ad).columns[:2])
+    ((3, 6), ['z1', 'z2'])
     """
 
     _parameter_constraints = {

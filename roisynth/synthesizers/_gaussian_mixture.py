@@ -62,6 +62,17 @@ class GaussianMixtureSynthesizer(CohortDensitySynthesizer):
         parameters in scikit-learn's shape for ``covariance_type``, in standardized units.
     n_components_ : dict cohort → K.
     bic_ : DataFrame of BIC, rows K, columns cohorts.
+
+    Examples
+    --------
+    >>> from roisynth import datasets
+    >>> cohort = datasets.load_example()
+    >>> rois = datasets.roi_names()[:6]
+    >>> cn, ad = (cohort.loc[cohort.diagnosis == d, rois] for d in ("CN", "AD"))
+    >>> from roisynth import GaussianMixtureSynthesizer
+    >>> model = GaussianMixtureSynthesizer(max_components=3, random_state=0).fit(cn, ad)
+    >>> model.sample(5, cohort="target").shape, model.can_pair
+    ((5, 6), False)
     """
 
     _parameter_constraints = {

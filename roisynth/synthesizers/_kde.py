@@ -146,6 +146,17 @@ class KDESynthesizer(CohortDensitySynthesizer):
     cv_results_ : DataFrame of the cross-validation curves (mean and SD over folds of the
         held-out log-likelihood per subject); ``None`` for a fixed bandwidth.
     pca_components_ : C (k, d), or ``None``; ``pca_explained_variance_ratio_`` alongside.
+
+    Examples
+    --------
+    >>> from roisynth import datasets
+    >>> cohort = datasets.load_example()
+    >>> rois = datasets.roi_names()[:6]
+    >>> cn, ad = (cohort.loc[cohort.diagnosis == d, rois] for d in ("CN", "AD"))
+    >>> from roisynth import KDESynthesizer
+    >>> model = KDESynthesizer(bandwidth=0.5, random_state=0).fit(cn, ad)
+    >>> model.sample(4, cohort="background").shape
+    (4, 6)
     """
 
     _parameter_constraints = {

@@ -124,6 +124,17 @@ class LinearContrastive(BaseSynthesizer):
     log_likelihood_ : total training log-likelihood (raw units) at the start and after each
         iteration; non-decreasing.
     n_iter_, converged_ : EM iterations run, and whether ``tol`` was met.
+
+    Examples
+    --------
+    >>> from roisynth import datasets
+    >>> cohort = datasets.load_example()
+    >>> rois = datasets.roi_names()[:6]
+    >>> cn, ad = (cohort.loc[cohort.diagnosis == d, rois] for d in ("CN", "AD"))
+    >>> from roisynth import LinearContrastive
+    >>> model = LinearContrastive(n_common=2, n_salient=2, random_state=0).fit(cn, ad)
+    >>> model.salient_loadings_.shape
+    (6, 2)
     """
 
     can_pair = True

@@ -73,9 +73,9 @@ class Interval(Constraint):
     def is_satisfied_by(self, value) -> bool:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, self.type) or not math.isfinite(value):
             return False
-        if self.left is not None and (value < self.left or (value == self.left and self.closed in ("right", "neither"))):
-            return False
-        return self.right is None or value < self.right or (value == self.right and self.closed in ("left", "both"))
+        above = self.left is None or value > self.left or (value == self.left and self.closed in ("left", "both"))
+        below = self.right is None or value < self.right or (value == self.right and self.closed in ("right", "both"))
+        return above and below
 
     def __str__(self) -> str:
         kind = "an int" if self.type is numbers.Integral else "a float"
@@ -139,7 +139,8 @@ _NAMED = {
         or (isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))),
         "None, an int or a numpy RandomState",
     ),
-    "array-like": _Predicate(lambda v: isinstance(v, (list, tuple, np.ndarray, pd.Series, pd.Index)), "a list or array"),
+    "array-like": _Predicate(lambda v: isinstance(v, (list, tuple, np.ndarray, pd.Series, pd.Index)),
+                             "a list or array"),
 }
 
 

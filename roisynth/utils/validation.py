@@ -267,30 +267,6 @@ def check_nonnegative(value, name: str, *, positive: bool = False) -> float:
     return float(value)
 
 
-def check_validation_fraction(value) -> float:
-    """Share of rows held out for early stopping: a number in [0, 0.5).
-
-    Parameters
-    ----------
-    value : float
-        The share to check.
-
-    Returns
-    -------
-    float
-        ``value`` as a float.
-
-    Examples
-    --------
-    >>> from roisynth.utils.validation import check_validation_fraction
-    >>> check_validation_fraction(0.15)
-    0.15
-    """
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value < 0.5:
-        raise ValueError(f"validation_fraction must be in [0, 0.5), got {value!r}")
-    return float(value)
-
-
 def seed_from(random_state) -> int:
     """An int seed from ``None`` (fresh entropy), an int or a ``RandomState``.
 
