@@ -57,12 +57,22 @@ class CausalROIModel(BaseSynthesizer):
     intervenes on (do(diagnosis = AD) needs no noise), and when only its parents change it
     keeps its observed value (the counterfactual of a label is not identified).
 
-    Unlike the two-cohort synthesizers, the model learns from ONE table with a diagnosis
-    column (``fit(table, ...)``); the healthy level (``healthy="CN"``) is the background
-    cohort and the other levels the target.
+    Like every synthesizer it is fitted with ``fit(background, target)``, on the two tables
+    stacked (background rows first); the diagnosis is a node of the graph, so the model learns
+    p(diagnosis | age, sex) from the stacked rows: the healthy level (``healthy``) is the
+    background cohort, the other levels the target.
 
     Parameters
     ----------
+    rois : list of str, default=None
+        ROI columns; None: every numeric column of ``background`` that is not a covariate or
+        the diagnosis.
+    covariates : sequence of str, default=("age", "sex", "icv")
+        Names of the (age, sex, ICV) columns, in that order. Sex is 0/1 or text (F/M).
+    diagnosis : str, default="diagnosis"
+        The diagnosis column (any labels, e.g. CN/MCI/AD); optional in the fit tables.
+    healthy : str, default="CN"
+        The healthy level of ``diagnosis``: the label of every background row.
     transforms : spline coupling layers per flow (0: linear-Gaussian SCM).
     bins : spline bins.
     n_hidden : width of the two hidden layers of the spline parameter networks.
