@@ -21,30 +21,52 @@
 - :mod:`~roisynth.imaging.cli`: ``roisynth imaging phantom | masks | train | sample |
   counterfactual | evaluate``.
 
-The diffusion pipeline needs MONAI (``pip install 'roisynth[imaging]'``); its names are
-imported on first use, so the phantom and mask tools work without it.
+The diffusion pipeline needs MONAI (``pip install 'roisynth[imaging]'``). Every public name is
+imported on first use, so the phantom and mask tools work without MONAI and ``import
+roisynth.imaging`` loads no array library.
 
 Installed as ``roisynth.imaging`` from the top-level ``imaging/`` folder of the repository.
 """
 
-from .bridge import CounterfactualMasks, counterfactual_masks
-from .labels import label_for, label_name, roi_codes
-from .masks import MaskEdit, edit_masks
-from .nifti import load_nifti, save_nifti, voxel_volume
-from .phantoms import Phantom, make_phantom
-from .phantoms import load as load_phantom
-from .phantoms import save as save_phantom
-
-_LAZY = {"MaskGuidedDiffusion": ".diffusion", "DiffusionConfig": ".config", "get_config": ".config",
-         "PhantomCohort": ".cohort", "make_cohort": ".cohort", "Segmenter": ".segmenter"}
+# public name -> (module, name in it); imported on first use (PEP 562), so that `import roisynth.imaging`
+# and `roisynth --help` (whose parser includes `roisynth imaging`) load neither nibabel nor MONAI
+_LAZY = {
+    "CounterfactualMasks": (".bridge", "CounterfactualMasks"),
+    "counterfactual_masks": (".bridge", "counterfactual_masks"),
+    "label_for": (".labels", "label_for"),
+    "label_name": (".labels", "label_name"),
+    "roi_codes": (".labels", "roi_codes"),
+    "MaskEdit": (".masks", "MaskEdit"),
+    "edit_masks": (".masks", "edit_masks"),
+    "load_nifti": (".nifti", "load_nifti"),
+    "save_nifti": (".nifti", "save_nifti"),
+    "voxel_volume": (".nifti", "voxel_volume"),
+    "Phantom": (".phantoms", "Phantom"),
+    "make_phantom": (".phantoms", "make_phantom"),
+    "load_phantom": (".phantoms", "load"),
+    "save_phantom": (".phantoms", "save"),
+    "MaskGuidedDiffusion": (".diffusion", "MaskGuidedDiffusion"),
+    "DiffusionConfig": (".config", "DiffusionConfig"),
+    "get_config": (".config", "get_config"),
+    "PhantomCohort": (".cohort", "PhantomCohort"),
+    "make_cohort": (".cohort", "make_cohort"),
+    "Segmenter": (".segmenter", "Segmenter"),
+}
 
 
 def __getattr__(name):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+        module, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(module, __name__), attribute)
+        globals()[name] = value  # later look-ups skip this function
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [

@@ -30,8 +30,6 @@ import argparse
 import os
 from pathlib import Path
 
-from roisynth.utils.validation import check_count
-
 
 def _shape(text: str):
     """``--shape``: ``1mm``, ``N`` (N³) or ``X,Y,Z``."""
@@ -102,6 +100,8 @@ def cmd_masks(args) -> None:
 
 def _positive(name: str, value) -> None:
     """An optional count: None, or a positive integer."""
+    from roisynth.utils.validation import check_count
+
     if value is not None:
         check_count(value, name)
 
@@ -193,7 +193,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     p = sub.add_parser("masks", help="edit a phantom's label map to a row of ROI volumes (counterfactual masks)")
     p.add_argument("phantom", metavar="PHANTOM_FOLDER", help="a folder written by `roisynth imaging phantom`")
-    p.add_argument("--volumes", required=True, help="CSV/Parquet table with MUSE ROI columns (e.g. counterfactual twins)")
+    p.add_argument("--volumes", required=True,
+                   help="CSV/Parquet table with MUSE ROI columns (e.g. counterfactual twins)")
     p.add_argument("--reference", default=None,
                    help="factual table: apply the relative change volumes / reference (default: volumes are mm³)")
     p.add_argument("--row", type=int, default=0, help="row of the tables to use (default 0; one-row tables: that row)")

@@ -1,4 +1,16 @@
-"""Tables on disk: CSV (optionally gzipped) or Parquet, chosen by the file's extension."""
+"""Tables on disk and the table layouts of roisynth's commands.
+
+- :func:`read_table`, :func:`write_table`: CSV (optionally gzipped) or Parquet, chosen by the
+  file's extension;
+- :func:`read_cohorts`, :func:`select_rows`, :func:`select_rois`: the (background, target)
+  cohorts and ROI columns of a user's tables, as ``roisynth fit``, ``benchmark`` and ``report``
+  read them;
+- :func:`sample_table`, :func:`read_synthetic`: synthetic subjects in the long layout
+  ``roisynth sample`` writes, and back; :func:`counterfactual_table`: twins of a whole table,
+  other columns kept (``roisynth counterfactual``).
+
+Only pandas is imported here: the model code is imported by the functions that need it.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +32,38 @@ def _kind(path) -> str:
     raise ValueError(f"{os.fspath(path)!r}: extension {extension} is not one of {', '.join(_CSV + _PARQUET)}")
 
 
+def _where(source) -> str:
+    """How an error names a table: its path, or "the table" for a DataFrame."""
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the table"
+
+
 def read_table(source) -> pd.DataFrame:
-    """A copy of ``source`` if it is a DataFrame, else the CSV/Parquet file it names."""
+    """A table from a CSV or Parquet file, or a copy of a DataFrame.
+
+    Parameters
+    ----------
+    source : str, path or DataFrame
+        A file ending in ``.csv``, ``.csv.gz``, ``.parquet`` or ``.pq``, or a DataFrame.
+
+    Returns
+    -------
+    DataFrame
+        The table (a copy when ``source`` is a DataFrame).
+
+    Raises
+    ------
+    ValueError
+        If the extension is not one of those above.
+    FileNotFoundError
+        If there is no file at ``source``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from roisynth.io import read_table
+    >>> read_table(pd.DataFrame({"Hippocampus_L": [3.1]})).shape
+    (1, 1)
+    """
     if isinstance(source, pd.DataFrame):
         return source.copy()
     if not isinstance(source, (str, os.PathLike)):
@@ -33,7 +75,25 @@ def read_table(source) -> pd.DataFrame:
 
 
 def write_table(df: pd.DataFrame, path) -> None:
-    """Write ``df`` without its index to a CSV or Parquet file (by extension)."""
+    """Write ``df`` without its index to a CSV or Parquet file, chosen by the extension.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table to write.
+    path : str or path
+        File ending in ``.csv``, ``.csv.gz``, ``.parquet`` or ``.pq``; missing folders are created.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import pandas as pd
+    >>> from roisynth.io import read_table, write_table
+    >>> path = os.path.join(tempfile.mkdtemp(), "rois.csv")
+    >>> write_table(pd.DataFrame({"Hippocampus_L": [3.1, 2.9]}), path)
+    >>> read_table(path)["Hippocampus_L"].tolist()
+    [3.1, 2.9]
+    """
     kind = _kind(path)
     parent = os.path.dirname(os.fspath(path))
     if parent:
@@ -42,3 +102,310 @@ def write_table(df: pd.DataFrame, path) -> None:
         df.to_csv(path, index=False)
     else:
         df.to_parquet(path, index=False)
+
+
+def _labels(labels) -> tuple[str, ...]:
+    """Group labels from a comma-separated string or a sequence of labels."""
+    parts = labels.split(",") if isinstance(labels, str) else labels
+    return tuple(str(label).strip() for label in parts if str(label).strip())
+
+
+def select_rows(table: pd.DataFrame, column: str, labels) -> pd.DataFrame:
+    """The rows of ``table`` whose ``column`` holds one of ``labels``.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table with a group column (e.g. diagnosis).
+    column : str
+        Name of the group column; its values are compared as strings.
+    labels : str or sequence of str
+        The labels to keep, as a sequence or one comma-separated string (``"MCI,AD"``).
+
+    Returns
+    -------
+    DataFrame
+        The matching rows, in table order, with their index.
+
+    Raises
+    ------
+    ValueError
+        If ``table`` has no column ``column`` or no row matches.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from roisynth.io import select_rows
+    >>> table = pd.DataFrame({"diagnosis": ["CN", "AD", "MCI", "CN"], "Hippocampus_L": [3.1, 2.5, 2.8, 3.0]})
+    >>> select_rows(table, "diagnosis", "MCI,AD").index.tolist()
+    [1, 2]
+    """
+    if column not in table.columns:
+        raise ValueError(f"the table has no group column {column!r} (group_column, --group-column)")
+    wanted = _labels(labels)
+    rows = table[table[column].astype(str).isin(wanted)]
+    if rows.empty:
+        raise ValueError(f"no rows with {column} in {','.join(wanted)!r}")
+    return rows
+
+
+def read_cohorts(tables, group_column: str = "diagnosis", background="CN", target="MCI,AD"
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The (background, target) cohorts from two tables, or from one table split by a group column.
+
+    Every table is read with :func:`roisynth.datasets.read_rois`, so ROI columns get their MUSE
+    names and the other columns (site, age, sex, ...) are kept.
+
+    Parameters
+    ----------
+    tables : str, path, DataFrame, or a list or tuple of one or two of them
+        Two tables: the background (healthy) and target (patient) cohorts, in that order. One
+        table: split into the rows whose ``group_column`` is in ``background`` and those in
+        ``target``.
+    group_column : str, default="diagnosis"
+        Column holding the group of each row (one table only).
+    background : str or sequence of str, default="CN"
+        Labels of the background cohort, a sequence or one comma-separated string.
+    target : str or sequence of str, default="MCI,AD"
+        Labels of the target cohort.
+
+    Returns
+    -------
+    background : DataFrame
+    target : DataFrame
+
+    Raises
+    ------
+    ValueError
+        If there are more than two tables, or one table lacks ``group_column`` or a cohort's labels.
+
+    Examples
+    --------
+    >>> from roisynth import datasets
+    >>> from roisynth.io import read_cohorts
+    >>> cohort = datasets.load_example()
+    >>> healthy, patients = read_cohorts(cohort, background="CN", target=["AD"])
+    >>> sorted(set(healthy.diagnosis)), sorted(set(patients.diagnosis))
+    (['CN'], ['AD'])
+    """
+    from .datasets import read_rois
+
+    tables = list(tables) if isinstance(tables, (list, tuple)) else [tables]
+    if len(tables) not in (1, 2):
+        raise ValueError(f"tables must be one table or a (background, target) pair, got {len(tables)} tables")
+    if len(tables) == 2:
+        return read_rois(tables[0]), read_rois(tables[1])
+    table = read_rois(tables[0])
+    if group_column not in table.columns:
+        raise ValueError(f"one table given: it needs the group column {group_column!r} (group_column, --group-column)")
+    return select_rows(table, group_column, background), select_rows(table, group_column, target)
+
+
+#: Columns that :func:`select_rois` never takes for ROIs with ``rois="numeric"`` (compared in lower case).
+COVARIATES = frozenset({"participant_id", "id", "site", "age", "sex", "icv", "diagnosis", "dx", "group", "cohort"})
+
+
+def select_rois(table: pd.DataFrame, rois="muse") -> list[str]:
+    """The ROI columns of ``table`` to model.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table of subjects (e.g. read with :func:`read_cohorts`).
+    rois : {"muse", "numeric"}, str or sequence of str, default="muse"
+        ``"muse"``: the 139 usual MUSE ROIs found in the table, in MUSE order; ``"numeric"``:
+        every numeric column but the usual covariates (:data:`COVARIATES`); otherwise the
+        columns themselves, as a sequence or one comma-separated string.
+
+    Returns
+    -------
+    list of str
+        Column names.
+
+    Raises
+    ------
+    ValueError
+        If no MUSE ROI is found, or named columns are missing.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from roisynth.io import select_rois
+    >>> table = pd.DataFrame({"age": [70.0], "Hippocampus_R": [3.2], "Hippocampus_L": [3.1], "score": [1.0]})
+    >>> select_rois(table)  # MUSE order
+    ['Hippocampus_R', 'Hippocampus_L']
+    >>> select_rois(table, "numeric")
+    ['Hippocampus_R', 'Hippocampus_L', 'score']
+    >>> select_rois(table, "score,age")
+    ['score', 'age']
+    """
+    if isinstance(rois, str) and rois == "muse":
+        from .datasets import roi_names
+
+        found = [c for c in roi_names() if c in table.columns]
+        if not found:
+            raise ValueError("rois='muse': no MUSE ROI columns found; name them (rois='col1,col2', --rois col1,col2) "
+                             "or take every numeric column (rois='numeric', --rois numeric)")
+        return found
+    if isinstance(rois, str) and rois == "numeric":
+        numeric = pd.api.types.is_numeric_dtype
+        return [c for c in table.columns if str(c).lower() not in COVARIATES and numeric(table[c])]
+    wanted = list(_labels(rois))
+    missing = [c for c in wanted if c not in table.columns]
+    if missing:
+        raise ValueError(f"rois: columns {missing} are not in the table")
+    return wanted
+
+
+def read_synthetic(source) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The (background, target) tables of a synthetic table with a ``cohort`` column.
+
+    This is the layout ``roisynth sample`` writes (and :func:`~roisynth.utils.frames.long_pairs`
+    builds): one row per synthetic subject and cohort, ``cohort`` being ``background`` or
+    ``target``. ROI columns get their MUSE names (:func:`roisynth.datasets.read_rois`).
+
+    Parameters
+    ----------
+    source : str, path or DataFrame
+        The synthetic table, or the CSV/Parquet file that holds it.
+
+    Returns
+    -------
+    background : DataFrame
+    target : DataFrame
+
+    Raises
+    ------
+    ValueError
+        If the table has no ``cohort`` column.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from roisynth.io import read_synthetic
+    >>> table = pd.DataFrame({"synthetic_id": [0, 0], "cohort": ["background", "target"], "Hippocampus_L": [3.1, 2.6]})
+    >>> background, target = read_synthetic(table)
+    >>> float(background.Hippocampus_L.iloc[0]), float(target.Hippocampus_L.iloc[0])
+    (3.1, 2.6)
+    """
+    from .datasets import read_rois
+
+    table = read_table(source)
+    if "cohort" not in table.columns:
+        raise ValueError(f"{_where(source)} is not a synthetic table: it needs a 'cohort' column (background/target), "
+                         "as `roisynth sample` writes")
+    return tuple(read_rois(table[table["cohort"] == cohort]) for cohort in ("background", "target"))
+
+
+def sample_table(model, n: int, cohort: str = "paired", site=None, random_state=None) -> pd.DataFrame:
+    """Synthetic subjects of a fitted model as one long table, the layout ``roisynth sample`` writes.
+
+    Parameters
+    ----------
+    model : synthesizer or SynthesisPipeline
+        A fitted roisynth model (e.g. from :func:`roisynth.load`).
+    n : int
+        Number of synthetic subjects (of pairs for ``cohort="paired"``).
+    cohort : {"paired", "background", "target"}, default="paired"
+        ``"paired"``: every synthetic person twice, background row first (pairing models only);
+        otherwise ``n`` subjects of that cohort.
+    site : str, default=None
+        Pipeline models only: every subject at this site, or ``"harmonized"``; None: each at
+        its drawn site.
+    random_state : int, default=None
+        Seed of the draw.
+
+    Returns
+    -------
+    DataFrame
+        ``synthetic_id, cohort`` then the model's columns (covariates and ROIs), read back
+        by :func:`read_synthetic`.
+
+    Raises
+    ------
+    ValueError
+        If ``site`` is given for a model that is not a pipeline.
+
+    Examples
+    --------
+    >>> from roisynth import GaussianMixtureSynthesizer, datasets
+    >>> from roisynth.io import sample_table
+    >>> cohort = datasets.load_example()
+    >>> model = GaussianMixtureSynthesizer(random_state=0).fit(cohort.loc[cohort.diagnosis == "CN", ["Hippocampus_L"]],
+    ...                                                        cohort.loc[cohort.diagnosis == "AD", ["Hippocampus_L"]])
+    >>> sample_table(model, 3, cohort="target", random_state=0).columns.tolist()
+    ['synthetic_id', 'cohort', 'Hippocampus_L']
+    """
+    from .pipeline import SynthesisPipeline
+    from .utils.frames import long_pairs
+
+    options = {"random_state": random_state}
+    if isinstance(model, SynthesisPipeline):
+        options["site"] = site
+    elif site is not None:
+        raise ValueError("site (--site) needs a pipeline model, fitted with a Harmonizer (--harmonize)")
+    if cohort == "paired":
+        return long_pairs(*model.sample_paired(n, **options), names=("background", "target"))
+    table = model.sample(n, cohort=cohort, **options)
+    table = table.rename_axis("synthetic_id").reset_index().assign(cohort=cohort)
+    return table[["synthetic_id", "cohort", *table.columns[1:-1]]]
+
+
+def counterfactual_table(model, table, to: str = "background", mode: str = "residual", severity: bool = False,
+                         random_state=None) -> pd.DataFrame:
+    """Twins of every subject of a table in the other cohort, other columns kept (``roisynth counterfactual``).
+
+    Parameters
+    ----------
+    model : synthesizer or SynthesisPipeline
+        A fitted roisynth model with ``counterfactual`` (and ``severity`` if asked for).
+    table : str, path or DataFrame
+        Subjects with the model's ROI columns (any MUSE naming, see
+        :func:`roisynth.datasets.read_rois`); a pipeline also needs its covariates.
+    to : {"background", "target"}, default="background"
+        Cohort of the twins.
+    mode : {"residual", "decode"}, default="residual"
+        Counterfactual mode, see the model's ``counterfactual``.
+    severity : bool, default=False
+        Add a ``severity`` column (the model's ``severity`` of each subject).
+    random_state : int, default=None
+        Seed of the counterfactual draw.
+
+    Returns
+    -------
+    DataFrame
+        ``table`` (ROI columns renamed to MUSE names) with the twins' ROI values, plus
+        ``severity`` if asked for.
+
+    Raises
+    ------
+    ValueError
+        If ``table`` lacks some of the model's ROI columns.
+
+    Examples
+    --------
+    >>> from roisynth import LinearContrastive, datasets
+    >>> from roisynth.io import counterfactual_table
+    >>> cohort = datasets.load_example()
+    >>> rois = ["Hippocampus_L", "Hippocampus_R", "Amygdala_L"]
+    >>> model = LinearContrastive(n_common=1, n_salient=1, random_state=0).fit(
+    ...     cohort.loc[cohort.diagnosis == "CN", rois], cohort.loc[cohort.diagnosis == "AD", rois])
+    >>> twins = counterfactual_table(model, cohort[cohort.diagnosis == "AD"].head(2), severity=True)
+    >>> len(twins), twins.columns[-1]
+    (2, 'severity')
+    """
+    from .datasets import read_rois
+    from .pipeline import SynthesisPipeline
+    from .utils.frames import replace_columns
+
+    subjects = read_rois(table)
+    rois = list(model.feature_names_in_)
+    missing = [c for c in rois if c not in subjects.columns]
+    if missing:
+        raise ValueError(f"{_where(table)} lacks the model's ROI columns {missing[:5]}")
+    options = {"to": to, "mode": mode, "random_state": random_state}
+    if isinstance(model, SynthesisPipeline):
+        out = model.counterfactual(subjects, **options)
+        return out.assign(severity=model.severity(subjects)) if severity else out
+    out = replace_columns(subjects, rois, model.counterfactual(subjects[rois], **options).to_numpy())
+    return out.assign(severity=model.severity(subjects[rois])) if severity else out
