@@ -1,6 +1,7 @@
 """Evaluation of a fitted synthesizer: the metric table (:func:`evaluate`), the model benchmark
-(:func:`benchmark_models`) and the one-file HTML report (:func:`build_report`, which imports
-matplotlib, so it is loaded only when asked for)."""
+(:func:`benchmark_models`, :func:`write_benchmark`) and the one-file HTML report
+(:func:`build_report`, :func:`build_report_from_tables`). The benchmark and report modules
+import the models and matplotlib, so they are loaded only when one of their names is asked for."""
 
 from ._evaluate import (
     evaluate,
@@ -13,7 +14,8 @@ from ._evaluate import (
     standardizer,
 )
 
-_LAZY = {"build_report": "._report", "METRICS": "._report", "benchmark_models": "._benchmark",
+_LAZY = {"build_report": "._report", "build_report_from_tables": "._report", "METRICS": "._report",
+         "benchmark_models": "._benchmark", "write_benchmark": "._benchmark",
          "run_semisynthetic": "._benchmark", "run_table": "._benchmark", "semisynthetic_data": "._benchmark",
          "table_a1": "._benchmark", "to_markdown": "._benchmark"}
 
@@ -30,6 +32,7 @@ __all__ = [
     "METRICS",
     "benchmark_models",
     "build_report",
+    "build_report_from_tables",
     "evaluate",
     "fidelity_summary",
     "flatten",
@@ -43,4 +46,5 @@ __all__ = [
     "standardizer",
     "table_a1",
     "to_markdown",
+    "write_benchmark",
 ]

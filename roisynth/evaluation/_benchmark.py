@@ -7,6 +7,8 @@ see :func:`roisynth.evaluation.semisynthetic_scores` for the figures.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
@@ -141,3 +143,95 @@ def table_a1(scores: pd.DataFrame, can_pair: dict[str, bool] | None = None) -> p
 
 def to_markdown(table: pd.DataFrame) -> str:
     return table.to_markdown(floatfmt=".3f").replace(" nan ", "  —  ")
+
+
+def write_benchmark(output="benchmark_output", *, table=None, group_column: str = "diagnosis", background="CN",
+                    target="MCI,AD", rois="muse", models=None, quick: bool = False, seeds: int = 1,
+                    n_bootstrap: int | None = None, progress=None) -> dict:
+    """Run the model benchmark and write ``benchmark.csv`` and ``benchmark.md`` (``roisynth benchmark``).
+
+    Without ``table``, every model of :func:`benchmark_models` is scored on the semi-synthetic
+    benchmark (:func:`run_semisynthetic`); with it, on the user's cohorts (:func:`run_table`,
+    80/20 split, no ground truth). ``benchmark.csv`` holds one row per (model, seed) with every
+    score, ``benchmark.md`` a header naming the data and :func:`table_a1` as Markdown.
+
+    Parameters
+    ----------
+    output : str or path, default="benchmark_output"
+        Folder to write into (created if missing).
+    table : str, path, DataFrame or a (background, target) pair, default=None
+        The user's cohorts, read by :func:`roisynth.io.read_cohorts`; None: the semi-synthetic data.
+    group_column : str, default="diagnosis"
+        Column splitting one ``table`` into cohorts.
+    background : str or sequence of str, default="CN"
+        Labels of the background cohort (one ``table`` only).
+    target : str or sequence of str, default="MCI,AD"
+        Labels of the target cohort (one ``table`` only).
+    rois : str or sequence of str, default="muse"
+        ROI columns of ``table``, see :func:`roisynth.io.select_rois`.
+    models : str or sequence of str, default=None
+        Parts of model names (case-insensitive, a sequence or one comma-separated string): run
+        the models whose name contains one of them; None: all.
+    quick : bool, default=False
+        Cap the neural models at ``QUICK_EPOCHS`` epochs (a smoke run, not a ranking).
+    seeds : int, default=1
+        Seeds 0, ..., ``seeds`` - 1: each sets the split and the models' ``random_state``.
+    n_bootstrap : int, default=None
+        Bootstrap replicates of the W2 intervals; None: 200 if ``quick`` else 1000.
+    progress : callable, default=None
+        Called with one line of text per fitted model; None: silent.
+
+    Returns
+    -------
+    dict
+        ``scores`` (DataFrame indexed by model and seed), ``markdown`` (the Markdown table),
+        ``csv`` and ``md`` (the paths written).
+
+    Raises
+    ------
+    ValueError
+        If ``models`` matches no model.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from roisynth import datasets
+    >>> from roisynth.evaluation import write_benchmark
+    >>> cohort = datasets.load_example().sample(400, random_state=0)
+    >>> result = write_benchmark(tempfile.mkdtemp(), table=cohort, rois="Hippocampus_L,Hippocampus_R,Amygdala_L",
+    ...                          models="KDE", n_bootstrap=0)
+    >>> result["scores"].index.tolist(), result["md"].name
+    ([('KDE (CV bandwidth)', 0)], 'benchmark.md')
+    """
+    from pathlib import Path
+
+    from ..io import _labels, read_cohorts, select_rois, write_table
+
+    every = benchmark_models(quick=quick)
+    chosen = every
+    if models:
+        wanted = _labels(models)
+        chosen = {name: m for name, m in every.items() if any(w.lower() in name.lower() for w in wanted)}
+        if not chosen:
+            raise ValueError(f"models {models!r} (--models) matches none of {list(every)}")
+    n_bootstrap = (200 if quick else 1000) if n_bootstrap is None else n_bootstrap
+    seeds = range(seeds)
+    if table is not None:
+        cohorts = read_cohorts(table, group_column=group_column, background=background, target=target)
+        columns = select_rois(cohorts[0], rois)
+        scores = run_table(chosen, *(c[columns] for c in cohorts), seeds=seeds, n_bootstrap=n_bootstrap,
+                           progress=progress)
+        name = table if isinstance(table, (str, os.PathLike)) else "the given table(s)"
+        source = f"{name} ({len(cohorts[0])} background, {len(cohorts[1])} target rows, 80/20 split)"
+    else:
+        scores = run_semisynthetic(chosen, seeds=seeds, n_bootstrap=n_bootstrap, progress=progress)
+        source = "make_semisynthetic (3000 simulated CN, Table 1 atrophy, 1050 training subjects per cohort)"
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    write_table(scores.reset_index(), output / "benchmark.csv")
+    markdown = to_markdown(table_a1(scores, {name: m.can_pair for name, m in chosen.items()}))
+    header = (f"# roisynth benchmark\n\nData: {source}; {len(seeds)} seed(s); {n_bootstrap} bootstrap replicates "
+              "(95 % centered intervals: the spread of each value over fresh samples of the same sizes)"
+              f"{'; quick run: neural models capped in epochs' if quick else ''}.\n\n")
+    (output / "benchmark.md").write_text(header + markdown + "\n")
+    return {"scores": scores, "markdown": markdown, "csv": output / "benchmark.csv", "md": output / "benchmark.md"}

@@ -350,6 +350,78 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
     return output
 
 
+def build_report_from_tables(output="report.html", *, source, train, test=None, group_column: str = "diagnosis",
+                             background="CN", target="MCI,AD", rois=None, n_bootstrap: int = 1000, random_state=0,
+                             title=None) -> Path:
+    """:func:`build_report` on tables with a group column, as ``roisynth report`` reads them.
+
+    ``train`` and ``test`` are split into cohorts by :func:`roisynth.io.read_cohorts`, and the
+    held-out groups (``group_column`` of ``test``, or of ``train`` without it) colour the latent
+    and severity figures.
+
+    Parameters
+    ----------
+    output : str or path, default="report.html"
+        HTML file to write; figures go to ``<output stem>_figures`` beside it.
+    source : model, str, path or DataFrame
+        A fitted roisynth model or the path of a saved one (``.roisynth``), or a synthetic
+        table with a ``cohort`` column (background/target), as ``roisynth sample`` writes
+        (:func:`roisynth.io.read_synthetic`).
+    train : str, path, DataFrame or a (background, target) pair
+        The real tables the model was fitted on.
+    test : str, path, DataFrame or a (background, target) pair, default=None
+        Held-out real tables (None: the report compares with the training data and says so).
+    group_column : str, default="diagnosis"
+        Column splitting one table into cohorts, and the groups of the figures.
+    background : str or sequence of str, default="CN"
+        Labels of the background cohort.
+    target : str or sequence of str, default="MCI,AD"
+        Labels of the target cohort.
+    rois : str or sequence of str, default=None
+        ROIs to plot (a sequence or one comma-separated string); None: the 6 most affected.
+    n_bootstrap : int, default=1000
+        Bootstrap replicates of the confidence intervals.
+    random_state : int, default=0
+        Seed of the synthetic draws and the intervals.
+    title : str, default=None
+        Title of the report.
+
+    Returns
+    -------
+    Path
+        The HTML file written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from roisynth import GaussianMixtureSynthesizer, datasets
+    >>> from roisynth.evaluation import build_report_from_tables
+    >>> cohort = datasets.load_example()
+    >>> rois = ["Hippocampus_L", "Hippocampus_R", "Amygdala_L"]
+    >>> train, test = cohort.iloc[:400], cohort.iloc[400:700]
+    >>> model = GaussianMixtureSynthesizer(random_state=0).fit(train.loc[train.diagnosis == "CN", rois],
+    ...                                                        train.loc[train.diagnosis != "CN", rois])
+    >>> path = build_report_from_tables(Path(tempfile.mkdtemp()) / "report.html", source=model, train=train,
+    ...                                 test=test, n_bootstrap=0)
+    >>> path.name, "w2_background" in path.read_text()
+    ('report.html', True)
+    """
+    from ..io import _labels, read_cohorts, read_synthetic
+
+    split = {"group_column": group_column, "background": background, "target": target}
+    train = read_cohorts(train, **split)
+    test = None if test is None else read_cohorts(test, **split)
+    held_out = pd.concat(test or train)
+    groups = held_out[group_column].astype(str) if group_column in held_out.columns else None
+    if hasattr(source, "sample") or str(source).endswith(".roisynth"):
+        given = {"model": source}
+    else:
+        given = {"synthetic": read_synthetic(source)}
+    return build_report(output, train=train, test=test, groups=groups, rois=None if rois is None else list(_labels(rois)),
+                        n_bootstrap=n_bootstrap, random_state=random_state, title=title, **given)
+
+
 def _figures(model, synthetic: tuple, held_out: tuple, features: list, rois: list,
              labels: pd.Categorical, paired_seed: int) -> list[tuple]:
     """(file name, heading, caption, Figure or None, why it is skipped) of each figure."""
