@@ -10,7 +10,26 @@ from ..utils.covariates import covariate_matrix
 
 
 def standardizer(reference: pd.DataFrame):
-    """Function mapping a table to z-scores of ``reference`` (e.g. the healthy training cohort)."""
+    """Function mapping a table to z-scores of ``reference`` (e.g. the healthy training cohort).
+
+    Parameters
+    ----------
+    reference : DataFrame
+        The table whose column means and standard deviations define the z-scores.
+
+    Returns
+    -------
+    callable
+        ``table -> (table[reference.columns] - mean) / sd``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from roisynth.evaluation import standardizer
+    >>> z = standardizer(pd.DataFrame({"Hippocampus_L": [3.0, 4.0, 5.0]}))
+    >>> z(pd.DataFrame({"Hippocampus_L": [5.0]}))["Hippocampus_L"].tolist()  # sample SD = 1
+    [1.0]
+    """
     mean, sd = reference.mean(), reference.std()
     return lambda df: (df[reference.columns] - mean) / sd
 
@@ -18,11 +37,38 @@ def standardizer(reference: pd.DataFrame):
 def fidelity_summary(model, train: tuple, test: tuple, random_state=0) -> pd.DataFrame:
     """Gaussian W2 of synthetic vs held-out real data for each cohort, next to the floor.
 
-    ``train`` and ``test`` are ``(background, target)`` ROI tables. All tables are z-scored
-    on the background training cohort. For each cohort, ``n`` = its training size: the model
-    draws ``n`` synthetic subjects of that cohort and the *floor* is W2 between ``n``
-    real training subjects and the held-out ones, i.e. what a perfect generator would score
-    with the same sample sizes. ``ratio`` = synthetic / floor (1 is ideal).
+    All tables are z-scored on the background training cohort. For each cohort, ``n`` = its
+    training size: the model draws ``n`` synthetic subjects of that cohort and the *floor* is
+    W2 between ``n`` real training subjects and the held-out ones, i.e. what a perfect
+    generator would score with the same sample sizes. ``ratio`` = synthetic / floor (1 is ideal).
+
+    Parameters
+    ----------
+    model : synthesizer or SynthesisPipeline
+        A fitted roisynth model.
+    train : tuple of DataFrame
+        ``(background, target)`` ROI tables the model was fitted on.
+    test : tuple of DataFrame
+        ``(background, target)`` held-out ROI tables.
+    random_state : int, default=0
+        Seed of the synthetic draws.
+
+    Returns
+    -------
+    DataFrame
+        One row per cohort: ``n_synthetic``, ``n_test``, ``w2``, ``floor``, ``ratio``.
+
+    Examples
+    --------
+    >>> from roisynth import GaussianMixtureSynthesizer, datasets
+    >>> cohort = datasets.load_example()
+    >>> rois = ["Hippocampus_L", "Hippocampus_R", "Amygdala_L"]
+    >>> train, test = cohort.iloc[:2000], cohort.iloc[2000:]
+    >>> cohorts = lambda t: (t.loc[t.diagnosis == "CN", rois], t.loc[t.diagnosis != "CN", rois])
+    >>> model = GaussianMixtureSynthesizer(random_state=0).fit(*cohorts(train))
+    >>> from roisynth.evaluation import fidelity_summary
+    >>> fidelity_summary(model, cohorts(train), cohorts(test)).columns.tolist()
+    ['n_synthetic', 'n_test', 'w2', 'floor', 'ratio']
     """
     z = standardizer(train[0])
     rng = np.random.default_rng(random_state)
@@ -32,7 +78,8 @@ def fidelity_summary(model, train: tuple, test: tuple, random_state=0) -> pd.Dat
         synth = model.sample(k, cohort=cohort, random_state=int(rng.integers(2**31)))
         w2 = gaussian_w2(z(synth), z(real_test))
         floor = gaussian_w2(z(real_train), z(real_test))
-        rows.append({"cohort": cohort, "n_synthetic": k, "n_test": len(real_test), "w2": w2, "floor": floor, "ratio": w2 / floor})
+        rows.append({"cohort": cohort, "n_synthetic": k, "n_test": len(real_test), "w2": w2, "floor": floor,
+                     "ratio": w2 / floor})
     return pd.DataFrame(rows).set_index("cohort")
 
 
@@ -63,6 +110,43 @@ def evaluate(model, train: tuple, test: tuple, n_bootstrap: int = 1000, ci: floa
     - ``dcr_ratio``: median distance of synthetic rows to their closest training row over the
       same for held-out rows (≈ 1 ideal, ≪ 1 = copies of training subjects);
     - ``membership_auc``: AUC of a distance-based membership-inference attack (0.5 ideal).
+
+    Parameters
+    ----------
+    model : synthesizer or SynthesisPipeline
+        A fitted roisynth model (anything with ``sample(n, cohort=, random_state=)``).
+    train : tuple of DataFrame
+        ``(background, target)`` ROI tables the model was fitted on.
+    test : tuple of DataFrame
+        ``(background, target)`` held-out ROI tables.
+    n_bootstrap : int, default=1000
+        Bootstrap replicates of the W2 intervals (0: none).
+    ci : float, default=0.95
+        Coverage of the intervals.
+    random_state : int, default=0
+        Seed of the synthetic draws, the classifiers and the bootstrap.
+    n_jobs : int, default=1
+        Workers of the bootstrap.
+
+    Returns
+    -------
+    DataFrame
+        One row per metric; columns ``value``, ``low``, ``high``, ``reference``, ``ratio``, ``ideal``.
+
+    Examples
+    --------
+    >>> from roisynth import GaussianMixtureSynthesizer, datasets
+    >>> cohort = datasets.load_example()
+    >>> rois = ["Hippocampus_L", "Hippocampus_R", "Amygdala_L"]
+    >>> train, test = cohort.iloc[:2000], cohort.iloc[2000:]
+    >>> cohorts = lambda t: (t.loc[t.diagnosis == "CN", rois], t.loc[t.diagnosis != "CN", rois])
+    >>> model = GaussianMixtureSynthesizer(random_state=0).fit(*cohorts(train))
+    >>> from roisynth.evaluation import evaluate
+    >>> table = evaluate(model, cohorts(train), cohorts(test), n_bootstrap=0)
+    >>> table.columns.tolist()
+    ['value', 'low', 'high', 'reference', 'ratio', 'ideal']
+    >>> table.index[:3].tolist()
+    ['w2_background', 'w2_target', 'w2_unpaired']
     """
     from ..metrics import (
         bootstrap,
@@ -85,7 +169,8 @@ def evaluate(model, train: tuple, test: tuple, n_bootstrap: int = 1000, ci: floa
     def add(name, value, reference=np.nan, ideal="", ratio=True, pair=None):
         low = high = np.nan
         if pair is not None and n_bootstrap:
-            result = bootstrap(gaussian_w2, *pair, n=n_bootstrap, ci=ci, random_state=seed(), n_jobs=n_jobs, method="centered")
+            result = bootstrap(gaussian_w2, *pair, n=n_bootstrap, ci=ci, random_state=seed(), n_jobs=n_jobs,
+                               method="centered")
             low, high = result.low, result.high
         rows[name] = {"value": value, "low": low, "high": high, "reference": reference,
                       "ratio": value / reference if ratio else np.nan, "ideal": ideal}
@@ -136,6 +221,40 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sam
       ``<metric>`` its value, ``<metric>_reference``, ``<metric>_ratio`` and, with a
       bootstrap, ``<metric>_low`` / ``<metric>_high``;
     - ``fit_seconds``; ``sample_seconds``: time to draw ``n_sample`` target rows; ``epochs``.
+
+    Parameters
+    ----------
+    model : synthesizer
+        An unfitted roisynth synthesizer (cloned before fitting).
+    data : SemiSynthetic
+        The benchmark data, e.g. :func:`semisynthetic_data`.
+    n_train : int, default=1050
+        Training rows per cohort; the rest are held out.
+    random_state : int, default=0
+        Seed of the split and of every draw.
+    n_sample : int, default=100_000
+        Target rows drawn to time sampling.
+    n_bootstrap : int, default=0
+        Bootstrap replicates of the W2 intervals.
+
+    Returns
+    -------
+    dict
+        Metric name -> value, as listed above.
+
+    Raises
+    ------
+    ValueError
+        If ``n_train`` leaves fewer than 10 held-out rows.
+
+    Examples
+    --------
+    >>> from roisynth import LinearContrastive
+    >>> from roisynth.evaluation import semisynthetic_data, semisynthetic_scores
+    >>> data = semisynthetic_data(n=1000)
+    >>> scores = semisynthetic_scores(LinearContrastive(), data, n_train=300, n_sample=1000)
+    >>> 0 < scores["effect_r"] <= 1
+    True
     """
     import time
 
@@ -161,7 +280,8 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sam
     model.sample(n_sample, cohort="target")
     sample_seconds = time.perf_counter() - start
     z = standardizer(train_b)
-    scores = dict.fromkeys(("effect_r", "effect_scale", "twin_rmse_ratio", "common_auc", "salient_completeness"), np.nan)
+    scores = dict.fromkeys(("effect_r", "effect_scale", "twin_rmse_ratio", "common_auc", "salient_completeness"),
+                           np.nan)
 
     if model.can_pair:
         healthy, disease = model.sample_paired(20_000, random_state=int(rng.integers(2**31)))
@@ -179,24 +299,77 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sam
         if common.shape[1]:
             scores["common_auc"] = decoupling_auc(common, labels > 0, random_state=random_state)
         if salient.shape[1]:
-            scores["salient_completeness"] = subtype_recovery(salient, labels, random_state=random_state)["completeness"]
+            recovery = subtype_recovery(salient, labels, random_state=random_state)
+            scores["salient_completeness"] = recovery["completeness"]
     table = evaluate(model, (train_b, train_t), (test_b, test_t), n_bootstrap=n_bootstrap, random_state=random_state)
-    return scores | flatten(table) | {"fit_seconds": fit_seconds, "sample_seconds": sample_seconds, "epochs": getattr(model, "n_epochs_", None)}
+    times = {"fit_seconds": fit_seconds, "sample_seconds": sample_seconds, "epochs": getattr(model, "n_epochs_", None)}
+    return scores | flatten(table) | times
 
 
 def flatten(table: pd.DataFrame) -> dict:
-    """An :func:`evaluate` table as one flat record: ``<metric>`` (its value) and
-    ``<metric>_low``, ``_high``, ``_reference``, ``_ratio`` where they are defined."""
+    """An :func:`evaluate` table as one flat record.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table of :func:`evaluate`.
+
+    Returns
+    -------
+    dict
+        ``<metric>`` (its value) and ``<metric>_low``, ``_high``, ``_reference``, ``_ratio``
+        where they are defined (not NaN).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from roisynth.evaluation import flatten
+    >>> table = pd.DataFrame({"value": [2.5], "low": [np.nan], "high": [np.nan], "reference": [2.4],
+    ...                       "ratio": [1.04], "ideal": ["ratio 1"]}, index=["w2_target"])
+    >>> flatten(table)
+    {'w2_target': 2.5, 'w2_target_reference': 2.4, 'w2_target_ratio': 1.04}
+    """
     record = {}
     for name, row in table.iterrows():
         record[name] = row["value"]
-        record |= {f"{name}_{column}": row[column] for column in ("low", "high", "reference", "ratio") if not np.isnan(row[column])}
+        record |= {f"{name}_{column}": row[column] for column in ("low", "high", "reference", "ratio")
+                   if not np.isnan(row[column])}
     return record
 
 
 def latent_codes(model, background: pd.DataFrame, target: pd.DataFrame) -> pd.DataFrame | None:
-    """Posterior means of both cohorts' rows, each encoded as its own cohort where the model's
-    ``transform`` takes a ``cohort`` (conditional models); None without ``transform``."""
+    """Posterior means of both cohorts' rows (latent codes).
+
+    Each row is encoded as its own cohort where the model's ``transform`` takes a ``cohort``
+    (conditional models).
+
+    Parameters
+    ----------
+    model : synthesizer or SynthesisPipeline
+        A fitted roisynth model.
+    background : DataFrame
+        Background rows.
+    target : DataFrame
+        Target rows.
+
+    Returns
+    -------
+    DataFrame or None
+        Background rows then target rows, one column per latent dimension; None if the model
+        has no ``transform``.
+
+    Examples
+    --------
+    >>> from roisynth import LinearContrastive, datasets
+    >>> from roisynth.evaluation import latent_codes
+    >>> cohort = datasets.load_example()
+    >>> rois = datasets.roi_names()
+    >>> cn, ad = cohort.loc[cohort.diagnosis == "CN", rois], cohort.loc[cohort.diagnosis == "AD", rois]
+    >>> codes = latent_codes(LinearContrastive(random_state=0).fit(cn, ad), cn.head(3), ad.head(2))
+    >>> codes.shape[0], codes.columns[0]
+    (5, 'z1')
+    """
     import inspect
 
     if not hasattr(model, "transform"):
@@ -215,6 +388,32 @@ def normative_z(reference: pd.DataFrame, table: pd.DataFrame, rois, covariates=(
 
     With ``covariates`` (e.g. age, sex, icv) each ROI is first regressed on them by OLS in
     the reference, and z = (x − predicted) / residual SD; without, z = (x − mean) / SD.
+
+    Parameters
+    ----------
+    reference : DataFrame
+        The normative cohort, with ``rois`` and ``covariates``.
+    table : DataFrame
+        The subjects to score, with the same columns.
+    rois : list of str
+        ROI columns.
+    covariates : sequence of str, default=()
+        Covariates regressed out (sex as in :func:`~roisynth.utils.covariates.covariate_matrix`).
+
+    Returns
+    -------
+    DataFrame
+        z-scores, indexed like ``table``, one column per ROI.
+
+    Examples
+    --------
+    >>> from roisynth import datasets
+    >>> from roisynth.evaluation import normative_z
+    >>> cohort = datasets.load_example()
+    >>> cn, ad = cohort[cohort.diagnosis == "CN"], cohort[cohort.diagnosis == "AD"]
+    >>> z = normative_z(cn, ad, ["Hippocampus_L"], covariates=["age", "sex", "icv"])
+    >>> bool(z["Hippocampus_L"].mean() < -1)
+    True
     """
     design_ref = _covariate_design(reference, covariates)
     coef, *_ = np.linalg.lstsq(design_ref, reference[rois].to_numpy(float), rcond=None)
@@ -230,8 +429,46 @@ def severity_comparison(model, reference: pd.DataFrame, held_out: pd.DataFrame, 
 
     Scores: the model's severity; the hippocampal-volume z-score (sign flipped: smaller is
     more severe) and the normative mean |z| over all ROIs, both against the healthy
-    ``reference`` cohort with ``covariates`` regressed out. Returns, per score, its mean in
-    each group and the AUC separating ``patient`` from ``healthy``.
+    ``reference`` cohort with ``covariates`` regressed out.
+
+    Parameters
+    ----------
+    model : synthesizer or SynthesisPipeline
+        A fitted model with ``severity``.
+    reference : DataFrame
+        Healthy subjects with ``rois``, ``covariates`` and ``hippocampus`` columns.
+    held_out : DataFrame
+        Subjects to score, with the same columns and ``group``.
+    rois : list of str
+        ROI columns the model takes.
+    group : str, default="diagnosis"
+        Column of the groups.
+    covariates : sequence of str, default=("age", "sex", "icv")
+        Covariates regressed out of the classical scores.
+    healthy : str, default="CN"
+        Label of the healthy group.
+    patient : str, default="AD"
+        Label of the patient group.
+    hippocampus : tuple of str, default=("Hippocampus_L", "Hippocampus_R")
+        Columns summed into the hippocampal volume.
+
+    Returns
+    -------
+    DataFrame
+        One row per score: its mean in each group and ``auc_<patient>_vs_<healthy>``.
+
+    Examples
+    --------
+    >>> from roisynth import LinearContrastive, datasets
+    >>> from roisynth.evaluation import severity_comparison
+    >>> cohort = datasets.load_example()
+    >>> rois = datasets.roi_names()
+    >>> train, test = cohort.iloc[:2000], cohort.iloc[2000:]
+    >>> model = LinearContrastive(random_state=0).fit(train.loc[train.diagnosis == "CN", rois],
+    ...                                               train.loc[train.diagnosis == "AD", rois])
+    >>> table = severity_comparison(model, train[train.diagnosis == "CN"], test, rois)
+    >>> table.index.tolist()
+    ['severity', 'hippocampal_z', 'normative_mean_abs_z']
     """
     from sklearn.metrics import roc_auc_score
 
