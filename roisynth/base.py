@@ -61,7 +61,8 @@ class Persistent(ABC):
 
         Returns
         -------
-        estimator : the fitted estimator, ready to use.
+        estimator : estimator
+            The fitted estimator, ready to use.
         """
         return _load(path, cls)
 
@@ -98,7 +99,8 @@ class TableEstimator:
         self.scale_ = Xb.std(0, ddof=1)
         constant = self.scale_ <= 1e-12 * np.maximum(np.abs(self.mean_), 1.0)
         if constant.any():
-            raise ValueError(f"{first} has constant column(s) {list(bg.columns[constant])[:5]}; drop them before fitting")
+            columns = list(bg.columns[constant])[:5]
+            raise ValueError(f"{first} has constant column(s) {columns}; drop them before fitting")
         return Xb, Xt
 
     def _validate_X(self, X, name: str = "X", *, min_rows: int = 1) -> tuple[pd.DataFrame, np.ndarray]:
@@ -133,14 +135,54 @@ class BaseSynthesizer(Persistent, TableEstimator, BaseEstimator):
 
     @abstractmethod
     def fit(self, background, target=None):
-        """Fit on a healthy (``background``) and optionally a patient (``target``) table; returns self."""
+        """Fit on a healthy (``background``) and optionally a patient (``target``) table.
+
+        Parameters
+        ----------
+        background : DataFrame or ndarray of shape (n_background, n_rois)
+            ROI volumes of healthy subjects in raw units.
+        target : DataFrame or ndarray of shape (n_target, n_rois), default=None
+            ROI volumes of patients, same columns.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
 
     @abstractmethod
     def sample(self, n: int, cohort: str = "target", random_state=None) -> pd.DataFrame:
-        """``n`` synthetic subjects of ``cohort`` in raw units."""
+        """``n`` synthetic subjects of ``cohort`` in raw units.
+
+        Parameters
+        ----------
+        n : int
+            Number of synthetic subjects.
+        cohort : {"target", "background"}, default="target"
+            The cohort to sample.
+        random_state : int, RandomState instance or None, default=None
+            Seed of this call; None uses the model's own ``random_state``.
+
+        Returns
+        -------
+        samples : DataFrame of shape (n, n_features_in_)
+            Synthetic ROI volumes with the fitted column names.
+        """
 
     def sample_paired(self, n: int, random_state=None):
         """``n`` synthetic people healthy and diseased: (background, target) frames, row i one person.
+
+        Parameters
+        ----------
+        n : int
+            Number of synthetic people.
+        random_state : int, RandomState instance or None, default=None
+            Seed of this call; None uses the model's own ``random_state``.
+
+        Returns
+        -------
+        background, target : tuple of two DataFrames of shape (n, n_features_in_)
+            The healthy and the diseased version of each synthetic person.
 
         Raises
         ------
@@ -151,6 +193,20 @@ class BaseSynthesizer(Persistent, TableEstimator, BaseEstimator):
 
     def counterfactual(self, X, to: str = "background", **kwargs):
         """Twin of each row of ``X`` in the cohort ``to``.
+
+        Parameters
+        ----------
+        X : DataFrame or ndarray of shape (n_samples, n_features_in_)
+            Real subjects in raw units.
+        to : {"background", "target"}, default="background"
+            The cohort of the twins.
+        **kwargs : dict
+            Options of the pairing model (e.g. ``mode``).
+
+        Returns
+        -------
+        twins : DataFrame of shape (n_samples, n_features_in_)
+            The twin of each row, in raw units.
 
         Raises
         ------
@@ -182,7 +238,9 @@ class BaseSynthesizer(Persistent, TableEstimator, BaseEstimator):
         check_choice(cohort, "cohort", COHORTS)
         check_is_fitted(self, "feature_names_in_")
         if cohort not in self.cohorts_:
-            raise ValueError(f"{type(self).__name__} was fitted without a {cohort} cohort; fit(background, target) to sample it")
+            raise ValueError(
+                f"{type(self).__name__} was fitted without a {cohort} cohort; fit(background, target) to sample it"
+            )
         return cohort
 
     # -- persistence ---------------------------------------------------------------------
@@ -224,7 +282,8 @@ def nested_from_state(entry: dict, tensors: dict, prefix: str, what: str = "esti
 
 
 def _load(path, expected: type | None):
-    name, metadata, tensors = persistence.load_model(path, None if expected in (None, BaseSynthesizer) else expected.__name__)
+    expected_name = None if expected in (None, BaseSynthesizer) else expected.__name__
+    name, metadata, tensors = persistence.load_model(path, expected_name)
     if name not in _REGISTRY:
         raise ValueError(f"{path} holds an unknown estimator {name!r}")
     try:
@@ -234,5 +293,34 @@ def _load(path, expected: type | None):
 
 
 def load(path):
-    """Load any roisynth file (a synthesizer, a preprocessing step or a pipeline)."""
+    """Load any roisynth file (a synthesizer, a preprocessing step or a pipeline).
+
+    The class is read from the file, so the caller need not know it (``ContrastiveVAE.load``
+    and the other class methods also check that the file holds their class).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by the ``save`` method of any roisynth estimator.
+
+    Returns
+    -------
+    estimator : estimator
+        The fitted estimator, of the class recorded in the file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import roisynth
+    >>> from roisynth import LinearContrastive, datasets
+    >>> cohort = datasets.load_example()
+    >>> rois = datasets.roi_names()[:4]
+    >>> cn, ad = (cohort.loc[cohort.diagnosis == d, rois] for d in ("CN", "AD"))
+    >>> model = LinearContrastive(n_common=1, n_salient=1, random_state=0).fit(cn, ad)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     model.save(os.path.join(folder, "model.roisynth"))
+    ...     same = roisynth.load(os.path.join(folder, "model.roisynth"))
+    >>> type(same).__name__, same.sample(3).equals(model.sample(3))
+    ('LinearContrastive', True)
+    """
     return _load(path, None)
