@@ -38,12 +38,35 @@ def _warn_unprotected_covariates(steps) -> None:
         elif protected is not None:
             missing = [c for c in getattr(step, "covariates", ()) if c not in protected]
             if missing:
-                warnings.warn(f"covariate(s) {missing} are removed after harmonization but not given to the harmonizer; "
-                              "add them to its covariates, or site differences come back", UserWarning, stacklevel=3)
+                warnings.warn(
+                    f"covariate(s) {missing} are removed after harmonization but not given to the harmonizer; "
+                    "add them to its covariates, or site differences come back",
+                    UserWarning,
+                    stacklevel=3,
+                )
 
 
 def make_pipeline(*steps) -> SynthesisPipeline:
-    """A :class:`SynthesisPipeline` with steps named after their classes (lower case)."""
+    """A :class:`SynthesisPipeline` with steps named after their classes (lower case).
+
+    Parameters
+    ----------
+    *steps : estimators
+        Preprocessing transformers (``fit``, ``transform``, ``inverse_transform``) followed
+        by a roisynth synthesizer.
+
+    Returns
+    -------
+    pipeline : SynthesisPipeline
+        The unfitted pipeline, ``rois=None`` and ``random_state=None``.
+
+    Examples
+    --------
+    >>> from roisynth import CovariateResidualizer, LinearContrastive, make_pipeline
+    >>> pipe = make_pipeline(CovariateResidualizer(), LinearContrastive(n_common=2, n_salient=2))
+    >>> [name for name, _ in pipe.steps]
+    ['covariateresidualizer', 'linearcontrastive']
+    """
     return SynthesisPipeline([(type(step).__name__.lower(), step) for step in steps])
 
 
@@ -52,17 +75,32 @@ class SynthesisPipeline(Persistent, BaseEstimator):
 
     Parameters
     ----------
-    steps : list of ``(name, estimator)``; all but the last have ``fit``, ``transform`` and
+    steps : list of (str, estimator) tuples
+        ``(name, estimator)`` pairs; all but the last have ``fit``, ``transform`` and
         ``inverse_transform``; the last is a roisynth synthesizer.
-    rois : ROI columns (default: those of the 139 usual MUSE ROIs in the background table).
-    random_state : seed for drawing covariates of synthetic subjects.
+    rois : list of str, default=None
+        ROI columns; None: those of the 139 usual MUSE ROIs in the background table.
+    random_state : int, RandomState instance or None, default=None
+        Seed for drawing covariates of synthetic subjects.
+
+    Attributes
+    ----------
+    steps_ : list of (str, estimator) tuples
+        The fitted clones of ``steps``.
+    feature_names_in_ : ndarray of shape (n_rois,)
+        The ROI columns.
+    covariate_columns_ : list of str
+        The site and covariate columns the preprocessing steps read.
+    covariates_ : dict of str to DataFrame
+        The training rows' covariates per cohort, from which synthetic subjects draw theirs.
 
     Examples
     --------
     >>> from roisynth import CovariateResidualizer, LinearContrastive, SynthesisPipeline, datasets
     >>> cohort = datasets.load_example()
     >>> rois = datasets.roi_names()[:6]
-    >>> steps = [("residualizer", CovariateResidualizer()), ("model", LinearContrastive(n_common=2, n_salient=2))]
+    >>> model = LinearContrastive(n_common=2, n_salient=2)
+    >>> steps = [("residualizer", CovariateResidualizer()), ("model", model)]
     >>> pipe = SynthesisPipeline(steps, rois=rois, random_state=0)
     >>> pipe = pipe.fit(cohort[cohort.diagnosis == "CN"], cohort[cohort.diagnosis != "CN"])
     >>> list(pipe.sample(3).columns[:3])
@@ -83,10 +121,12 @@ class SynthesisPipeline(Persistent, BaseEstimator):
     # -- structure ------------------------------------------------------------------------
     @property
     def synthesizer(self):
+        """The last step: the fitted synthesizer once fitted, else the one in ``steps``."""
         return (self.steps_ if hasattr(self, "steps_") else self.steps)[-1][1]
 
     @property
     def can_pair(self) -> bool:
+        """Whether the synthesizer makes paired samples and counterfactual twins."""
         return self.synthesizer.can_pair
 
     def _check_steps(self) -> None:
@@ -112,7 +152,24 @@ class SynthesisPipeline(Persistent, BaseEstimator):
 
     # -- fitting --------------------------------------------------------------------------
     def fit(self, background: pd.DataFrame, target: pd.DataFrame | None = None):
-        """Fit on tables holding the ROI columns and every step's covariate (and site) columns."""
+        """Fit on tables holding the ROI columns and every step's covariate (and site) columns.
+
+        Every preprocessing step is fitted on the background (or on both cohorts for a step
+        with ``fit_on="all"``), both cohorts pass through it, and the synthesizer is fitted
+        on the result.
+
+        Parameters
+        ----------
+        background : DataFrame
+            Healthy subjects: ROI, covariate and site columns.
+        target : DataFrame, default=None
+            Patients, same columns.
+
+        Returns
+        -------
+        self : SynthesisPipeline
+            The fitted pipeline.
+        """
         validate_params(self)
         self._check_steps()
         for name, table in (("background", background), ("target", target)):
@@ -141,8 +198,11 @@ class SynthesisPipeline(Persistent, BaseEstimator):
         self.steps_ = steps
         self.feature_names_in_ = np.asarray(rois, dtype=object)
         self.covariate_columns_ = covariates
-        self.covariates_ = {k: t[covariates].reset_index(drop=True) for k, t in (("background", background), ("target", target))
-                            if t is not None}
+        self.covariates_ = {
+            k: t[covariates].reset_index(drop=True)
+            for k, t in (("background", background), ("target", target))
+            if t is not None
+        }
         return self
 
     # -- the two directions ----------------------------------------------------------------
@@ -159,7 +219,8 @@ class SynthesisPipeline(Persistent, BaseEstimator):
 
     def _backward(self, values: pd.DataFrame, covariates: pd.DataFrame, site) -> pd.DataFrame:
         """Model-space ROI values + covariates -> raw units at each row's site / one site / harmonized."""
-        table = pd.concat([covariates.reset_index(drop=True), values.reset_index(drop=True)], axis=1).set_axis(covariates.index)
+        table = pd.concat([covariates.reset_index(drop=True), values.reset_index(drop=True)], axis=1)
+        table = table.set_axis(covariates.index)
         for _, step in reversed(self.steps_[:-1]):
             if getattr(step, "site", None) is None:
                 table = step.inverse_transform(table)
@@ -186,16 +247,32 @@ class SynthesisPipeline(Persistent, BaseEstimator):
             return site
         for _, step in self.steps_[:-1]:
             if getattr(step, "site", None) is not None and site not in set(map(str, step.sites_)):
-                raise ValueError(f"site={site!r} is not one of the training sites {sorted(map(str, step.sites_))} or 'harmonized'")
+                sites = sorted(map(str, step.sites_))
+                raise ValueError(f"site={site!r} is not one of the training sites {sites} or 'harmonized'")
         return site
 
     # -- public API -------------------------------------------------------------------------
     def sample(self, n=None, cohort: str = "target", covariates=None, site=None, random_state=None) -> pd.DataFrame:
         """Synthetic subjects of one cohort with covariate columns, ROI volumes in raw units.
 
-        Covariates are drawn from that cohort's training rows (or ``covariates``, one row per
-        subject; then ``n`` is ignored). ``site``: ``None`` = each subject at its own site,
-        a site label = all at that site, ``"harmonized"`` = site effects removed.
+        Parameters
+        ----------
+        n : int, default=None
+            Number of synthetic subjects (ignored when ``covariates`` is given).
+        cohort : {"target", "background"}, default="target"
+            The cohort to sample; covariates are drawn from its training rows.
+        covariates : DataFrame, default=None
+            Covariates of the synthetic subjects, one row each, instead of drawn ones.
+        site : str, default=None
+            None: each subject at its own site; a site label: all at that site;
+            ``"harmonized"``: site effects removed.
+        random_state : int, RandomState instance or None, default=None
+            Seed of this call; None uses the pipeline's own ``random_state``.
+
+        Returns
+        -------
+        samples : DataFrame
+            The covariate (and site) columns, then the ROI volumes in raw units.
         """
         check_is_fitted(self, "steps_")
         check_choice(cohort, "cohort", COHORTS)
@@ -207,7 +284,22 @@ class SynthesisPipeline(Persistent, BaseEstimator):
     def sample_paired(self, n=None, covariates=None, site=None, random_state=None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Synthetic people healthy and ill (row i of both = one person, same covariates).
 
-        Covariates are drawn from the patients' training rows (or given); see :meth:`sample`.
+        Parameters
+        ----------
+        n : int, default=None
+            Number of synthetic people (ignored when ``covariates`` is given).
+        covariates : DataFrame, default=None
+            Covariates of the synthetic people, one row each; None draws them from the
+            patients' training rows.
+        site : str, default=None
+            As in :meth:`sample`.
+        random_state : int, RandomState instance or None, default=None
+            Seed of this call; None uses the pipeline's own ``random_state``.
+
+        Returns
+        -------
+        healthy, disease : tuple of two DataFrames
+            Covariate and ROI columns of each person without and with the disease.
         """
         check_is_fitted(self, "steps_")
         rng = check_random_state(self.random_state if random_state is None else random_state)
@@ -218,7 +310,24 @@ class SynthesisPipeline(Persistent, BaseEstimator):
         return healthy, disease
 
     def counterfactual(self, X: pd.DataFrame, to: str = "background", site=None, **kwargs) -> pd.DataFrame:
-        """Twins of real subjects, each with their own covariates (and site unless ``site`` is set)."""
+        """Twins of real subjects, each with their own covariates (and site unless ``site`` is set).
+
+        Parameters
+        ----------
+        X : DataFrame
+            Real subjects with the ROI, covariate and site columns.
+        to : {"background", "target"}, default="background"
+            The cohort of the twins.
+        site : str, default=None
+            None: each twin at its subject's site; else as in :meth:`sample`.
+        **kwargs : dict
+            Passed to the synthesizer's ``counterfactual`` (e.g. ``mode``).
+
+        Returns
+        -------
+        twins : DataFrame
+            The columns of ``X`` in its order, ROI volumes replaced by the twins'.
+        """
         transformed = self._forward(X)
         rois = list(self.feature_names_in_)
         twins = self.synthesizer.counterfactual(transformed[rois], to=to, **kwargs)
@@ -226,19 +335,46 @@ class SynthesisPipeline(Persistent, BaseEstimator):
         return pd.concat([X.drop(columns=rois + self.covariate_columns_), out], axis=1)[list(X.columns)]
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The synthesizer's latent codes of preprocessed subjects."""
+        """The synthesizer's latent codes of preprocessed subjects.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Real subjects with the ROI, covariate and site columns.
+
+        Returns
+        -------
+        latents : DataFrame
+            The synthesizer's ``transform`` of the preprocessed ROI values.
+        """
         return self.synthesizer.transform(self._forward(X)[list(self.feature_names_in_)])
 
     def severity(self, X: pd.DataFrame) -> pd.Series:
+        """The synthesizer's disease severity of preprocessed subjects.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Real subjects with the ROI, covariate and site columns.
+
+        Returns
+        -------
+        severity : Series
+            One value per row of ``X``, named ``"severity"``.
+        """
         return self.synthesizer.severity(self._forward(X)[list(self.feature_names_in_)])
 
     # -- persistence ------------------------------------------------------------------------
     def _get_state(self) -> tuple[dict, dict]:
         """Every step's state (tensors prefixed by the step's name) + the covariate pools."""
         check_is_fitted(self, "steps_")
-        metadata = {"params": {"rois": self.rois, "random_state": self.random_state}, "steps": [],
-                    "feature_names": [str(r) for r in self.feature_names_in_], "covariate_columns": self.covariate_columns_,
-                    "covariates": {k: t.to_dict(orient="list") for k, t in self.covariates_.items()}}
+        metadata = {
+            "params": {"rois": self.rois, "random_state": self.random_state},
+            "steps": [],
+            "feature_names": [str(r) for r in self.feature_names_in_],
+            "covariate_columns": self.covariate_columns_,
+            "covariates": {k: t.to_dict(orient="list") for k, t in self.covariates_.items()},
+        }
         tensors = {}
         for name, step in self.steps_:
             entry, step_tensors = nested_state(step, name)
@@ -248,7 +384,9 @@ class SynthesisPipeline(Persistent, BaseEstimator):
 
     @classmethod
     def _from_state(cls, metadata: dict, tensors: dict) -> SynthesisPipeline:
-        steps = [(entry["name"], nested_from_state(entry, tensors, entry["name"], "step")) for entry in metadata["steps"]]
+        steps = [
+            (entry["name"], nested_from_state(entry, tensors, entry["name"], "step")) for entry in metadata["steps"]
+        ]
         pipeline = cls(steps=[(n, clone(s)) for n, s in steps], **metadata["params"])
         pipeline.steps_ = steps
         pipeline.feature_names_in_ = np.asarray(metadata["feature_names"], dtype=object)
