@@ -30,7 +30,24 @@ def benchmark_models(random_state=0, quick: bool = False) -> dict[str, BaseSynth
     """The models compared in the benchmark: the contrastive VAE (λ = 0, 5, 10, 15 and the TC
     penalty), the conditional VAE, the linear contrastive model, Gaussian mixtures and KDE.
 
-    ``quick`` caps the neural models at ``QUICK_EPOCHS`` epochs (a smoke run, not a ranking).
+    Parameters
+    ----------
+    random_state : int, default=0
+        Seed of every model.
+    quick : bool, default=False
+        Cap the neural models at ``QUICK_EPOCHS`` epochs (a smoke run, not a ranking).
+
+    Returns
+    -------
+    dict
+        Model name -> unfitted synthesizer.
+
+    Examples
+    --------
+    >>> from roisynth.evaluation import benchmark_models
+    >>> models = benchmark_models(quick=True)
+    >>> len(models), models["ContrastiveVAE λ=5"].mmd_weight
+    (9, 5.0)
     """
     neural = {"random_state": random_state, "verbose": False} | ({"epochs": QUICK_EPOCHS} if quick else {})
     return {
@@ -48,15 +65,64 @@ def benchmark_models(random_state=0, quick: bool = False) -> dict[str, BaseSynth
 
 def semisynthetic_data(n: int = 3000, random_state=0) -> datasets.SemiSynthetic:
     """The benchmark data: ``n`` simulated CN subjects split into background and targets with
-    the seed paper's Table 1 atrophy patterns (three subtypes)."""
+    the seed paper's Table 1 atrophy patterns (three subtypes).
+
+    Parameters
+    ----------
+    n : int, default=3000
+        Simulated CN subjects.
+    random_state : int, default=0
+        Seed of the simulation and the split.
+
+    Returns
+    -------
+    SemiSynthetic
+        See :func:`roisynth.datasets.make_semisynthetic`.
+
+    Examples
+    --------
+    >>> from roisynth.evaluation import semisynthetic_data
+    >>> data = semisynthetic_data(n=600)
+    >>> len(data.rois)
+    139
+    """
     cn = datasets.simulate_cohort(n=n, diagnosis={"CN": 1.0}, random_state=random_state)
     return datasets.make_semisynthetic(cn[["age", "sex", "icv", *datasets.roi_names()]], random_state=random_state)
 
 
 def run_semisynthetic(models: dict[str, BaseSynthesizer], data=None, n_train: int = 1050, seeds=(0,),
                       n_bootstrap: int = 0, progress=print) -> pd.DataFrame:
-    """:func:`~roisynth.evaluation.semisynthetic_scores` of every model for every seed (the
-    seed sets the split and the model's ``random_state``); one row per (model, seed)."""
+    """:func:`~roisynth.evaluation.semisynthetic_scores` of every model for every seed.
+
+    Parameters
+    ----------
+    models : dict
+        Name -> unfitted synthesizer, e.g. :func:`benchmark_models`.
+    data : SemiSynthetic, default=None
+        The benchmark data; None: :func:`semisynthetic_data`.
+    n_train : int, default=1050
+        Training rows per cohort.
+    seeds : iterable of int, default=(0,)
+        Each sets the split and the model's ``random_state``.
+    n_bootstrap : int, default=0
+        Bootstrap replicates of the W2 intervals.
+    progress : callable, default=print
+        Called with one line per fitted model; None: silent.
+
+    Returns
+    -------
+    DataFrame
+        One row per (model, seed), one column per score.
+
+    Examples
+    --------
+    >>> from roisynth import LinearContrastive
+    >>> from roisynth.evaluation import run_semisynthetic, semisynthetic_data
+    >>> scores = run_semisynthetic({"linear": LinearContrastive()}, semisynthetic_data(n=1000), n_train=300,
+    ...                            progress=None)
+    >>> scores.index.tolist()
+    [('linear', 0)]
+    """
     data = semisynthetic_data() if data is None else data
     rows = []
     for name, model in models.items():
@@ -75,8 +141,41 @@ def run_table(models: dict[str, BaseSynthesizer], background: pd.DataFrame, targ
               test_fraction: float = 0.2, seeds=(0,), n_bootstrap: int = 0, progress=print) -> pd.DataFrame:
     """Every model on a user's own cohorts: a random ``test_fraction`` of each is held out, the
     rest fitted, and :func:`~roisynth.evaluation.evaluate` scores the model (no ground truth,
-    so no twin or subtype figures); one row per (model, seed) in the layout of
-    :func:`run_semisynthetic`."""
+    so no twin or subtype figures).
+
+    Parameters
+    ----------
+    models : dict
+        Name -> unfitted synthesizer.
+    background : DataFrame
+        Background ROI table.
+    target : DataFrame
+        Target ROI table.
+    test_fraction : float, default=0.2
+        Share of each cohort held out (:func:`roisynth.demo.split`).
+    seeds : iterable of int, default=(0,)
+        Each sets the split and the model's ``random_state``.
+    n_bootstrap : int, default=0
+        Bootstrap replicates of the W2 intervals.
+    progress : callable, default=print
+        Called with one line per fitted model; None: silent.
+
+    Returns
+    -------
+    DataFrame
+        One row per (model, seed) in the layout of :func:`run_semisynthetic`.
+
+    Examples
+    --------
+    >>> from roisynth import LinearContrastive, datasets
+    >>> from roisynth.evaluation import run_table
+    >>> cohort = datasets.load_example()
+    >>> rois = datasets.roi_names()
+    >>> scores = run_table({"linear": LinearContrastive()}, cohort.loc[cohort.diagnosis == "CN", rois],
+    ...                    cohort.loc[cohort.diagnosis == "AD", rois], progress=None)
+    >>> "w2_target" in scores
+    True
+    """
     import time
 
     rows = []
@@ -95,8 +194,8 @@ def run_table(models: dict[str, BaseSynthesizer], background: pd.DataFrame, targ
             rows.append({"model": name, "seed": seed, **flatten(table), "fit_seconds": fit_seconds,
                          "sample_seconds": sample_seconds})
             if progress is not None:
-                progress(f"{name} (seed {seed}): fit {fit_seconds:.1f} s, W2 background {rows[-1]['w2_background']:.3g}, "
-                         f"W2 target {rows[-1]['w2_target']:.3g}")
+                progress(f"{name} (seed {seed}): fit {fit_seconds:.1f} s, "
+                         f"W2 background {rows[-1]['w2_background']:.3g}, W2 target {rows[-1]['w2_target']:.3g}")
     return pd.DataFrame(rows).set_index(["model", "seed"])
 
 
@@ -113,7 +212,29 @@ def table_a1(scores: pd.DataFrame, can_pair: dict[str, bool] | None = None) -> p
     background, and generated background vs generated target next to the real value, each
     with its bootstrap interval) followed by the figures no paper reports: ratios to the
     noise floor, truth-based scores (semi-synthetic data only), utility, privacy and times.
-    Means over seeds; "—" where a model cannot produce a figure."""
+    Means over seeds; NaN (— in :func:`to_markdown`) where a model cannot produce a figure.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        Scores of :func:`run_semisynthetic` or :func:`run_table`.
+    can_pair : dict, default=None
+        Model name -> whether it pairs; adds a ``pairs`` column.
+
+    Returns
+    -------
+    DataFrame
+        One row per model.
+
+    Examples
+    --------
+    >>> from roisynth import LinearContrastive
+    >>> from roisynth.evaluation import run_semisynthetic, semisynthetic_data, table_a1
+    >>> scores = run_semisynthetic({"linear": LinearContrastive()}, semisynthetic_data(n=1000), n_train=300,
+    ...                            progress=None)
+    >>> table_a1(scores, {"linear": True})["pairs"].tolist()
+    ['yes']
+    """
     mean = scores.groupby(level="model", sort=False).mean(numeric_only=True)
     real_unpaired = mean["w2_unpaired_reference"].mean()
     columns = {
@@ -142,6 +263,29 @@ def table_a1(scores: pd.DataFrame, can_pair: dict[str, bool] | None = None) -> p
 
 
 def to_markdown(table: pd.DataFrame) -> str:
+    """A :func:`table_a1` as a Markdown table, three decimals, "—" for missing figures.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The table to format.
+
+    Returns
+    -------
+    str
+        Markdown (needs the ``tabulate`` package).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from roisynth.evaluation import to_markdown
+    >>> print(to_markdown(pd.DataFrame({"W2": [1.23456, np.nan]}, index=["a", "b"])))
+    |    |      W2 |
+    |:---|--------:|
+    | a  |   1.235 |
+    | b  |  —      |
+    """
     return table.to_markdown(floatfmt=".3f").replace(" nan ", "  —  ")
 
 
