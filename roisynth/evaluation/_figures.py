@@ -91,7 +91,8 @@ def _by_group(ax, values: np.ndarray, names: list[str], labels: pd.Categorical) 
     for colour, group in zip(cycle(PALETTE), labels.categories):
         rows = np.asarray(labels == group)
         if values.shape[1] == 2:
-            ax.scatter(values[rows, 0], values[rows, 1], s=10, alpha=0.6, color=colour, label=f"{group} (n={rows.sum()})")
+            ax.scatter(values[rows, 0], values[rows, 1], s=10, alpha=0.6, color=colour,
+                       label=f"{group} (n={rows.sum()})")
         else:
             ax.hist(values[rows, 0], bins=25, density=True, histtype="step", linewidth=1.8, color=colour,
                     label=f"{group} (n={rows.sum()})")
@@ -156,7 +157,8 @@ def effect_sizes(real: tuple, synthetic: tuple, top: int = 15) -> Figure:
     right.barh(y - 0.2, synthetic_d[chosen], height=0.4, color="tab:purple", label="synthetic")
     right.set_yticks(y, chosen)
     right.axvline(0, color="black", linewidth=0.5)
-    right.set(xlabel="Cohen's d (patients − healthy, in pooled SD)", title=f"The {len(chosen)} ROIs most affected in real data")
+    right.set(xlabel="Cohen's d (patients − healthy, in pooled SD)",
+              title=f"The {len(chosen)} ROIs most affected in real data")
     right.legend(loc="best")
     fig.suptitle("Disease effect per ROI, real vs synthetic: do the synthetic patients differ from synthetic "
                  "controls where, and as much as, real ones do?")

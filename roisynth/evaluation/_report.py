@@ -124,7 +124,8 @@ def _check_features(tables: dict, features: list) -> None:
     for name, table in tables.items():
         missing = [c for c in features if c not in table.columns]
         if missing:
-            raise ValueError(f"{name} lacks column(s) {missing[:5]}" + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""))
+            more = f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
+            raise ValueError(f"{name} lacks column(s) {missing[:5]}{more}")
         check_numeric_table(table[features], name, nonnegative=False)
 
 
@@ -134,7 +135,8 @@ def _choose_rois(rois, features: list, train: tuple) -> list:
         rois = [rois] if isinstance(rois, str) else list(rois)
         unknown = [r for r in rois if r not in features]
         if not rois or unknown:
-            raise ValueError(f"rois must be among the compared columns; unknown: {unknown[:5]}" if unknown else "rois is empty")
+            raise ValueError(f"rois must be among the compared columns; unknown: {unknown[:5]}" if unknown
+                             else "rois is empty")
         return rois
     d = cohens_d(train[1][features], train[0][features]).abs().sort_values(ascending=False)
     hippocampi = [r for r in HIPPOCAMPI if r in features]
@@ -150,7 +152,8 @@ def _labels(groups, held_out: tuple) -> pd.Categorical:
         names = [figures.COHORT_NAMES[c] for c in ("background", "target")]
         return pd.Categorical.from_codes(np.repeat([0, 1], [len(t) for t in held_out]), categories=names)
     if not isinstance(groups, pd.Series):
-        raise TypeError(f"groups must be a pandas Series of labels indexed like the real tables' rows, got {type(groups).__name__}")
+        raise TypeError("groups must be a pandas Series of labels indexed like the real tables' rows, "
+                        f"got {type(groups).__name__}")
     index = held_out[0].index.append(held_out[1].index)
     if index.has_duplicates or groups.index.has_duplicates:
         where = "the real tables share row labels" if index.has_duplicates else "groups has duplicated row labels"
@@ -191,7 +194,8 @@ def _metrics_html(table: pd.DataFrame) -> str:
     rows = []
     for name, row in table.iterrows():
         aspect, text = METRICS.get(name, ("", ""))
-        value = _number(row["value"]) + ("" if pd.isna(row["low"]) else f" [{_number(row['low'])}, {_number(row['high'])}]")
+        interval = "" if pd.isna(row["low"]) else f" [{_number(row['low'])}, {_number(row['high'])}]"
+        value = _number(row["value"]) + interval
         cells = [f"<td>{aspect}</td><td><code>{html.escape(str(name))}</code></td>", f'<td class="num">{value}</td>',
                  *(f'<td class="num">{_number(row[c])}</td>' for c in ("reference", "ratio")),
                  f"<td>{html.escape(str(row['ideal']))}</td><td>{html.escape(text)}</td>"]
@@ -269,6 +273,58 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
     to open offline) and written to ``png_dir`` (default ``<output stem>_figures`` beside the
     HTML). ``n_bootstrap`` replicates for the confidence intervals (0: none); the same
     ``random_state`` gives the same tables, numbers and PNG files.
+
+    Parameters
+    ----------
+    output : str or path, default="report.html"
+        HTML file to write.
+    model : synthesizer, SynthesisPipeline, str or path, default=None
+        A fitted model or the path of a saved one.
+    synthetic : tuple, default=None
+        ``(background, target)`` synthetic tables, instead of ``model``.
+    train : tuple
+        ``(background, target)`` real tables the model was fitted on (required).
+    test : tuple, default=None
+        ``(background, target)`` held-out real tables.
+    groups : Series, default=None
+        Labels of the real rows, indexed like them.
+    rois : str or list of str, default=None
+        ROIs of figures 1 and 2; None: the 6 most affected.
+    n_bootstrap : int, default=1000
+        Bootstrap replicates of the intervals.
+    random_state : int, default=0
+        Seed of every draw.
+    png_dir : str or path, default=None
+        Folder of the PNG files; None: ``<output stem>_figures``.
+    title : str, default=None
+        Title of the report.
+
+    Returns
+    -------
+    Path
+        The HTML file written.
+
+    Raises
+    ------
+    ValueError
+        If both or neither of ``model`` and ``synthetic`` are given, ``train`` is missing, or
+        tables lack the compared columns.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from roisynth import GaussianMixtureSynthesizer, datasets
+    >>> from roisynth.evaluation import build_report
+    >>> cohort = datasets.load_example()
+    >>> rois = ["Hippocampus_L", "Hippocampus_R", "Amygdala_L"]
+    >>> cohorts = lambda t: (t.loc[t.diagnosis == "CN", rois], t.loc[t.diagnosis != "CN", rois])
+    >>> train, test = cohorts(cohort.iloc[:400]), cohorts(cohort.iloc[400:700])
+    >>> model = GaussianMixtureSynthesizer(random_state=0).fit(*train)
+    >>> path = build_report(Path(tempfile.mkdtemp()) / "report.html", model=model, train=train, test=test,
+    ...                     n_bootstrap=0)
+    >>> sorted(p.name for p in path.with_name("report_figures").iterdir())[0]
+    '1_distributions.png'
     """
     if (model is None) == (synthetic is None):
         raise ValueError("pass exactly one of model= (a fitted synthesizer or a model file) and "
@@ -296,7 +352,8 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
     rng = np.random.default_rng(seed_from(random_state))
     seeds = dict(zip(("background", "target", "evaluate", "split", "paired"), map(int, rng.integers(2**31, size=5))))
     if model is not None:
-        synthetic = tuple(model.sample(len(t), cohort=c, random_state=seeds[c]) for c, t in zip(("background", "target"), train))
+        synthetic = tuple(model.sample(len(t), cohort=c, random_state=seeds[c])
+                          for c, t in zip(("background", "target"), train))
     _check_features({"synthetic background": synthetic[0], "synthetic target": synthetic[1]}, features)
     table = _metric_table(tuple(s[features] for s in synthetic), tuple(t[features] for t in train),
                           None if test is None else tuple(t[features] for t in test), n_bootstrap, seeds)
@@ -311,7 +368,8 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
     if short:
         notes.append(f"The synthetic {' and '.join(short)} table(s) have fewer rows than the training ones: the metric "
                      "table uses all synthetic rows, and distances read a little pessimistic at smaller sizes.")
-    sizes = {f"real {kind} {figures.COHORT_NAMES[c]}": len(t) for kind, pair in (("training", train), ("held-out", test or ()))
+    sizes = {f"real {kind} {figures.COHORT_NAMES[c]}": len(t)
+             for kind, pair in (("training", train), ("held-out", test or ()))
              for c, t in zip(("background", "target"), pair)}
     sizes |= {f"synthetic {figures.COHORT_NAMES[c]}": len(s) for c, s in zip(("background", "target"), synthetic)}
 
@@ -418,8 +476,9 @@ def build_report_from_tables(output="report.html", *, source, train, test=None, 
         given = {"model": source}
     else:
         given = {"synthetic": read_synthetic(source)}
-    return build_report(output, train=train, test=test, groups=groups, rois=None if rois is None else list(_labels(rois)),
-                        n_bootstrap=n_bootstrap, random_state=random_state, title=title, **given)
+    return build_report(output, train=train, test=test, groups=groups,
+                        rois=None if rois is None else list(_labels(rois)), n_bootstrap=n_bootstrap,
+                        random_state=random_state, title=title, **given)
 
 
 def _figures(model, synthetic: tuple, held_out: tuple, features: list, rois: list,

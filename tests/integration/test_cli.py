@@ -99,7 +99,8 @@ def test_harmonize_then_pipeline_fit_and_sample(tmp_path, example):
             "--residualize", "age,sex,icv"]
     assert main(args) == 0
     sample = tmp_path / "s.csv"
-    assert main(["sample", str(pipe), "-n", "20", "-o", str(sample), "--site", "harmonized", "--random-state", "0"]) == 0
+    argv = ["sample", str(pipe), "-n", "20", "-o", str(sample), "--site", "harmonized", "--random-state", "0"]
+    assert main(argv) == 0
     synthetic = pd.read_csv(sample)
     assert list(synthetic.columns[:6]) == ["synthetic_id", "cohort", "site", "age", "sex", "icv"]
     assert sorted(synthetic.columns[6:]) == sorted(rois)
@@ -113,11 +114,13 @@ def test_benchmark_on_a_user_table_writes_table_a1(tmp_path, example, capsys):
     table = tmp_path / "cohort.csv"
     example.iloc[:900].to_csv(table, index=False)
     out = tmp_path / "bench"
-    argv = ["benchmark", "--table", str(table), "--models", "linear,gaussian", "--n-bootstrap", "20", "-o", str(out), "--quiet"]
+    argv = ["benchmark", "--table", str(table), "--models", "linear,gaussian", "--n-bootstrap", "20", "-o", str(out),
+            "--quiet"]
     assert main(argv) == 0
     scores = pd.read_csv(out / "benchmark.csv")
     assert list(scores["model"]) == ["LinearContrastive", "GaussianMixture (BIC)"]
-    assert (scores["w2_target_low"] < scores["w2_target"]).all() and (scores["w2_target"] < scores["w2_target_high"]).all()
+    assert (scores["w2_target_low"] < scores["w2_target"]).all()
+    assert (scores["w2_target"] < scores["w2_target_high"]).all()
     markdown = (out / "benchmark.md").read_text()
     assert "W2 background↔target [95% CI] (real" in markdown and "membership AUC" in markdown
     assert "twin RMSE ratio" not in markdown  # no ground truth on a user's table
