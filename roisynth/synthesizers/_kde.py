@@ -26,6 +26,30 @@ def log_kde(points: np.ndarray, queries: np.ndarray, bandwidths) -> np.ndarray:
     log p_h(q) = log Σ_i exp(−‖q − x_i‖² / 2h²) − log n − (d/2) log(2πh²), evaluated exactly in
     log space (shifted by the nearest point), so that far-away queries and small h do not
     underflow; the squared distances are computed once for all bandwidths.
+
+    Parameters
+    ----------
+    points : ndarray of shape (n, d)
+        The kernel centres (training points).
+    queries : ndarray of shape (n_queries, d)
+        Where the density is evaluated.
+    bandwidths : array-like of shape (n_bandwidths,)
+        Kernel standard deviations h.
+
+    Returns
+    -------
+    log_density : ndarray of shape (n_bandwidths, n_queries)
+        log p_h(q) for every bandwidth (rows) and query (columns).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from roisynth.synthesizers import log_kde
+    >>> points = np.array([[0.0, 0.0], [1.0, 0.0]])
+    >>> queries = np.array([[0.0, 0.0], [6.0, 0.0]])  # the second is far from both points
+    >>> log_kde(points, queries, [0.5, 1.0]).round(2)
+    array([[ -1.02, -51.14],
+           [ -2.06, -15.03]])
     """
     n, d = points.shape
     h2 = np.asarray(bandwidths, dtype=np.float64) ** 2
@@ -66,7 +90,9 @@ def _describe(cohort: str, columns: list, stratum: tuple) -> str:
 def _split_strata(table, columns: list, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(ROI columns, strata columns) of a fit table; strata must be present and complete."""
     if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"{name} must be a DataFrame holding the strata column(s) {columns}, got {type(table).__name__}")
+        raise TypeError(
+            f"{name} must be a DataFrame holding the strata column(s) {columns}, got {type(table).__name__}"
+        )
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ValueError(f"{name} lacks the strata column(s) {missing}")
@@ -88,7 +114,8 @@ def _groups(labels: pd.DataFrame | None, n: int) -> list[tuple[tuple, np.ndarray
         for column, value in zip(labels.columns, key):
             if not isinstance(value, (str, numbers.Integral, float)):
                 raise TypeError(
-                    f"strata column {column!r} holds {type(value).__name__} values; use str, int, bool or float categories"
+                    f"strata column {column!r} holds {type(value).__name__} values; "
+                    "use str, int, bool or float categories"
                 )
         groups.append((key, rows))
     return groups
@@ -121,31 +148,51 @@ class KDESynthesizer(CohortDensitySynthesizer):
 
     Parameters
     ----------
-    bandwidth : ``"cv"`` or a positive float h in standardized (background-SD) units.
-    bandwidths : grid of h values (standardized units) searched by ``"cv"``; ``None`` for
-        the default grid above.
-    cv : number of cross-validation folds, shuffled with ``random_state``.
-    strata : ``None``, a column name or a list of names (e.g. ``"sex"`` or ``["sex", "site"]``)
-        of categorical columns that the fit tables carry besides the ROIs; one KDE is fitted
+    bandwidth : "cv" or float, default="cv"
+        ``"cv"`` (cross-validated, see above) or a positive h in standardized
+        (background-SD) units.
+    bandwidths : array-like of shape (n_bandwidths,), default=None
+        Grid of h values (standardized units) searched by ``"cv"``; None for the default
+        grid above.
+    cv : int, default=5
+        Number of cross-validation folds, shuffled with ``random_state``.
+    strata : str or list of str, default=None
+        A column name or a list of names (e.g. ``"sex"`` or ``["sex", "site"]``) of
+        categorical columns that the fit tables carry besides the ROIs; one KDE is fitted
         per (cohort, stratum). Bin numeric covariates such as age first (``pd.cut``).
-    n_components : ``None`` (KDE on all standardized ROIs), an int (number of principal
-        components) or a float in (0, 1) (fraction of variance to keep). The PCA is fitted on
-        the standardized background and shared by both cohorts. Dropped components are not
+    n_components : int or float, default=None
+        None (KDE on all standardized ROIs), an int (number of principal components) or a
+        float in (0, 1) (fraction of variance to keep). The PCA is fitted on the
+        standardized background and shared by both cohorts. Dropped components are not
         generated, so the total variance of the samples shrinks to the kept fraction.
-    min_stratum_size : smallest (cohort, stratum) group accepted with ``strata``.
-    nonnegative : inputs are volumes, so negative values are rejected; a
+    min_stratum_size : int, default=10
+        Smallest (cohort, stratum) group accepted with ``strata``.
+    nonnegative : bool, default=True
+        Inputs are volumes, so negative values are rejected; a
         :class:`~roisynth.pipeline.SynthesisPipeline` sets False for its transformed values.
-    random_state : seeds the cross-validation folds and, when ``sample`` gets no
-        ``random_state``, sampling.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the cross-validation folds and, when ``sample`` gets no ``random_state``,
+        sampling.
 
     Attributes
     ----------
-    kernels_ : list of :class:`Kernel`, one per (cohort, stratum).
-    bandwidth_, stratum_sizes_ : Series of h and training rows, indexed by cohort (and the
-        strata columns).
-    cv_results_ : DataFrame of the cross-validation curves (mean and SD over folds of the
-        held-out log-likelihood per subject); ``None`` for a fixed bandwidth.
-    pca_components_ : C (k, d), or ``None``; ``pca_explained_variance_ratio_`` alongside.
+    kernels_ : list of Kernel
+        One :class:`Kernel` per (cohort, stratum).
+    bandwidth_ : Series
+        h of every kernel, indexed by cohort (and the strata columns).
+    stratum_sizes_ : Series
+        Training rows of every kernel, same index.
+    cv_results_ : DataFrame or None
+        The cross-validation curves (mean and SD over folds of the held-out log-likelihood
+        per subject); None for a fixed bandwidth.
+    pca_components_ : ndarray of shape (k, n_features_in_) or None
+        The principal axes C; None without ``n_components``.
+    pca_explained_variance_ratio_ : ndarray of shape (k,) or None
+        Share of the background variance of each kept component.
+    mean_, scale_ : ndarray of shape (n_features_in_,)
+        Mean and SD of every ROI in the background (the standardization).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        The ROI columns.
 
     Examples
     --------
@@ -164,8 +211,11 @@ class KDESynthesizer(CohortDensitySynthesizer):
         "bandwidths": ["array-like", None],
         "cv": [Interval(numbers.Integral, 2, None, closed="left")],
         "strata": [str, "array-like", None],
-        "n_components": [Interval(numbers.Integral, 1, None, closed="left"), Interval(numbers.Real, 0, 1, closed="neither"),
-                         None],
+        "n_components": [
+            Interval(numbers.Integral, 1, None, closed="left"),
+            Interval(numbers.Real, 0, 1, closed="neither"),
+            None,
+        ],
         "min_stratum_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "nonnegative": ["boolean"],
         "random_state": ["random_state"],
@@ -212,14 +262,27 @@ class KDESynthesizer(CohortDensitySynthesizer):
         except (TypeError, ValueError):
             grid = None
         if grid is None or grid.ndim != 1 or not len(grid) or not (np.isfinite(grid) & (grid > 0)).all():
-            raise ValueError(f"bandwidths must be a non-empty 1-D sequence of positive numbers, got {self.bandwidths!r}")
+            raise ValueError(
+                f"bandwidths must be a non-empty 1-D sequence of positive numbers, got {self.bandwidths!r}"
+            )
         return grid
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, background, target=None):
         """Fit one KDE per cohort (and stratum) on raw-unit tables (``target`` optional).
 
-        With ``strata``, both tables are DataFrames holding the strata columns besides the ROIs.
+        Parameters
+        ----------
+        background : DataFrame or ndarray of shape (n_background, n_rois)
+            ROI volumes of healthy subjects in raw units; with ``strata``, a DataFrame that
+            also holds the strata columns.
+        target : DataFrame or ndarray of shape (n_target, n_rois), default=None
+            ROI volumes of patients, same columns; None fits the background only.
+
+        Returns
+        -------
+        self : KDESynthesizer
+            The fitted estimator.
         """
         validate_params(self)
         strata, grid = self._strata_columns(), self._grid()
@@ -257,7 +320,9 @@ class KDESynthesizer(CohortDensitySynthesizer):
         if self.n_components is None:
             return
         if isinstance(self.n_components, numbers.Integral) and self.n_components > min(Z.shape):
-            raise ValueError(f"n_components={self.n_components} exceeds min(rows, ROIs) = {min(Z.shape)} of the background")
+            raise ValueError(
+                f"n_components={self.n_components} exceeds min(rows, ROIs) = {min(Z.shape)} of the background"
+            )
         pca = PCA(n_components=self.n_components, svd_solver="full").fit(Z)
         self.pca_components_, self.pca_explained_variance_ratio_ = pca.components_, pca.explained_variance_ratio_
 
@@ -335,9 +400,24 @@ class KDESynthesizer(CohortDensitySynthesizer):
         """Draw ``n`` synthetic subjects of one cohort, in raw units.
 
         With ``strata``, the strata columns come first and rows are split across strata in
-        the training proportions of the cohort; ``stratum={"sex": "F"}`` samples only the
-        matching strata. ``random_state=None`` uses the model's own ``random_state`` (so an
-        int there gives the same sample on every call).
+        the training proportions of the cohort.
+
+        Parameters
+        ----------
+        n : int
+            Number of synthetic subjects.
+        cohort : {"target", "background"}, default="target"
+            The cohort to sample.
+        random_state : int, RandomState instance or None, default=None
+            Seed of this call; None uses the model's own ``random_state`` (so an int there
+            gives the same sample on every call).
+        stratum : dict, default=None
+            ``{"sex": "F"}`` samples only the matching strata; None samples them all.
+
+        Returns
+        -------
+        samples : DataFrame of shape (n, n_strata + n_features_in_)
+            The strata columns (with ``strata``), then the ROI volumes.
         """
         cohort = self._check_cohort(cohort)
         n = check_count(n)
@@ -360,7 +440,9 @@ class KDESynthesizer(CohortDensitySynthesizer):
     def _get_state(self):
         check_is_fitted(self, "kernels_")
         metadata, tensors = super()._get_state()
-        metadata["kernels"] = [{"cohort": k.cohort, "stratum": list(k.stratum), "bandwidth": k.bandwidth} for k in self.kernels_]
+        metadata["kernels"] = [
+            {"cohort": k.cohort, "stratum": list(k.stratum), "bandwidth": k.bandwidth} for k in self.kernels_
+        ]
         metadata["cv_results"] = None if self.cv_results_ is None else self.cv_results_.to_dict(orient="list")
         tensors |= {f"kernel{i}.points": persistence.to_tensor(k.points) for i, k in enumerate(self.kernels_)}
         if self.pca_components_ is not None:
