@@ -36,28 +36,62 @@ class ConditionalVAE(NeuralSynthesizer):
 
     Parameters
     ----------
-    n_latent : size of the latent z.
-    n_hidden : width of the hidden layer of every two-layer MLP.
-    noise : observation covariance Σ of p(x|z,y) = N(f(z,y), Σ): ``"full"`` (learned dense
+    n_latent : int, default=10
+        Size of the latent z.
+    n_hidden : int, default=64
+        Width of the hidden layer of every two-layer MLP.
+    noise : {"full", "diagonal"}, default="full"
+        Observation covariance Σ of p(x|z,y) = N(f(z,y), Σ): ``"full"`` (learned dense
         Σ: synthetic data keep the real residual correlations) or ``"diagonal"`` (per-ROI
         variances only).
-    latent_sampling : where synthetic codes come from: ``"aggregate"`` (Gaussian mixtures
-        fitted after training to the posterior codes of the training subjects, see
+    latent_sampling : {"aggregate", "prior"}, default="aggregate"
+        Where synthetic codes come from: ``"aggregate"`` (Gaussian mixtures fitted after
+        training to the posterior codes of the training subjects, see
         :mod:`roisynth.synthesizers._latent_density`) or ``"prior"`` (N(0, I), as in Sohn et al.).
-    mmd_weight : λ of the penalty λ·MMD²(μ_z target, μ_z background); 0 (default) is the plain
-        cVAE. A positive weight discourages the encoder from hiding the label in z, which
-        otherwise weakens the label's effect in decoded pairs.
-    epochs, batch_size, learning_rate : Adam (betas 0.5, 0.999) schedule.
-    validation_fraction : share of each cohort held out for early stopping when ``fit`` gets
-        no explicit ``validation``; 0 trains all ``epochs`` without early stopping.
-    eval_every, patience : early stopping is judged every ``eval_every`` epochs by the
-        Gaussian W2 between synthesized and validation data (sum over both cohorts) and stops
-        after ``patience`` epochs without improvement, restoring the best weights.
-    nonnegative : inputs are volumes, so negative values are rejected; a
+    mmd_weight : float, default=0.0
+        λ of the penalty λ·MMD²(μ_z target, μ_z background); 0 is the plain cVAE. A
+        positive weight discourages the encoder from hiding the label in z, which otherwise
+        weakens the label's effect in decoded pairs.
+    epochs : int, default=500
+        Most training epochs (Adam, betas 0.5, 0.999).
+    batch_size : int, default=128
+        Rows of each cohort per batch.
+    learning_rate : float, default=1e-3
+        Adam step size.
+    validation_fraction : float, default=0.15
+        Share of each cohort held out for early stopping when ``fit`` gets no explicit
+        ``validation``; 0 trains all ``epochs`` without early stopping.
+    eval_every : int, default=5
+        Early stopping is judged every ``eval_every`` epochs by the Gaussian W2 between
+        synthesized and validation data (sum over both cohorts).
+    patience : int, default=50
+        Training stops after ``patience`` epochs without improvement, restoring the best
+        weights.
+    nonnegative : bool, default=True
+        Inputs are volumes, so negative values are rejected; a
         :class:`~roisynth.pipeline.SynthesisPipeline` sets False for its transformed values.
-    n_threads : torch threads during fit and sampling (``None``: leave torch's setting).
-    verbose : show a progress bar.
-    random_state : int for bit-identical results on CPU.
+    n_threads : int or None, default=1
+        Torch threads during fit and sampling (None: leave torch's setting).
+    verbose : bool, default=True
+        Show a progress bar.
+    random_state : int, RandomState instance or None, default=None
+        Int for bit-identical results on CPU.
+
+    Attributes
+    ----------
+    module_ : ConditionalVAEModule
+        The trained torch module (:class:`roisynth.nn.conditional.ConditionalVAEModule`).
+    history_ : TrainingHistory
+        Training losses and validation scores (:class:`roisynth.nn.TrainingHistory`).
+    n_epochs_ : int
+        The epoch whose weights were kept.
+    background_latents_, target_latents_ : LatentMixture or None
+        Gaussian mixtures of the healthy and the patients' codes z that synthetic codes are
+        drawn from; None with ``latent_sampling="prior"``.
+    mean_, scale_ : ndarray of shape (n_features_in_,)
+        Mean and SD of every ROI in the background (the internal standardization).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        The ROI columns.
 
     Examples
     --------
@@ -140,7 +174,20 @@ class ConditionalVAE(NeuralSynthesizer):
             return self.module_.posterior(x, _LABELS[cohort])[0]
 
     def transform(self, X, cohort: str = "target") -> pd.DataFrame:
-        """Posterior means of z given the rows and the label of ``cohort``: columns z1..z{n_latent}."""
+        """Posterior means of z given the rows and the label of ``cohort``: columns z1..z{n_latent}.
+
+        Parameters
+        ----------
+        X : DataFrame or ndarray of shape (n_samples, n_features_in_)
+            ROI volumes in raw units.
+        cohort : {"target", "background"}, default="target"
+            The label y the rows are encoded with.
+
+        Returns
+        -------
+        latents : DataFrame of shape (n_samples, n_latent)
+            E[z | x, y] of every row, the index of ``X``.
+        """
         check_is_fitted(self, "module_")
         check_choice(cohort, "cohort", COHORTS)
         df, values = self._validate_X(X)
@@ -151,7 +198,9 @@ class ConditionalVAE(NeuralSynthesizer):
         """Healthy twins encode the rows as patients (y = 1) and decode with y = 0; diseased
         twins encode them as healthy (y = 0) and decode with y = 1."""
         if salient is not None:
-            raise ValueError("ConditionalVAE has no salient code: the disease is the label y = 1 itself; leave salient=None")
+            raise ValueError(
+                "ConditionalVAE has no salient code: the disease is the label y = 1 itself; leave salient=None"
+            )
         if to == "background":
             return self._posterior_mean(values, "target"), self._condition(len(values)), None
         return self._posterior_mean(values, "background"), None, self._condition(len(values))

@@ -28,32 +28,75 @@ class ContrastiveVAE(NeuralSynthesizer):
 
     Parameters
     ----------
-    n_common, n_salient : latent sizes (5 + 5 as in the paper).
-    n_hidden : width of the hidden layer of every two-layer MLP.
-    noise : observation covariance Σ of p(x|z,s) = N(f(z,s), Σ): ``"full"`` (learned dense
+    n_common : int, default=5
+        Size of the common latent z (5 as in the paper).
+    n_salient : int, default=5
+        Size of the salient latent s (5 as in the paper).
+    n_hidden : int, default=64
+        Width of the hidden layer of every two-layer MLP.
+    noise : {"full", "diagonal"}, default="full"
+        Observation covariance Σ of p(x|z,s) = N(f(z,s), Σ): ``"full"`` (learned dense
         Σ: synthetic data keep the real residual correlations) or ``"diagonal"`` (per-ROI
         variances only).
-    latent_sampling : where synthetic codes come from: ``"aggregate"`` (Gaussian mixtures
-        fitted after training to the posterior codes of the training subjects, see
+    latent_sampling : {"aggregate", "prior"}, default="aggregate"
+        Where synthetic codes come from: ``"aggregate"`` (Gaussian mixtures fitted after
+        training to the posterior codes of the training subjects, see
         :mod:`roisynth.synthesizers._latent_density`) or ``"prior"`` (N(0, I), as in the paper).
-    regularizer : ``"mmd"`` (seed paper: λ·MMD²(z_target, z_background), multi-bandwidth
-        RBF with median-heuristic bandwidths, aligns the common space across cohorts) or
-        ``"tc"`` (Abid & Zou 2019: total-correlation penalty between the target's z and s,
-        estimated by a discriminator between joint and shuffled (z, s)).
-    mmd_weight : λ of the MMD term; 0 gives the paper's "without MMD" ablation.
-    tc_weight : weight of the total-correlation term (``regularizer="tc"``).
-    background_salient_weight : γ of the penalty keeping healthy subjects' salient means at 0.
-    epochs, batch_size, learning_rate : Adam (betas 0.5, 0.999) schedule.
-    validation_fraction : share of each cohort held out for early stopping when ``fit`` gets
-        no explicit ``validation``; 0 trains all ``epochs`` without early stopping.
-    eval_every, patience : early stopping is judged every ``eval_every`` epochs by the
-        Gaussian W2 between synthesized and validation data (sum over both cohorts) and stops
-        after ``patience`` epochs without improvement, restoring the best weights.
-    nonnegative : inputs are volumes, so negative values are rejected; a
+    regularizer : {"mmd", "tc"}, default="mmd"
+        ``"mmd"`` (seed paper: λ·MMD²(z_target, z_background), multi-bandwidth RBF with
+        median-heuristic bandwidths, aligns the common space across cohorts) or ``"tc"``
+        (Abid & Zou 2019: total-correlation penalty between the target's z and s, estimated
+        by a discriminator between joint and shuffled (z, s)).
+    mmd_weight : float, default=10.0
+        λ of the MMD term; 0 gives the paper's "without MMD" ablation.
+    tc_weight : float, default=1.0
+        Weight of the total-correlation term (``regularizer="tc"``).
+    background_salient_weight : float, default=10.0
+        γ of the penalty keeping healthy subjects' salient means at 0.
+    epochs : int, default=500
+        Most training epochs (Adam, betas 0.5, 0.999).
+    batch_size : int, default=128
+        Rows of each cohort per batch.
+    learning_rate : float, default=1e-3
+        Adam step size.
+    validation_fraction : float, default=0.15
+        Share of each cohort held out for early stopping when ``fit`` gets no explicit
+        ``validation``; 0 trains all ``epochs`` without early stopping.
+    eval_every : int, default=5
+        Early stopping is judged every ``eval_every`` epochs by the Gaussian W2 between
+        synthesized and validation data (sum over both cohorts).
+    patience : int, default=50
+        Training stops after ``patience`` epochs without improvement, restoring the best
+        weights.
+    nonnegative : bool, default=True
+        Inputs are volumes, so negative values are rejected; a
         :class:`~roisynth.pipeline.SynthesisPipeline` sets False for its transformed values.
-    n_threads : torch threads during fit and sampling (``None``: leave torch's setting).
-    verbose : show a progress bar.
-    random_state : int for bit-identical results on CPU.
+    n_threads : int or None, default=1
+        Torch threads during fit and sampling (None: leave torch's setting).
+    verbose : bool, default=True
+        Show a progress bar.
+    random_state : int, RandomState instance or None, default=None
+        Int for bit-identical results on CPU.
+
+    Attributes
+    ----------
+    module_ : ContrastiveVAEModule
+        The trained torch module (:class:`roisynth.nn.contrastive.ContrastiveVAEModule`).
+    history_ : TrainingHistory
+        Training and validation losses per epoch (:class:`roisynth.nn.TrainingHistory`).
+    n_epochs_ : int
+        The epoch whose weights were kept (the best on validation).
+    background_latents_, target_latents_ : LatentMixture or None
+        Gaussian mixtures of the healthy codes z and the patients' codes (z, s) that
+        synthetic codes are drawn from; None with ``latent_sampling="prior"``.
+    mean_, scale_ : ndarray of shape (n_features_in_,)
+        Mean and SD of every ROI in the background (the internal standardization).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        The ROI columns.
+    n_features_in_ : int
+        Number of ROIs.
+    cohorts_ : tuple of str
+        The cohorts the model can sample.
 
     Examples
     --------
@@ -152,7 +195,18 @@ class ContrastiveVAE(NeuralSynthesizer):
             return self.module_.common(x)[0], self.module_.salient(x)[0]
 
     def transform(self, X) -> pd.DataFrame:
-        """Posterior means of the latents: columns z1..z{n_common}, s1..s{n_salient}."""
+        """Posterior means of the latents: columns z1..z{n_common}, s1..s{n_salient}.
+
+        Parameters
+        ----------
+        X : DataFrame or ndarray of shape (n_samples, n_features_in_)
+            ROI volumes in raw units.
+
+        Returns
+        -------
+        latents : DataFrame of shape (n_samples, n_common + n_salient)
+            E[z | x] and E[s | x] of every row, the index of ``X``.
+        """
         check_is_fitted(self, "module_")
         df, values = self._validate_X(X)
         mu_z, mu_s = self._posterior_means(values)
@@ -165,14 +219,31 @@ class ContrastiveVAE(NeuralSynthesizer):
             return self._draw_codes(n, generator, joint=True)[1]
         return torch.from_numpy(np.ascontiguousarray(check_codes(salient, n, self.n_salient), dtype=np.float32))
 
-    def counterfactual(self, X, to: str = "background", mode: str = "residual", salient=None, random_state=None) -> pd.DataFrame:
+    def counterfactual(
+        self, X, to: str = "background", mode: str = "residual", salient=None, random_state=None
+    ) -> pd.DataFrame:
         """Twin of each row of ``X`` in the other cohort, in raw units.
 
-        ``to="background"``: healthy twin of patients (their own s replaced by 0).
-        ``to="target"``: diseased twin of healthy people (s = 0 replaced by ``salient``, one
-        vector for all rows or one per row, by default drawn like synthetic patients' codes).
-        ``mode="residual"`` keeps each person's detail: x + f(z, s_new) − f(z, s_own);
-        ``mode="decode"`` returns the paper's reconstruction f(z, s_new).
+        Parameters
+        ----------
+        X : DataFrame or ndarray of shape (n_samples, n_features_in_)
+            Real subjects' ROI volumes in raw units.
+        to : {"background", "target"}, default="background"
+            ``"background"``: healthy twin of patients (their own s replaced by 0).
+            ``"target"``: diseased twin of healthy people (s = 0 replaced by ``salient``).
+        mode : {"residual", "decode"}, default="residual"
+            ``"residual"`` keeps each person's detail: x + f(z, s_new) − f(z, s_own);
+            ``"decode"`` returns the paper's reconstruction f(z, s_new).
+        salient : array-like of shape (n_salient,) or (n_samples, n_salient), default=None
+            Salient codes given to healthy rows (``to="target"``), one vector for all rows or
+            one per row; None draws them like synthetic patients' codes.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the drawn salient codes; None uses the model's own ``random_state``.
+
+        Returns
+        -------
+        twins : DataFrame of shape (n_samples, n_features_in_)
+            The twins in raw units, the index and columns of ``X``.
         """
         return super().counterfactual(X, to, mode, salient, random_state)
 
@@ -183,7 +254,18 @@ class ContrastiveVAE(NeuralSynthesizer):
         return mu_z, None, self._salient_for(salient, len(values), random_state)
 
     def severity(self, X) -> pd.Series:
-        """Mean |x − healthy twin| over ROIs, in background-SD units: mean_j |f_j(z,0) − f_j(z,s)|."""
+        """Mean |x − healthy twin| over ROIs, in background-SD units: mean_j |f_j(z,0) − f_j(z,s)|.
+
+        Parameters
+        ----------
+        X : DataFrame or ndarray of shape (n_samples, n_features_in_)
+            ROI volumes in raw units.
+
+        Returns
+        -------
+        severity : Series of shape (n_samples,)
+            The severity of every row, named ``"severity"``, the index of ``X``.
+        """
         check_is_fitted(self, "module_")
         df, values = self._validate_X(X)
         mu_z, mu_s = self._posterior_means(values)

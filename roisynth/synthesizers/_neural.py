@@ -66,15 +66,17 @@ class NeuralSynthesizer(BaseSynthesizer):
         ----------
         background : DataFrame or ndarray of shape (n_background, n_rois)
             ROI volumes of healthy subjects in raw units.
-        target : DataFrame or ndarray of shape (n_target, n_rois)
-            ROI volumes of patients, same columns; required (the model learns both cohorts).
+        target : DataFrame or ndarray of shape (n_target, n_rois), default=None
+            ROI volumes of patients, same columns; required (the model learns both cohorts),
+            None raises a ``ValueError``.
         validation : tuple of two tables, default=None
             ``(background_val, target_val)`` for early stopping; None holds out
             ``validation_fraction`` of each cohort instead.
 
         Returns
         -------
-        self : the fitted estimator.
+        self : object
+            The fitted estimator.
         """
         validate_params(self)
         if target is None:
@@ -196,7 +198,8 @@ class NeuralSynthesizer(BaseSynthesizer):
         n_shared = self.module_.decoder.n_shared
         if self.latent_sampling == "prior":
             z = torch.randn(k, n_shared, generator=generator)
-            c = torch.randn(k, self.module_.decoder.n_condition, generator=generator) if self._latent_condition else None
+            n_condition = self.module_.decoder.n_condition
+            c = torch.randn(k, n_condition, generator=generator) if self._latent_condition else None
         elif not joint:
             return self.background_latents_.sample(k, generator), None
         else:
@@ -230,8 +233,20 @@ class NeuralSynthesizer(BaseSynthesizer):
     def sample(self, n: int, cohort: str = "target", random_state=None) -> pd.DataFrame:
         """Draw ``n`` unpaired synthetic subjects of one cohort, in raw units (float32).
 
-        ``random_state=None`` uses the model's own ``random_state`` (so an int there gives
-        the same sample on every call, as in scikit-learn's ``GaussianMixture.sample``).
+        Parameters
+        ----------
+        n : int
+            Number of synthetic subjects.
+        cohort : {"target", "background"}, default="target"
+            The cohort to sample.
+        random_state : int, RandomState instance or None, default=None
+            Seed of this call; None uses the model's own ``random_state`` (so an int there
+            gives the same sample on every call, as in scikit-learn's ``GaussianMixture.sample``).
+
+        Returns
+        -------
+        samples : DataFrame of shape (n, n_features_in_)
+            Synthetic ROI volumes (float32) with the fitted column names.
         """
         return self._generate(n, random_state, (self._check_cohort(cohort),))[0]
 
@@ -240,20 +255,51 @@ class NeuralSynthesizer(BaseSynthesizer):
 
         Each person is one draw of (z, c, ε): healthy = f(z, 0) + ε, diseased = f(z, c) + ε,
         with ε ~ N(0, Σ).
+
+        Parameters
+        ----------
+        n : int
+            Number of synthetic people.
+        random_state : int, RandomState instance or None, default=None
+            Seed of this call; None uses the model's own ``random_state``.
+
+        Returns
+        -------
+        background, target : tuple of two DataFrames of shape (n, n_features_in_)
+            The healthy and the diseased version of each person, in raw units (float32).
         """
         background, target = self._generate(n, random_state, ("background", "target"))
         return background, target
 
     # -- twins of real subjects ----------------------------------------------------------
-    def counterfactual(self, X, to: str = "background", mode: str = "residual", salient=None, random_state=None) -> pd.DataFrame:
+    def counterfactual(
+        self, X, to: str = "background", mode: str = "residual", salient=None, random_state=None
+    ) -> pd.DataFrame:
         """Twin of each row of ``X`` in the other cohort, in raw units.
 
-        ``to="background"``: healthy twin of patients; ``to="target"``: diseased twin of
-        healthy people. With z the posterior mean of the row's shared code, c_own its own
-        condition and c_new the other cohort's, ``mode="residual"`` keeps each person's
-        detail, x + f(z, c_new) − f(z, c_own); ``mode="decode"`` returns f(z, c_new).
-        ``salient`` (codes to give healthy rows) and ``random_state`` (to draw them) apply to
-        models whose condition is a latent code, such as :class:`~roisynth.ContrastiveVAE`.
+        With z the posterior mean of the row's shared code, c_own its own condition and
+        c_new the other cohort's:
+
+        Parameters
+        ----------
+        X : DataFrame or ndarray of shape (n_samples, n_features_in_)
+            Real subjects' ROI volumes in raw units.
+        to : {"background", "target"}, default="background"
+            ``"background"``: healthy twin of patients; ``"target"``: diseased twin of
+            healthy people.
+        mode : {"residual", "decode"}, default="residual"
+            ``"residual"`` keeps each person's detail, x + f(z, c_new) − f(z, c_own);
+            ``"decode"`` returns f(z, c_new).
+        salient : array-like, default=None
+            Codes to give healthy rows; applies to models whose condition is a latent code,
+            such as :class:`~roisynth.ContrastiveVAE`.
+        random_state : int, RandomState instance or None, default=None
+            Seed to draw those codes when ``salient`` is None.
+
+        Returns
+        -------
+        twins : DataFrame of shape (n_samples, n_features_in_)
+            The twins in raw units, the index and columns of ``X``.
         """
         check_is_fitted(self, "module_")
         check_choice(to, "to", ("background", "target"))
@@ -288,5 +334,6 @@ class NeuralSynthesizer(BaseSynthesizer):
         self.module_.eval()
         self.history_ = TrainingHistory(**metadata["history"])
         for name in ("background_latents_", "target_latents_"):
-            setattr(self, name, LatentMixture.from_state(tensors, name) if self.latent_sampling == "aggregate" else None)
+            density = LatentMixture.from_state(tensors, name) if self.latent_sampling == "aggregate" else None
+            setattr(self, name, density)
         self.n_epochs_ = self.history_.best_epoch
