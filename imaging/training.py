@@ -270,7 +270,8 @@ def _append_log(path: Path, row: dict) -> None:
 
 
 def _run_stage(name: str, module: nn.Module, parameters: Sequence[nn.Parameter], loss_fn: Callable,
-               stage: StageConfig, *, data: _Batches, ctx: _Context, output: Path, bf16: bool, log) -> tuple[float, float]:
+               stage: StageConfig, *, data: _Batches, ctx: _Context, output: Path, bf16: bool,
+               log) -> tuple[float, float]:
     """Train ``parameters`` (of ``module``) for ``stage.steps`` Adam steps of
     ``loss_fn(batch, generator)`` on random minibatches; returns (seconds, last logged loss).
 

@@ -59,7 +59,8 @@ def ssim3d(a, b, data_range: float | None = None, kernel_size: int = 7) -> float
     return float(values[0]) if single else values.astype(np.float64)
 
 
-def ms_ssim3d(a, b, data_range: float | None = None, scales: int = 3, kernel_size: int | None = None) -> float | np.ndarray:
+def ms_ssim3d(a, b, data_range: float | None = None, scales: int = 3,
+              kernel_size: int | None = None) -> float | np.ndarray:
     r"""Multi-scale SSIM of 3D volumes (or per volume of batches), MONAI ``MultiScaleSSIMMetric``:
     MS-SSIM = Π_s cs_s^{w_s} (SSIM at the coarsest scale), the volume halved (2× average
     pooling) between scales, w = the first ``scales`` of :data:`MS_SSIM_WEIGHTS` renormalised.
@@ -148,8 +149,8 @@ def volume_agreement(measured_change, intended_change, calibration=1.0) -> dict:
             "within_25": float(np.mean(finite <= 0.25)) if finite.size else float("nan")}
 
 
-def calibrate_segmenter(segmenter, shape, n: int = 8, change: float = -0.15, rois: Sequence[int | str] = (17, 53, 18, 54),
-                        random_state: int | None = 0) -> pd.Series:
+def calibrate_segmenter(segmenter, shape, n: int = 8, change: float = -0.15,
+                        rois: Sequence[int | str] = (17, 53, 18, 54), random_state: int | None = 0) -> pd.Series:
     r"""Slope k of segmenter-measured against true volume change, on ground-truth phantom pairs.
 
     For ``n`` seeds, the phantom and the same seed with ``volume_changes={roi: change}`` (so the
@@ -173,7 +174,9 @@ def calibrate_segmenter(segmenter, shape, n: int = 8, change: float = -0.15, roi
         measured.append(volumes[1] - volumes[0])
     true, measured = np.array(true), np.array(measured)
     if not np.any(true):
-        raise ValueError(f"no true volume change in {n} phantom pairs of shape {grid}: a larger grid or change is needed")
+        raise ValueError(
+            f"no true volume change in {n} phantom pairs of shape {grid}: a larger grid or change is needed"
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         slopes = (measured * true).sum(0) / (true**2).sum(0)
     pooled = (measured * true).sum() / (true**2).sum()
@@ -226,7 +229,9 @@ def evaluate_counterfactuals(model, segmenter, cohort: PhantomCohort, *, change:
     channels = _channels(rois)
     names = {code: name for name, code in roi_codes().items()}
     if any(len(CHANNEL_CODES[c]) != 1 or CHANNEL_CODES[c][0] not in names for c in channels):
-        raise ValueError(f"rois must be single-label, editable mask channels (not CSF, Cortex, White_Matter), got {list(rois)}")
+        raise ValueError(
+            f"rois must be single-label, editable mask channels (not CSF, Cortex, White_Matter), got {list(rois)}"
+        )
     n = len(cohort) if n_subjects is None else int(n_subjects)
     if not 1 <= n <= len(cohort):
         raise ValueError(f"n_subjects must be in [1, {len(cohort)}], got {n_subjects!r}")
@@ -247,7 +252,8 @@ def evaluate_counterfactuals(model, segmenter, cohort: PhantomCohort, *, change:
         volumes = segmenter.volumes(np.stack([cf, null]), cohort.voxel_volume)
         row = {"subject": cohort.metadata["subject"].iloc[i]}
         for roi, channel in roi_name.items():
-            row[f"{channel}_intended"] = float(edit.table.loc[roi, "achieved_mm3"] - edit.table.loc[roi, "original_mm3"])
+            intended = edit.table.loc[roi, "achieved_mm3"] - edit.table.loc[roi, "original_mm3"]
+            row[f"{channel}_intended"] = float(intended)
             row[f"{channel}_measured"] = float(volumes[channel].iloc[0] - volumes[channel].iloc[1])
         local = locality(cf, null, edit_band(labels, edit.labels))
         row.update(inside=local["inside"], outside=local["outside"], locality_ratio=local["ratio"],
@@ -292,7 +298,8 @@ def _odd_floor(size: int) -> int:
 
 def _block_mean(images: np.ndarray, factor: int) -> np.ndarray:
     n, *grid = images.shape
-    if isinstance(factor, bool) or not isinstance(factor, numbers.Integral) or factor < 1 or any(s % factor for s in grid):
+    integer = isinstance(factor, numbers.Integral) and not isinstance(factor, bool)
+    if not integer or factor < 1 or any(s % factor for s in grid):
         raise ValueError(f"factor must be a positive integer dividing the grid {tuple(grid)}, got {factor!r}")
     x, y, z = (s // factor for s in grid)
     return images.reshape(n, x, factor, y, factor, z, factor).mean(axis=(2, 4, 6)).reshape(n, -1)
@@ -310,7 +317,9 @@ def _channels(rois) -> list[str]:
     for roi in rois:
         match = [name for name, codes in MASK_CHANNELS if roi == name or _code(roi) in codes]
         if not match:
-            raise ValueError(f"ROI {roi!r} is neither a MASK_CHANNELS name {list(CHANNEL_CODES)} nor one of their codes")
+            raise ValueError(
+                f"ROI {roi!r} is neither a MASK_CHANNELS name {list(CHANNEL_CODES)} nor one of their codes"
+            )
         if match[0] not in channels:
             channels.append(match[0])
     return channels
