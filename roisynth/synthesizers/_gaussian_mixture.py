@@ -46,22 +46,42 @@ class GaussianMixtureSynthesizer(CohortDensitySynthesizer):
 
     Parameters
     ----------
-    n_components : ``"bic"`` (choose K per cohort by lowest BIC) or a positive int (fixed K).
-    max_components : largest K tried with ``"bic"`` (capped at the cohort's number of rows).
-    covariance_type : ``"full"`` (Σ_k dense), ``"diag"`` (per-ROI variances), ``"tied"``
-        (one dense Σ shared by all components) or ``"spherical"`` (Σ_k = s_k I).
-    reg_covar : added to covariance diagonals (standardized units) for stability.
-    n_init, max_iter : EM restarts and iterations per fit.
-    nonnegative : inputs are volumes, so negative values are rejected; a
+    n_components : "bic" or int, default="bic"
+        ``"bic"`` (choose K per cohort by lowest BIC) or a positive int (fixed K).
+    max_components : int, default=10
+        Largest K tried with ``"bic"`` (capped at the cohort's number of rows).
+    covariance_type : {"full", "diag", "tied", "spherical"}, default="full"
+        ``"full"`` (Σ_k dense), ``"diag"`` (per-ROI variances), ``"tied"`` (one dense Σ
+        shared by all components) or ``"spherical"`` (Σ_k = s_k I).
+    reg_covar : float, default=1e-6
+        Added to covariance diagonals (standardized units) for stability.
+    n_init : int, default=1
+        EM restarts per fit.
+    max_iter : int, default=200
+        EM iterations per fit.
+    nonnegative : bool, default=True
+        Inputs are volumes, so negative values are rejected; a
         :class:`~roisynth.pipeline.SynthesisPipeline` sets False for its transformed values.
-    random_state : seeds EM initialisation and, when ``sample`` gets no ``random_state``, sampling.
+    random_state : int, RandomState instance or None, default=None
+        Seeds EM initialisation and, when ``sample`` gets no ``random_state``, sampling.
 
     Attributes
     ----------
-    weights_, means_, covariances_ : dicts cohort → π (K,), m (K, d) and the covariance
-        parameters in scikit-learn's shape for ``covariance_type``, in standardized units.
-    n_components_ : dict cohort → K.
-    bic_ : DataFrame of BIC, rows K, columns cohorts.
+    weights_ : dict of str to ndarray of shape (K,)
+        Cohort → mixture weights π.
+    means_ : dict of str to ndarray of shape (K, n_features_in_)
+        Cohort → component means m, in standardized units.
+    covariances_ : dict of str to ndarray
+        Cohort → covariance parameters in scikit-learn's shape for ``covariance_type``, in
+        standardized units.
+    n_components_ : dict of str to int
+        Cohort → K.
+    bic_ : DataFrame
+        BIC, rows K, columns cohorts.
+    mean_, scale_ : ndarray of shape (n_features_in_,)
+        Mean and SD of every ROI in the background (the standardization).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        The ROI columns.
 
     Examples
     --------
@@ -108,7 +128,20 @@ class GaussianMixtureSynthesizer(CohortDensitySynthesizer):
         self.random_state = random_state
 
     def fit(self, background, target=None):
-        """Fit one mixture per cohort on ROI tables in raw units (``target`` optional)."""
+        """Fit one mixture per cohort on ROI tables in raw units (``target`` optional).
+
+        Parameters
+        ----------
+        background : DataFrame or ndarray of shape (n_background, n_rois)
+            ROI volumes of healthy subjects in raw units.
+        target : DataFrame or ndarray of shape (n_target, n_rois), default=None
+            ROI volumes of patients, same columns; None fits the background only.
+
+        Returns
+        -------
+        self : GaussianMixtureSynthesizer
+            The fitted estimator.
+        """
         validate_params(self)
         cohorts = self._standardized_cohorts(background, target)
         seed = seed_from(self.random_state)
@@ -130,7 +163,9 @@ class GaussianMixtureSynthesizer(CohortDensitySynthesizer):
                 bic[cohort][k] = gmm.bic(Z)
                 if best is None or bic[cohort][k] < bic[cohort][best.n_components]:
                     best = gmm
-            self.weights_[cohort], self.means_[cohort], self.covariances_[cohort] = best.weights_, best.means_, best.covariances_
+            self.weights_[cohort] = best.weights_
+            self.means_[cohort] = best.means_
+            self.covariances_[cohort] = best.covariances_
         self.bic_ = pd.DataFrame(bic).rename_axis("n_components")
         self.n_components_ = {cohort: len(w) for cohort, w in self.weights_.items()}
         return self
@@ -143,8 +178,20 @@ class GaussianMixtureSynthesizer(CohortDensitySynthesizer):
     def sample(self, n: int, cohort: str = "target", random_state=None) -> pd.DataFrame:
         """Draw ``n`` synthetic subjects of one cohort, in raw units.
 
-        ``random_state=None`` uses the model's own ``random_state`` (so an int there gives
-        the same sample on every call, as in scikit-learn's ``GaussianMixture.sample``).
+        Parameters
+        ----------
+        n : int
+            Number of synthetic subjects.
+        cohort : {"target", "background"}, default="target"
+            The cohort to sample.
+        random_state : int, RandomState instance or None, default=None
+            Seed of this call; None uses the model's own ``random_state`` (so an int there
+            gives the same sample on every call, as in scikit-learn's ``GaussianMixture.sample``).
+
+        Returns
+        -------
+        samples : DataFrame of shape (n, n_features_in_)
+            Synthetic ROI volumes with the fitted column names.
         """
         cohort = self._check_cohort(cohort)
         n = check_count(n)
@@ -163,6 +210,18 @@ class GaussianMixtureSynthesizer(CohortDensitySynthesizer):
 
         log p(x) = log p_c(z) − Σ_j log σ_j with z = (x − μ) / σ (change of variables), and
         log N(z; m, LLᵀ) = −½‖L⁻¹(z − m)‖² − Σ_j log L_jj − (d/2) log 2π.
+
+        Parameters
+        ----------
+        X : DataFrame or ndarray of shape (n_samples, n_features_in_)
+            ROI volumes in raw units.
+        cohort : {"target", "background"}, default="target"
+            The cohort whose mixture scores the rows.
+
+        Returns
+        -------
+        log_density : Series of shape (n_samples,)
+            log p(x) of every row, named ``"log_density"``, the index of ``X``.
         """
         cohort = self._check_cohort(cohort)
         check_is_fitted(self, "weights_")
