@@ -104,26 +104,46 @@ class LinearContrastive(BaseSynthesizer):
 
     Parameters
     ----------
-    n_common, n_salient : k and m, the sizes of z and t (k + m < number of ROIs).
-    noise : ``"diagonal"`` (one variance per ROI) or ``"isotropic"`` (one σ² for all).
-    max_iter : most EM iterations (a ``ConvergenceWarning`` if reached).
-    tol : stop when |ℓ_i − ℓ_{i−1}| ≤ tol · |ℓ_{i−1}|, ℓ the total log-likelihood. The
+    n_common : int, default=5
+        k, the size of z (k + m < number of ROIs).
+    n_salient : int, default=5
+        m, the size of t (k + m < number of ROIs).
+    noise : {"diagonal", "isotropic"}, default="diagonal"
+        ``"diagonal"`` (one variance per ROI) or ``"isotropic"`` (one σ² for all).
+    max_iter : int, default=1000
+        Most EM iterations (a ``ConvergenceWarning`` if reached).
+    tol : float, default=1e-9
+        Stop when |ℓ_i − ℓ_{i−1}| ≤ tol · |ℓ_{i−1}|, ℓ the total log-likelihood. The
         likelihood is flat along weak salient directions, where EM is slow, so the default
         is tight (on 2000 × 139: ~450 iterations, 0.2 s; WWᵀ within 8 % of the converged
         value, against 39 % at tol = 1e-6 with the same held-out likelihood).
-    nonnegative : inputs are volumes, so negative values are rejected; a
+    nonnegative : bool, default=True
+        Inputs are volumes, so negative values are rejected; a
         :class:`~roisynth.pipeline.SynthesisPipeline` sets False for its transformed values.
-    random_state : seed of sampling and of drawn salient codes (fitting is deterministic).
+    random_state : int, RandomState instance or None, default=None
+        Seed of sampling and of drawn salient codes (fitting is deterministic).
 
     Attributes
     ----------
-    common_loadings_, salient_loadings_ : DataFrames S and W (ROIs × z1..zk, s1..sm), in
-        background-SD units.
-    noise_variance_ : Series, diagonal of Ψ in background-SD² units.
-    target_shift_ : Series μ_t − μ_b in raw units.
-    log_likelihood_ : total training log-likelihood (raw units) at the start and after each
-        iteration; non-decreasing.
-    n_iter_, converged_ : EM iterations run, and whether ``tol`` was met.
+    common_loadings_ : DataFrame of shape (n_features_in_, n_common)
+        S (ROIs × z1..zk), in background-SD units.
+    salient_loadings_ : DataFrame of shape (n_features_in_, n_salient)
+        W (ROIs × s1..sm), in background-SD units.
+    noise_variance_ : Series of shape (n_features_in_,)
+        Diagonal of Ψ in background-SD² units.
+    target_shift_ : Series of shape (n_features_in_,)
+        μ_t − μ_b in raw units.
+    log_likelihood_ : list of float
+        Total training log-likelihood (raw units) at the start and after each iteration;
+        non-decreasing.
+    n_iter_ : int
+        EM iterations run.
+    converged_ : bool
+        Whether ``tol`` was met.
+    mean_, scale_ : ndarray of shape (n_features_in_,)
+        Mean and SD of every ROI in the background (the standardization).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        The ROI columns.
 
     Examples
     --------
@@ -170,7 +190,20 @@ class LinearContrastive(BaseSynthesizer):
     # -- fitting -------------------------------------------------------------------------
     def fit(self, background, target=None):
         """Fit on unpaired healthy (``background``) and patient (``target``) tables of ROI
-        volumes in raw units with the same columns (DataFrames or arrays)."""
+        volumes in raw units with the same columns (DataFrames or arrays).
+
+        Parameters
+        ----------
+        background : DataFrame or ndarray of shape (n_background, n_rois)
+            ROI volumes of healthy subjects in raw units.
+        target : DataFrame or ndarray of shape (n_target, n_rois), default=None
+            ROI volumes of patients, same columns; required (None raises a ``ValueError``).
+
+        Returns
+        -------
+        self : LinearContrastive
+            The fitted estimator.
+        """
         validate_params(self)
         if target is None:
             raise ValueError("LinearContrastive needs both cohorts: fit(background, target)")
@@ -274,24 +307,61 @@ class LinearContrastive(BaseSynthesizer):
     def sample(self, n: int, cohort: str = "target", random_state=None) -> pd.DataFrame:
         """Draw ``n`` synthetic subjects of one cohort, in raw units.
 
-        ``random_state=None`` uses the model's own ``random_state`` (so an int there gives
-        the same sample on every call, as in scikit-learn's ``GaussianMixture.sample``).
         With the same seed, the target sample is the diseased half of :meth:`sample_paired`
         and the background sample its healthy half (healthy twins are exact draws of the
         background model, z ~ N(0, I) in both cohorts).
+
+        Parameters
+        ----------
+        n : int
+            Number of synthetic subjects.
+        cohort : {"target", "background"}, default="target"
+            The cohort to sample.
+        random_state : int, RandomState instance or None, default=None
+            Seed of this call; None uses the model's own ``random_state`` (so an int there
+            gives the same sample on every call, as in scikit-learn's ``GaussianMixture.sample``).
+
+        Returns
+        -------
+        samples : DataFrame of shape (n, n_features_in_)
+            Synthetic ROI volumes with the fitted column names.
         """
         return self._generate(n, random_state, (self._check_cohort(cohort),))[0]
 
     def sample_paired(self, n: int, random_state=None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``n`` synthetic people, healthy and diseased: row i of both frames is one person,
-        healthy = μ_b + Sz + ε and diseased = μ_t + Sz + Wt + ε with the same (z, ε)."""
+        healthy = μ_b + Sz + ε and diseased = μ_t + Sz + Wt + ε with the same (z, ε).
+
+        Parameters
+        ----------
+        n : int
+            Number of synthetic people.
+        random_state : int, RandomState instance or None, default=None
+            Seed of this call; None uses the model's own ``random_state``.
+
+        Returns
+        -------
+        healthy, diseased : tuple of two DataFrames of shape (n, n_features_in_)
+            The two versions of each person, in raw units.
+        """
         healthy, diseased = self._generate(n, random_state, ("background", "target"))
         return healthy, diseased
 
     # -- inference on real subjects -------------------------------------------------------
     def transform(self, X) -> pd.DataFrame:
         """Posterior means E[(z, t) | x] under the target model, for any row: columns
-        z1..z{n_common}, s1..s{n_salient}."""
+        z1..z{n_common}, s1..s{n_salient}.
+
+        Parameters
+        ----------
+        X : DataFrame or ndarray of shape (n_samples, n_features_in_)
+            ROI volumes in raw units.
+
+        Returns
+        -------
+        latents : DataFrame of shape (n_samples, n_common + n_salient)
+            The posterior means, the index of ``X``.
+        """
         check_is_fitted(self, "salient_loadings_")
         df, values = self._validate_X(X)
         U = self._posterior_means(self._standardize(values), "target")
@@ -305,16 +375,33 @@ class LinearContrastive(BaseSynthesizer):
             return rng.standard_normal((n, m))
         return check_codes(salient, n, m)
 
-    def counterfactual(self, X, to: str = "background", mode: str = "residual", salient=None, random_state=None) -> pd.DataFrame:
+    def counterfactual(
+        self, X, to: str = "background", mode: str = "residual", salient=None, random_state=None
+    ) -> pd.DataFrame:
         """Twin of each row of ``X`` in the other cohort, in raw units.
 
-        ``to="background"``: healthy twin of patients; with (ẑ, t̂) = E[(z, t) | x] under the
-        target model, the displacement (μ_t − μ_b) + W t̂ is removed.
-        ``to="target"``: diseased twin of healthy people; with ẑ = E[z | x] under the
-        background model, (μ_t − μ_b) + W t is added, t = ``salient`` (one vector for all
-        rows or one per row; by default drawn from N(0, I) with ``random_state``).
-        ``mode="residual"`` keeps each person's own residual (x ± displacement);
-        ``mode="decode"`` returns the mean reconstruction μ_b + S ẑ (+ displacement).
+        Parameters
+        ----------
+        X : DataFrame or ndarray of shape (n_samples, n_features_in_)
+            Real subjects' ROI volumes in raw units.
+        to : {"background", "target"}, default="background"
+            ``"background"``: healthy twin of patients; with (ẑ, t̂) = E[(z, t) | x] under
+            the target model, the displacement (μ_t − μ_b) + W t̂ is removed.
+            ``"target"``: diseased twin of healthy people; with ẑ = E[z | x] under the
+            background model, (μ_t − μ_b) + W t is added, t = ``salient``.
+        mode : {"residual", "decode"}, default="residual"
+            ``"residual"`` keeps each person's own residual (x ± displacement);
+            ``"decode"`` returns the mean reconstruction μ_b + S ẑ (+ displacement).
+        salient : array-like of shape (n_salient,) or (n_samples, n_salient), default=None
+            t of the diseased twins, one vector for all rows or one per row; None draws it
+            from N(0, I) with ``random_state``.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the drawn t; None uses the model's own ``random_state``.
+
+        Returns
+        -------
+        twins : DataFrame of shape (n_samples, n_features_in_)
+            The twins in raw units, the index and columns of ``X``.
         """
         check_is_fitted(self, "salient_loadings_")
         check_choice(to, "to", ("background", "target"))
@@ -336,7 +423,18 @@ class LinearContrastive(BaseSynthesizer):
 
     def severity(self, X) -> pd.Series:
         """Distance to the healthy twin, in background-SD units: mean over ROIs of
-        |(μ_t − μ_b) + W t̂|, t̂ = E[t | x] under the target model."""
+        |(μ_t − μ_b) + W t̂|, t̂ = E[t | x] under the target model.
+
+        Parameters
+        ----------
+        X : DataFrame or ndarray of shape (n_samples, n_features_in_)
+            ROI volumes in raw units.
+
+        Returns
+        -------
+        severity : Series of shape (n_samples,)
+            Named ``"severity"``, the index of ``X``.
+        """
         check_is_fitted(self, "salient_loadings_")
         df, values = self._validate_X(X)
         _, W, _, shift = self._params()
@@ -345,7 +443,20 @@ class LinearContrastive(BaseSynthesizer):
 
     def score_samples(self, X, cohort: str = "target") -> pd.Series:
         r"""Log-density of each row under ``cohort``'s model, in raw units:
-        log N(x̃; μ, LLᵀ + Ψ) − Σ_j log scale_j, x̃ the standardized row, L = S or [S W]."""
+        log N(x̃; μ, LLᵀ + Ψ) − Σ_j log scale_j, x̃ the standardized row, L = S or [S W].
+
+        Parameters
+        ----------
+        X : DataFrame or ndarray of shape (n_samples, n_features_in_)
+            ROI volumes in raw units.
+        cohort : {"target", "background"}, default="target"
+            The cohort whose model scores the rows.
+
+        Returns
+        -------
+        log_likelihood : Series of shape (n_samples,)
+            Named ``"log_likelihood"``, the index of ``X``.
+        """
         df, values = self._validate_X(X)
         L, psi, mean = self._cohort_model(self._check_cohort(cohort))
         PL, _, cov, logdet = _posterior(L, psi)
