@@ -73,28 +73,58 @@ class CausalROIModel(BaseSynthesizer):
         The diagnosis column (any labels, e.g. CN/MCI/AD); optional in the fit tables.
     healthy : str, default="CN"
         The healthy level of ``diagnosis``: the label of every background row.
-    transforms : spline coupling layers per flow (0: linear-Gaussian SCM).
-    bins : spline bins.
-    n_hidden : width of the two hidden layers of the spline parameter networks.
-    epochs, batch_size, learning_rate : Adam schedule.
-    validation_fraction : share of subjects held out for early stopping on the validation
-        negative log-likelihood; 0 trains all ``epochs``.
-    eval_every, patience : early stopping checks every ``eval_every`` epochs and stops after
-        ``patience`` epochs without improvement, restoring the best weights.
-    n_threads : torch threads during fit and inference (``None``: leave torch's setting).
-    verbose : show a progress bar.
-    random_state : int for reproducible fits and samples.
+    transforms : int, default=2
+        Spline coupling layers per flow (0: linear-Gaussian SCM).
+    bins : int, default=8
+        Spline bins.
+    n_hidden : int, default=64
+        Width of the two hidden layers of the spline parameter networks.
+    epochs : int, default=300
+        Most training epochs (Adam).
+    batch_size : int, default=256
+        Rows per batch.
+    learning_rate : float, default=3e-3
+        Adam step size.
+    validation_fraction : float, default=0.15
+        Share of subjects held out for early stopping on the validation negative
+        log-likelihood; 0 trains all ``epochs``.
+    eval_every : int, default=5
+        Early stopping checks every ``eval_every`` epochs.
+    patience : int, default=20
+        Training stops after ``patience`` epochs without improvement, restoring the best
+        weights.
+    n_threads : int or None, default=1
+        Torch threads during fit and inference (None: leave torch's setting).
+    verbose : bool, default=True
+        Show a progress bar.
+    random_state : int, RandomState instance or None, default=None
+        Int for reproducible fits and samples.
 
     Attributes
     ----------
-    feature_names_in_ : ROI columns; ``mean_``, ``scale_`` : mean and SD of their logs.
-    covariates_ : the (age, sex, ICV) column names; ``diagnosis_`` : the diagnosis column.
-    classes_ : diagnosis levels; ``healthy_`` : the healthy level (or None if absent).
-    covariate_mean_, covariate_scale_ : mean and SD of age and log ICV.
-    p_male_ : share of sex code 1; ``sex_labels_`` : the user's labels of codes 0 and 1.
-    module_ : the fitted :class:`~roisynth.nn.flows.CausalROIModule` (float64).
-    history_ : {"covariates": ..., "rois": ...} :class:`~roisynth.nn.TrainingHistory` of the two
-        mechanism groups (the likelihood factorizes, so each has its own early stopping).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        ROI columns.
+    mean_, scale_ : ndarray of shape (n_features_in_,)
+        Mean and SD of the logs of the ROI volumes.
+    covariates_ : list of str
+        The (age, sex, ICV) column names.
+    diagnosis_ : str
+        The diagnosis column.
+    classes_ : list of str
+        Diagnosis levels.
+    healthy_ : str or None
+        The healthy level (None if absent).
+    covariate_mean_, covariate_scale_ : ndarray of shape (2,)
+        Mean and SD of age and log ICV.
+    p_male_ : float
+        Share of sex code 1.
+    sex_labels_ : list
+        The user's labels of sex codes 0 and 1.
+    module_ : CausalROIModule
+        The fitted :class:`~roisynth.nn.flows.CausalROIModule` (float64).
+    history_ : dict of str to TrainingHistory
+        ``{"covariates": ..., "rois": ...}``: the :class:`~roisynth.nn.TrainingHistory` of the
+        two mechanism groups (the likelihood factorizes, so each has its own early stopping).
 
     Examples
     --------
@@ -186,7 +216,8 @@ class CausalROIModel(BaseSynthesizer):
 
         Returns
         -------
-        self : the fitted model.
+        self : CausalROIModel
+            The fitted model.
         """
         validate_params(self)
         covariates = [self.covariates] if isinstance(self.covariates, str) else [str(c) for c in self.covariates]
@@ -220,7 +251,8 @@ class CausalROIModel(BaseSynthesizer):
         covs = np.column_stack([age, np.log(icv)])
         self.covariate_mean_, self.covariate_scale_ = covs.mean(0), covs.std(0, ddof=1)
         if (self.covariate_scale_ <= 0).any():
-            raise ValueError(f"table column(s) {[c for c, s in zip(covariates[::2], self.covariate_scale_) if s <= 0]} are constant")
+            constant = [c for c, s in zip(covariates[::2], self.covariate_scale_) if s <= 0]
+            raise ValueError(f"table column(s) {constant} are constant")
         self.p_male_ = float(sex.mean())
         data = self._tensors(age, sex, icv, np.searchsorted(self.classes_, labels), log_rois, torch.float32)
 
@@ -242,7 +274,11 @@ class CausalROIModel(BaseSynthesizer):
                     lambda: (tuple(x[rows] for x in data) for rows in train_rows[torch.randperm(len(train_rows))]
                              .split(self.batch_size) if len(rows) > 1),
                     epochs=self.epochs, lr=self.learning_rate, betas=(0.9, 0.999),
-                    validate=(lambda m=mechanism: -m.log_prob(*(x[val_rows] for x in data)).mean().item()) if n_val else None,
+                    validate=(
+                        (lambda m=mechanism: -m.log_prob(*(x[val_rows] for x in data)).mean().item())
+                        if n_val
+                        else None
+                    ),
                     eval_every=self.eval_every, patience=self.patience, verbose=self.verbose,
                     desc=f"{type(self).__name__} ({name})",
                 )
@@ -276,7 +312,8 @@ class CausalROIModel(BaseSynthesizer):
     @staticmethod
     def _labels(column: pd.Series, name: str) -> np.ndarray:
         if column.isna().any():
-            raise ValueError(f"diagnosis column {name!r} has missing values in rows {list(column.index[column.isna()][:5])}")
+            rows = list(column.index[column.isna()][:5])
+            raise ValueError(f"diagnosis column {name!r} has missing values in rows {rows}")
         return column.astype(str).to_numpy()
 
     @staticmethod
@@ -302,7 +339,10 @@ class CausalROIModel(BaseSynthesizer):
         if not np.isin(sex, (0.0, 1.0)).all():
             raise ValueError(f"sex column {self.covariates_[1]!r} must be coded 0/1 or F/M")
         covs = (np.column_stack([age, np.log(icv)]) - self.covariate_mean_) / self.covariate_scale_
-        column = (lambda v: torch.as_tensor(np.asarray(v, dtype=np.float64)[:, None], dtype=dtype))
+
+        def column(v) -> torch.Tensor:
+            return torch.as_tensor(np.asarray(v, dtype=np.float64)[:, None], dtype=dtype)
+
         return (column(covs[:, 0]), column(sex), column(covs[:, 1]), torch.as_tensor(codes, dtype=torch.long),
                 torch.as_tensor(self._standardize(log_rois), dtype=dtype))
 
@@ -330,7 +370,9 @@ class CausalROIModel(BaseSynthesizer):
         if do is None:
             return {}
         if not isinstance(do, Mapping):
-            raise TypeError(f"do must be a dict such as {{{self.diagnosis_!r}: {self.classes_[-1]!r}}}, got {type(do).__name__}")
+            raise TypeError(
+                f"do must be a dict such as {{{self.diagnosis_!r}: {self.classes_[-1]!r}}}, got {type(do).__name__}"
+            )
         roles = dict(zip(self.covariates_, _ROLES)) | {self.diagnosis_: "diagnosis"}
         out = {}
         for column, value in do.items():
@@ -387,10 +429,23 @@ class CausalROIModel(BaseSynthesizer):
     def sample(self, n: int, cohort: str | None = None, do=None, random_state=None) -> pd.DataFrame:
         """Draw ``n`` whole synthetic subjects (age, sex, ICV, diagnosis, ROIs) ancestrally.
 
-        ``cohort``: ``None`` (the population), ``"background"`` (diagnosis = the healthy level)
-        or ``"target"`` (diagnosis drawn from p(d | a, s) restricted to the other levels).
-        ``do``: interventions {column: value} fixed instead of drawn, e.g.
-        ``{"diagnosis": "AD"}`` or ``{"age": 80}``.
+        Parameters
+        ----------
+        n : int
+            Number of synthetic subjects.
+        cohort : {"background", "target"} or None, default=None
+            None (the population), ``"background"`` (diagnosis = the healthy level) or
+            ``"target"`` (diagnosis drawn from p(d | a, s) restricted to the other levels).
+        do : dict, default=None
+            Interventions {column: value} fixed instead of drawn, e.g.
+            ``{"diagnosis": "AD"}`` or ``{"age": 80}``.
+        random_state : int, RandomState instance or None, default=None
+            Seed of this call; None uses the model's own ``random_state``.
+
+        Returns
+        -------
+        samples : DataFrame of shape (n, 4 + n_features_in_)
+            The covariate and diagnosis columns, then the ROI volumes (mm³).
         """
         check_is_fitted(self, "module_")
         n = check_count(n)
@@ -409,7 +464,9 @@ class CausalROIModel(BaseSynthesizer):
 
         with threads(self.n_threads), torch.no_grad():
             age = given("age", lambda: m.age().transform.inv(noise(1)))
-            sex = given("sex", lambda: (torch.rand(n, 1, generator=generator, dtype=torch.float64) < self.p_male_).double())
+            sex = given(
+                "sex", lambda: (torch.rand(n, 1, generator=generator, dtype=torch.float64) < self.p_male_).double()
+            )
             demo = torch.cat([age, sex], 1)
             logits = m.diagnosis(demo)
             if cohort is not None:
@@ -421,7 +478,20 @@ class CausalROIModel(BaseSynthesizer):
         return self._output(age, sex, icv, codes, rois)
 
     def sample_paired(self, n: int, random_state=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """``n`` synthetic patients and their healthy twins (do(diagnosis = healthy)): (healthy, disease)."""
+        """``n`` synthetic patients and their healthy twins (do(diagnosis = healthy)).
+
+        Parameters
+        ----------
+        n : int
+            Number of synthetic patients.
+        random_state : int, RandomState instance or None, default=None
+            Seed of this call; None uses the model's own ``random_state``.
+
+        Returns
+        -------
+        healthy, disease : tuple of two DataFrames of shape (n, 4 + n_features_in_)
+            The healthy twins and the synthetic patients, row i one person.
+        """
         self._check_cohort("background")
         disease = self.sample(n, "target", random_state=random_state)
         return self.counterfactual(disease, {self.diagnosis_: self.healthy_}), disease
@@ -434,7 +504,19 @@ class CausalROIModel(BaseSynthesizer):
             return m.icv(torch.cat([age, sex], 1)).transform(icv), r(age, sex, icv, codes).transform(rois)
 
     def abduct(self, X) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Exogenous noise of each subject of ``X``: (u_icv as a one-column table, u_rois), N(0, I) under the model."""
+        """Exogenous noise of each subject of ``X``, N(0, I) under the model.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Subjects with the covariate, diagnosis and ROI columns.
+
+        Returns
+        -------
+        u_icv, u_rois : tuple of two DataFrames
+            u_icv as a one-column table (the ICV column's name) and u_rois (the ROI
+            columns), the index of ``X``.
+        """
         df, encoded = self._encode(X, "X")
         u_icv, u_rois = self._abduct(*encoded)
         return (pd.DataFrame(u_icv.numpy(), index=df.index, columns=[self.covariates_[2]]),
@@ -445,13 +527,19 @@ class CausalROIModel(BaseSynthesizer):
 
         Parameters
         ----------
-        X : DataFrame with the covariate, diagnosis and ROI columns (other columns are kept).
-        do : {column: value or one value per row} for age, sex, ICV and/or diagnosis, e.g.
+        X : DataFrame
+            Subjects with the covariate, diagnosis and ROI columns (other columns are kept).
+        do : dict, default=None
+            {column: value or one value per row} for age, sex, ICV and/or diagnosis, e.g.
             ``{"diagnosis": "AD"}``, ``{"age": X.age + 10}``, several at once.
-        to : ``"background"`` is shorthand for do(diagnosis = the healthy level).
+        to : {"background"} or None, default=None
+            ``"background"`` is shorthand for do(diagnosis = the healthy level).
 
-        Returns a copy of ``X`` with the intervened columns set and their descendants
-        (ICV, ROIs) recomputed by abduction–action–prediction (class docstring).
+        Returns
+        -------
+        counterfactual : DataFrame
+            A copy of ``X`` with the intervened columns set and their descendants (ICV,
+            ROIs) recomputed by abduction–action–prediction (class docstring).
         """
         check_is_fitted(self, "module_")
         if to is not None:
@@ -468,7 +556,10 @@ class CausalROIModel(BaseSynthesizer):
             age = torch.as_tensor(do["age"])[:, None] if "age" in do else age
             sex = torch.as_tensor(do["sex"])[:, None] if "sex" in do else sex
             codes = torch.as_tensor(do["diagnosis"]) if "diagnosis" in do else codes
-            icv = torch.as_tensor(do["icv"])[:, None] if "icv" in do else m.icv(torch.cat([age, sex], 1)).transform.inv(u_icv)
+            if "icv" in do:
+                icv = torch.as_tensor(do["icv"])[:, None]
+            else:
+                icv = m.icv(torch.cat([age, sex], 1)).transform.inv(u_icv)
             rois = r(age, sex, icv, codes).transform.inv(u_rois)
         return self._output(age, sex, icv, codes, rois, like=df)
 
