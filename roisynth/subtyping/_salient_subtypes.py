@@ -93,30 +93,55 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
 
     Parameters
     ----------
-    model : a roisynth contrastive synthesizer whose ``transform`` gives ``s*`` columns
+    model : estimator, default=None
+        A roisynth contrastive synthesizer whose ``transform`` gives ``s*`` columns
         (:class:`~roisynth.ContrastiveVAE`, :class:`~roisynth.LinearContrastive`), fitted or
         not; None = ``ContrastiveVAE(random_state=random_state, verbose=False)``.
-    n_subtypes : ``"auto"`` (chosen as in step 2) or a positive int.
-    max_subtypes : largest number of subtypes tried by ``"auto"``.
-    method : ``"gmm"`` or ``"kmeans"`` (see above).
-    n_folds : number of fold clusterings in the consensus.
-    fraction : share of the patients each fold sees, in (0, 1].
-    random_state : seeds the default model, the folds, the clusterings and sampling.
+    n_subtypes : "auto" or int, default="auto"
+        ``"auto"`` (chosen as in step 2) or a positive int.
+    max_subtypes : int, default=6
+        Largest number of subtypes tried by ``"auto"``.
+    method : {"gmm", "kmeans"}, default="gmm"
+        The clustering (see above).
+    n_folds : int, default=10
+        Number of fold clusterings in the consensus.
+    fraction : float, default=0.8
+        Share of the patients each fold sees, in (0, 1].
+    random_state : int, RandomState instance or None, default=None
+        Seeds the default model, the folds, the clusterings and sampling.
 
     Attributes
     ----------
-    model_ : the fitted contrastive model.
-    salient_columns_ : the salient dimensions used; salient_mean_ : patients' mean of every
-        salient dimension (a Series; fills the dropped ones when sampling).
-    codes_ : the training patients' salient codes (DataFrame, ``salient_columns_``).
-    n_subtypes_ : K. bic_ / silhouette_ : the selection criterion per K (a Series), or None
-        when it was not computed (the other method, or a fixed ``n_subtypes``).
-    consensus_ : the :class:`~roisynth.subtyping.Consensus` of the folds on the training
-        patients. fold_ari_ : its mean pairwise ARI (nan with one fold).
-    labels_ : consensus subtype (1..K) of every training patient (Series).
-    subtype_frequencies_ : share of the training patients in each subtype (Series, 1..K).
-    fold_weights_, fold_means_, fold_covariances_ : the fold mixtures (m × K, m × K × d,
-        m × K × d × d), their components in the consensus order.
+    model_ : estimator
+        The fitted contrastive model.
+    salient_columns_ : list of str
+        The salient dimensions used.
+    salient_mean_ : Series
+        Patients' mean of every salient dimension (fills the dropped ones when sampling).
+    codes_ : DataFrame of shape (n_target, n_salient_used)
+        The training patients' salient codes (columns ``salient_columns_``).
+    n_subtypes_ : int
+        K.
+    bic_ : Series or None
+        BIC per K, or None when it was not computed (``method="kmeans"`` or a fixed
+        ``n_subtypes``).
+    silhouette_ : Series or None
+        Mean silhouette per K, or None when it was not computed (``method="gmm"`` or a
+        fixed ``n_subtypes``).
+    consensus_ : Consensus
+        The :class:`~roisynth.subtyping.Consensus` of the folds on the training patients.
+    fold_ari_ : float
+        Its mean pairwise ARI (nan with one fold).
+    labels_ : Series of shape (n_target,)
+        Consensus subtype (1..K) of every training patient.
+    subtype_frequencies_ : Series of shape (K,)
+        Share of the training patients in each subtype (index 1..K).
+    fold_weights_ : ndarray of shape (n_folds, K)
+        Weights of the fold mixtures, components in the consensus order.
+    fold_means_ : ndarray of shape (n_folds, K, n_salient_used)
+        Means of the fold mixtures.
+    fold_covariances_ : ndarray of shape (n_folds, K, n_salient_used, n_salient_used)
+        Covariances of the fold mixtures.
 
     Examples
     --------
@@ -184,12 +209,14 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
         background : DataFrame or ndarray, or None
             ROI volumes of healthy subjects in raw units; only used to fit an unfitted
             ``model`` (None when ``model`` is already fitted).
-        target : DataFrame or ndarray
-            ROI volumes of the patients to subtype, same columns; required.
+        target : DataFrame or ndarray, default=None
+            ROI volumes of the patients to subtype, same columns; required (None raises a
+            ``ValueError``).
 
         Returns
         -------
-        self : the fitted estimator.
+        self : SalientSubtypes
+            The fitted estimator.
         """
         validate_params(self)
         if target is None:
@@ -201,8 +228,10 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
         latents = self.model_.transform(target)
         salient = [c for c in latents.columns if _SALIENT.fullmatch(str(c))]
         if not salient:
-            raise ValueError(f"{type(self.model_).__name__}.transform gives no salient columns (s1, s2, ...), only "
-                             f"{list(latents.columns)[:5]}: use a contrastive model (ContrastiveVAE, LinearContrastive)")
+            raise ValueError(
+                f"{type(self.model_).__name__}.transform gives no salient columns (s1, s2, ...), only "
+                f"{list(latents.columns)[:5]}: use a contrastive model (ContrastiveVAE, LinearContrastive)"
+            )
         sd = latents[salient].std()
         if not sd.max() > 0:
             raise ValueError("the patients' salient codes are all equal: the model found no patient-specific variation")
@@ -227,7 +256,9 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
             return int(self.n_subtypes)
         if self.method == "gmm":
             ks = range(1, self.max_subtypes + 1)
-            bic = [GaussianMixture(k, covariance_type="full", n_init=_N_INIT, random_state=seed).fit(S).bic(S) for k in ks]
+            bic = [
+                GaussianMixture(k, covariance_type="full", n_init=_N_INIT, random_state=seed).fit(S).bic(S) for k in ks
+            ]
             self.bic_ = pd.Series(bic, index=pd.Index(ks, name="n_subtypes"), name="bic")
             return int(self.bic_.idxmin())
         ks = range(2, self.max_subtypes + 1)
@@ -244,15 +275,18 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
         variance = max(km.inertia_ / S.size, 1e-12)
         return np.full(k, 1 / k), km.cluster_centers_, np.tile(variance * np.eye(S.shape[1]), (k, 1, 1))
 
-    def _set_consensus(self, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray, agreement: Consensus) -> None:
+    def _set_consensus(
+        self, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray, agreement: Consensus
+    ) -> None:
         """Store the fold mixtures (components already in the consensus order) and the consensus."""
         self.fold_weights_, self.fold_means_, self.fold_covariances_ = weights, means, covariances
         self.consensus_ = agreement
         self.fold_ari_ = agreement.mean_ari
         self.labels_ = pd.Series(agreement.labels + 1, index=self.codes_.index, name="subtype")
         counts = np.bincount(agreement.labels, minlength=self.n_subtypes_)
-        self.subtype_frequencies_ = pd.Series(counts / counts.sum(), index=pd.RangeIndex(1, self.n_subtypes_ + 1, name="subtype"),
-                                              name="frequency")
+        self.subtype_frequencies_ = pd.Series(
+            counts / counts.sum(), index=pd.RangeIndex(1, self.n_subtypes_ + 1, name="subtype"), name="frequency"
+        )
 
     # -- prediction ------------------------------------------------------------------------
     def _proba(self, X) -> tuple[pd.Index, np.ndarray]:
@@ -285,10 +319,23 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
     def sample_paired(self, n: int, subtype: int | None = None, random_state=None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``n`` synthetic people healthy and with a subtype: row i of both frames is one person.
 
-        ``subtype``: 1..K for all rows, or None to draw each row's subtype with the training
-        frequencies (``subtype_frequencies_``). The healthy half is drawn from the model's
-        healthy cohort, the diseased half is its twin with a salient code of the subtype (see
-        the class docstring). ``random_state=None`` uses the estimator's own.
+        The healthy half is drawn from the model's healthy cohort, the diseased half is its
+        twin with a salient code of the subtype (see the class docstring).
+
+        Parameters
+        ----------
+        n : int
+            Number of synthetic people.
+        subtype : int, default=None
+            1..K for all rows, or None to draw each row's subtype with the training
+            frequencies (``subtype_frequencies_``).
+        random_state : int, RandomState instance or None, default=None
+            Seed of this call; None uses the estimator's own.
+
+        Returns
+        -------
+        healthy, diseased : tuple of two DataFrames of shape (n, n_rois)
+            The two versions of each person, in raw units.
         """
         check_is_fitted(self, "consensus_")
         n = check_count(n)
@@ -297,7 +344,10 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
                                     or not 1 <= subtype <= k):
             raise ValueError(f"subtype must be None or an integer in 1..{k}, got {subtype!r}")
         rng = np.random.default_rng(seed_from(self.random_state if random_state is None else random_state))
-        subtypes = rng.choice(k, n, p=self.subtype_frequencies_.to_numpy()) if subtype is None else np.full(n, subtype - 1)
+        if subtype is None:
+            subtypes = rng.choice(k, n, p=self.subtype_frequencies_.to_numpy())
+        else:
+            subtypes = np.full(n, subtype - 1)
         codes = self._salient_codes(subtypes, rng)
         healthy = self.model_.sample(n, "background", random_state=int(rng.integers(2**31 - 1)))
         return healthy, self.model_.counterfactual(healthy, to="target", salient=codes)
@@ -305,7 +355,20 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
     def effect_maps(self, n: int = 2000, random_state=None) -> pd.DataFrame:
         """Mean paired difference (diseased − healthy) of every ROI per subtype, in background-SD
         units (ROIs × ``subtype_1..K``): each subtype's atrophy pattern. All subtypes are drawn
-        with the same seed, hence the same ``n`` synthetic healthy people."""
+        with the same seed, hence the same ``n`` synthetic healthy people.
+
+        Parameters
+        ----------
+        n : int, default=2000
+            Synthetic people per subtype.
+        random_state : int, RandomState instance or None, default=None
+            Seed of the draws; None uses the estimator's own.
+
+        Returns
+        -------
+        maps : DataFrame of shape (n_rois, K)
+            Columns ``subtype_1`` … ``subtype_K``, index the ROIs (named ``"roi"``).
+        """
         check_is_fitted(self, "consensus_")
         maps = {}
         for k in range(1, self.n_subtypes_ + 1):
@@ -356,9 +419,16 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
         self.codes_ = pd.DataFrame(array["codes"], index=metadata["index"], columns=self.salient_columns_)
         self.n_subtypes_ = metadata["n_subtypes"]
         ks = lambda start, n: pd.Index(range(start, start + n), name="n_subtypes")  # noqa: E731
-        self.bic_ = None if metadata["bic"] is None else pd.Series(metadata["bic"], index=ks(1, len(metadata["bic"])), name="bic")
+        bic = metadata["bic"]
+        self.bic_ = None if bic is None else pd.Series(bic, index=ks(1, len(bic)), name="bic")
         self.silhouette_ = None if metadata["silhouette"] is None else \
             pd.Series(metadata["silhouette"], index=ks(2, len(metadata["silhouette"])), name="silhouette")
-        agreement = Consensus(array["proba"], as_int(array["labels"]), as_int(array["fold_labels"]), array["pairwise_ari"],
-                              metadata["mean_ari"], list(as_int(array["orders"])))
+        agreement = Consensus(
+            array["proba"],
+            as_int(array["labels"]),
+            as_int(array["fold_labels"]),
+            array["pairwise_ari"],
+            metadata["mean_ari"],
+            list(as_int(array["orders"])),
+        )
         self._set_consensus(array["weights"], array["means"], array["covariances"], agreement)
