@@ -70,34 +70,61 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
 
     Parameters
     ----------
-    n_subtypes : k, the number of subtypes.
-    n_folds, fraction : number of fold models and the share of each cohort each one sees.
-    change_weight : μ, weight of the mean absolute change |f(x, z) − x| (normalized units).
-    cluster_weight : λ, weight of the cross-entropy of g on mapped subjects (3; the reference
-        uses 9, which more often ends in two subtypes merged and one split: the settings
-        sweep in ``benchmarks/RESULTS.md``).
-    lipschitz : κ, bound of the weights of f and g.
-    n_hidden : width of the hidden layers.
-    batch_size : rows of each cohort per step.
-    learning_rate : initial Adam step of f, g and D (betas 0.5, 0.999), decayed linearly to 0
-        at ``max_iter`` so that the assignments settle.
-    max_iter : iterations per fold model.
-    eval_every, tol, patience : the convergence check above.
-    min_fold_ari : ARI with the other folds' consensus below which a fold is retrained (a fold
-        that agrees less has, as a rule, merged two subtypes and split another).
-    max_retries : most retrainings per fold.
-    n_threads : torch threads during fit and inference (``None``: leave torch's setting).
-    verbose : show a progress bar.
-    random_state : int for bit-identical results on CPU.
+    n_subtypes : int, default=3
+        k, the number of subtypes.
+    n_folds : int, default=1
+        Number of fold models.
+    fraction : float, default=0.8
+        Share of each cohort each fold model sees.
+    change_weight : float, default=5.0
+        μ, weight of the mean absolute change |f(x, z) − x| (normalized units).
+    cluster_weight : float, default=3.0
+        λ, weight of the cross-entropy of g on mapped subjects (the reference uses 9, which
+        more often ends in two subtypes merged and one split: the settings sweep in
+        ``benchmarks/RESULTS.md``).
+    lipschitz : float, default=0.5
+        κ, bound of the weights of f and g.
+    n_hidden : int, default=128
+        Width of the hidden layers.
+    batch_size : int, default=256
+        Rows of each cohort per step.
+    learning_rate : float, default=2e-3
+        Initial Adam step of f, g and D (betas 0.5, 0.999), decayed linearly to 0 at
+        ``max_iter`` so that the assignments settle.
+    max_iter : int, default=8000
+        Iterations per fold model.
+    eval_every : int, default=50
+        Iterations between two convergence checks (see above).
+    tol : float, default=0.005
+        Largest share of patients that may change subtype between two checks.
+    patience : int, default=3
+        Number of final checks that must each pass ``tol``.
+    min_fold_ari : float, default=0.7
+        ARI with the other folds' consensus below which a fold is retrained (a fold that
+        agrees less has, as a rule, merged two subtypes and split another).
+    max_retries : int, default=3
+        Most retrainings per fold.
+    n_threads : int or None, default=1
+        Torch threads during fit and inference (None: leave torch's setting).
+    verbose : bool, default=True
+        Show a progress bar.
+    random_state : int, RandomState instance or None, default=None
+        Int for bit-identical results on CPU.
 
     Attributes
     ----------
-    consensus_ : :class:`roisynth.subtyping.Consensus` of the fold models on the training PT.
-    labels_ : consensus subtype (1..k) of each training patient (Series, the input's index).
-    fold_ari_ : mean pairwise ARI between fold models (nan with one fold).
-    retries_ : retrainings of each fold.
-    converged_ : whether each fold model kept passed every check.
-    background_ : the training CN rows (raw units), the healthy halves of :meth:`sample_paired`.
+    consensus_ : Consensus
+        :class:`roisynth.subtyping.Consensus` of the fold models on the training patients.
+    labels_ : Series of shape (n_target,)
+        Consensus subtype (1..k) of each training patient, the input's index.
+    fold_ari_ : float
+        Mean pairwise ARI between fold models (nan with one fold).
+    retries_ : list of int
+        Retrainings of each fold.
+    converged_ : list of bool
+        Whether each fold model kept passed every check.
+    background_ : Tensor of shape (n_background, n_features_in_)
+        The training CN rows (raw units), the healthy halves of :meth:`sample_paired`.
 
     Examples
     --------
@@ -200,12 +227,14 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         ----------
         background : DataFrame or ndarray of shape (n_background, n_rois)
             ROI volumes of healthy controls (covariate-corrected if needed).
-        target : DataFrame or ndarray of shape (n_target, n_rois)
-            ROI volumes of the patients to subtype, same columns; required.
+        target : DataFrame or ndarray of shape (n_target, n_rois), default=None
+            ROI volumes of the patients to subtype, same columns; required (None raises a
+            ``ValueError``).
 
         Returns
         -------
-        self : the fitted estimator.
+        self : SmileGAN
+            The fitted estimator.
         """
         validate_params(self)
         if target is None:
@@ -305,7 +334,8 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
                     kept[i] = run
             if kept[i]["ari"] < self.min_fold_ari:
                 kept[i]["ok"] = False
-                kept[i]["why"] = ", ".join(filter(None, [kept[i]["why"], f"ARI {kept[i]['ari']:.2f} with the other folds"]))
+                why = f"ARI {kept[i]['ari']:.2f} with the other folds"
+                kept[i]["why"] = ", ".join(filter(None, [kept[i]["why"], why]))
 
     def _set_consensus(self, result, index) -> None:
         self.consensus_ = result
@@ -332,7 +362,9 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
 
     def _subtypes(self, subtype, n: int) -> np.ndarray:
         values = np.broadcast_to(np.asarray(subtype), (n,)) if np.ndim(subtype) == 0 else np.asarray(subtype)
-        valid = values.dtype.kind in "iu" and values.shape == (n,) and ((values >= 1) & (values <= self.n_subtypes)).all()
+        valid = (
+            values.dtype.kind in "iu" and values.shape == (n,) and ((values >= 1) & (values <= self.n_subtypes)).all()
+        )
         if not valid:
             raise ValueError(f"subtype must be an integer in 1..{self.n_subtypes} (or one per row), got {subtype!r}")
         return values.astype(np.int64)
@@ -363,8 +395,22 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
 
         The healthy rows are **real training CN subjects** drawn with replacement, and the
         patient rows their mapped versions f(x, e_k) (the method's paired generator), so the
-        healthy half must not be shared as synthetic data. ``subtype=None`` draws subtypes with
-        the training patients' consensus frequencies; ``random_state=None`` uses the model's own.
+        healthy half must not be shared as synthetic data.
+
+        Parameters
+        ----------
+        n : int
+            Number of pairs.
+        subtype : int or array-like of int, default=None
+            Subtype 1..k of all pairs (or one per pair); None draws subtypes with the
+            training patients' consensus frequencies.
+        random_state : int, RandomState instance or None, default=None
+            Seed of this call; None uses the model's own.
+
+        Returns
+        -------
+        healthy, patient : tuple of two DataFrames of shape (n, n_features_in_)
+            Raw units, both indexed by the pair's subtype.
         """
         check_is_fitted(self, "modules_")
         n = check_count(n)
