@@ -137,24 +137,38 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    site : column with the site (scanner) labels.
-    covariates : covariate columns whose effects ComBat keeps (numeric; ``sex`` may be
+    site : str, default="site"
+        Column with the site (scanner) labels.
+    covariates : sequence of str, default=("age", "sex")
+        Covariate columns whose effects ComBat keeps (numeric; ``sex`` may be
         ``"M"``/``"F"``, ``"male"``/``"female"`` in any case, or 0/1).
-    smooth : at most one covariate modelled as a penalized B-spline (ComBat-GAM); ``()``
-        for linear ComBat.
-    rois : ROI columns; ``None`` = the MUSE ROI columns found in the table, in table order.
-    reference_site : if set, ``transform`` maps to that site's scale instead of the pooled
-        one (harmonize, then :meth:`inverse_transform` to the site; the site's own rows come
+    smooth : sequence of str, default=("age",)
+        At most one covariate modelled as a penalized B-spline (ComBat-GAM); ``()`` for
+        linear ComBat.
+    rois : list of str, default=None
+        ROI columns; None = the MUSE ROI columns found in the table, in table order.
+    reference_site : str, default=None
+        If set, ``transform`` maps to that site's scale instead of the pooled one
+        (harmonize, then :meth:`inverse_transform` to the site; the site's own rows come
         back unchanged).
-    smooth_bounds : range of the smooth covariate: the outer spline knots, so any value in
-        it can be transformed; values outside are an error.
-    n_jobs : joblib workers for the per-ROI GAM fits (results do not depend on it).
-    random_state : seed for the folds of the per-ROI penalty search (int: identical refits).
+    smooth_bounds : tuple of two floats, default=(0, 120)
+        Range of the smooth covariate: the outer spline knots, so any value in it can be
+        transformed; values outside are an error.
+    n_jobs : int or None, default=1
+        Joblib workers for the per-ROI GAM fits (results do not depend on it).
+    random_state : int, RandomState instance or None, default=0
+        Seed for the folds of the per-ROI penalty search (int: identical refits).
 
     Attributes
     ----------
-    feature_names_in_ : ROI columns. sites_ : training site labels (sorted).
-    model_ : the neuroHarmonize model, reduced to what ``harmonizationApply`` reads.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        ROI columns.
+    n_features_in_ : int
+        Number of ROIs.
+    sites_ : ndarray of shape (n_sites,)
+        Training site labels (sorted).
+    model_ : dict
+        The neuroHarmonize model, reduced to what ``harmonizationApply`` reads.
 
     ``save(path)`` / ``Harmonizer.load(path)`` write and read it as tensors + JSON (no pickle).
 
@@ -243,7 +257,8 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
             raise ValueError(f"{name} has no site column {self.site!r}")
         labels = X[self.site]
         if labels.isna().any():
-            raise ValueError(f"{name} column {self.site!r} has missing site labels in rows {_rows(X.index, labels.isna().to_numpy())}")
+            rows = _rows(X.index, labels.isna().to_numpy())
+            raise ValueError(f"{name} column {self.site!r} has missing site labels in rows {rows}")
         return labels.astype(str).to_numpy(dtype=object)
 
     def _covars(self, X: pd.DataFrame, sites: np.ndarray, name: str) -> pd.DataFrame:
@@ -279,7 +294,21 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
 
     # -- fit -----------------------------------------------------------------------------
     def fit(self, X, y=None):
-        """Learn the ComBat-GAM model from a table with site, covariate and ROI columns."""
+        """Learn the ComBat-GAM model from a table with site, covariate and ROI columns.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Subjects with the site, covariate and ROI columns (at least two sites, two
+            subjects each).
+        y : None
+            Ignored (scikit-learn convention).
+
+        Returns
+        -------
+        self : Harmonizer
+            The fitted transformer.
+        """
         validate_params(self)
         X = self._frame(X, "X")
         covariates, smooth, bounds = self._columns()
@@ -290,11 +319,16 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         covars = self._covars(X, sites, "X")
         labels, counts = np.unique(sites, return_counts=True)
         if len(labels) < 2:
-            raise ValueError(f"X has a single site {list(labels)} in column {self.site!r}; harmonization needs at least two")
+            raise ValueError(
+                f"X has a single site {list(labels)} in column {self.site!r}; harmonization needs at least two"
+            )
         if (counts < 2).any():
-            raise ValueError(f"site(s) {list(labels[counts < 2])} have a single subject; ComBat needs at least two per site")
+            raise ValueError(
+                f"site(s) {list(labels[counts < 2])} have a single subject; ComBat needs at least two per site"
+            )
         self._reference_index(labels)
-        seeds = np.random.SeedSequence(check_random_state(self.random_state).randint(2**31)).generate_state(data.shape[1])
+        entropy = check_random_state(self.random_state).randint(2**31)
+        seeds = np.random.SeedSequence(entropy).generate_state(data.shape[1])
         gam_step = _gam_step(_standardizer(seeds, self.n_jobs)) if smooth else contextlib.nullcontext()
         with threadpool_limits(1), contextlib.redirect_stdout(io.StringIO()), gam_step, warnings.catch_warnings():
             warnings.filterwarnings("ignore", "the matrix subclass", PendingDeprecationWarning)  # its np.matrix
@@ -356,7 +390,18 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         return replace_columns(X, self.feature_names_in_, values)
 
     def transform(self, X) -> pd.DataFrame:
-        """``X`` with its ROI columns harmonized (on ``reference_site``'s scale if set)."""
+        """``X`` with its ROI columns harmonized (on ``reference_site``'s scale if set).
+
+        Parameters
+        ----------
+        X : DataFrame
+            Subjects with the site, covariate and ROI columns (sites seen in ``fit``).
+
+        Returns
+        -------
+        harmonized : DataFrame
+            A copy of ``X`` with the ROI columns replaced by harmonized values.
+        """
         check_is_fitted(self, "model_")
         X = self._frame(X, "X")
         data, sites = self._values(X, "X"), self._sites(X, "X")
@@ -369,9 +414,23 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         return self._output(X, harmonized)
 
     def inverse_transform(self, X, site=None) -> pd.DataFrame:
-        """Harmonized ROI values (as ``transform`` gives them) back to each row's own site
-        (column ``self.site``), or to ``site`` for all rows (then the site column, if any,
-        is set to it)."""
+        """Harmonized ROI values (as ``transform`` gives them) back to each row's own site.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Harmonized subjects with the covariate and ROI columns, and the site column
+            unless ``site`` is given.
+        site : str, default=None
+            None: each row goes back to its own site (column ``self.site``); a training
+            site label: all rows go to that site (then the site column, if any, is set
+            to it).
+
+        Returns
+        -------
+        X_site : DataFrame
+            A copy of ``X`` with the ROI columns on the site's scale.
+        """
         check_is_fitted(self, "model_")
         X = self._frame(X, "X")
         data = self._values(X, "X")
@@ -401,7 +460,10 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
             "covariates": _names(self.covariates, "covariates"),
             "smooth": smooth_model["smooth_terms"],
         }
-        tensors = {k: persistence.to_tensor(self.model_[k]) for k in ("B_hat", "stand_mean", "var_pooled", "gamma_star", "delta_star")}
+        tensors = {
+            k: persistence.to_tensor(self.model_[k])
+            for k in ("B_hat", "stand_mean", "var_pooled", "gamma_star", "delta_star")
+        }
         if smooth_model["perform_smoothing"]:
             spline = smooth_model["bsplines_constructor"].smoothers[0]
             metadata["spline"] = {"df": int(spline.df), "degree": int(spline.degree)}

@@ -46,11 +46,25 @@ class CovariateResidualizer(Persistent, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    covariates : covariate columns; text columns are read as sex (F/M).
-    rois : ROI columns (default: the MUSE ROI columns of the table passed to ``fit``).
-    fit_on : which cohort a :class:`~roisynth.preprocessing.SynthesisPipeline` fits this
-        step on: ``"background"`` (healthy subjects, as in the seed paper, so that disease
-        effects are not regressed away) or ``"all"``. ``fit`` itself uses the table it gets.
+    covariates : sequence of str, default=("age", "sex", "icv")
+        Covariate columns; text columns are read as sex (F/M).
+    rois : list of str, default=None
+        ROI columns; None: the MUSE ROI columns of the table passed to ``fit``.
+    fit_on : {"background", "all"}, default="background"
+        Which cohort a :class:`~roisynth.pipeline.SynthesisPipeline` fits this step on:
+        ``"background"`` (healthy subjects, as in the seed paper, so that disease effects
+        are not regressed away) or ``"all"``. ``fit`` itself uses the table it gets.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_covariates, n_rois)
+        Effect of each covariate on each ROI (ordinary least squares).
+    intercept_ : ndarray of shape (n_rois,)
+        ROI values at the mean covariates.
+    covariate_mean_ : ndarray of shape (n_covariates,)
+        Mean of the covariates in the fitting table (they are centred on it).
+    feature_names_in_ : ndarray of shape (n_rois,)
+        The ROI columns.
 
     Examples
     --------
@@ -74,6 +88,20 @@ class CovariateResidualizer(Persistent, TransformerMixin, BaseEstimator):
         self.fit_on = fit_on
 
     def fit(self, X: pd.DataFrame, y=None):
+        """Estimate the linear covariate effects on every ROI by least squares.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Subjects with the covariate and ROI columns.
+        y : None
+            Ignored (scikit-learn convention).
+
+        Returns
+        -------
+        self : CovariateResidualizer
+            The fitted transformer.
+        """
         validate_params(self)
         if not isinstance(X, pd.DataFrame):
             raise TypeError("CovariateResidualizer.fit needs a DataFrame with covariate and ROI columns")
@@ -100,13 +128,37 @@ class CovariateResidualizer(Persistent, TransformerMixin, BaseEstimator):
         return rois, centred @ self.coef_
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Covariate-adjusted ROI values (other columns unchanged)."""
+        """Covariate-adjusted ROI values (other columns unchanged).
+
+        Parameters
+        ----------
+        X : DataFrame
+            Subjects with the covariate and ROI columns.
+
+        Returns
+        -------
+        residuals : DataFrame
+            A copy of ``X`` with the covariate effects removed from the ROI columns.
+        """
         rois, effects = self._effects(X, "X")
         values = check_numeric_table(X[rois], "X", min_rows=1, nonnegative=False)
         return replace_columns(X, rois, values - effects)
 
     def inverse_transform(self, X: pd.DataFrame, covariates: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Add the covariate effects back; covariates from ``covariates`` (same rows) or ``X``."""
+        """Add the covariate effects back.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Covariate-adjusted ROI values (and the covariates, unless ``covariates`` is given).
+        covariates : DataFrame, default=None
+            The covariates of the same rows; None reads them from ``X``.
+
+        Returns
+        -------
+        X_raw : DataFrame
+            A copy of ``X`` with the covariate effects added to the ROI columns.
+        """
         source = X if covariates is None else covariates
         if len(source) != len(X):
             raise ValueError(f"covariates has {len(source)} rows for {len(X)} rows of values")
