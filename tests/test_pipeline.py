@@ -9,7 +9,8 @@ from roisynth.pipeline import make_pipeline
 from roisynth.preprocessing import CovariateResidualizer, Harmonizer
 
 ROIS = ["Hippocampus_L", "Hippocampus_R", "Amygdala_L", "Amygdala_R", "EntorhinalArea_L", "EntorhinalArea_R",
-        "Precuneus_L", "Precuneus_R", "Frontal_WM_L", "Frontal_WM_R", "SuperiorFrontalGyrus_L", "SuperiorFrontalGyrus_R"]
+        "Precuneus_L", "Precuneus_R", "Frontal_WM_L", "Frontal_WM_R",
+        "SuperiorFrontalGyrus_L", "SuperiorFrontalGyrus_R"]
 
 
 def _slope(table, roi, covariate="age"):

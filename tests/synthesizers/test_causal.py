@@ -20,10 +20,22 @@ def simulate(n: int, seed: int) -> pd.DataFrame:
     log_icv = np.log(1.4e6) + 0.1 * male + 0.08 * rng.standard_normal(n)
     corr = 0.5 + 0.5 * np.eye(len(ROIS))
     noise = 0.06 * rng.standard_normal((n, len(ROIS))) @ np.linalg.cholesky(corr).T
-    log_rois = (np.log([3500, 3600, 5000, 7000]) + 0.8 * (log_icv[:, None] - np.log(1.4e6)) + AGE_SLOPE * (age[:, None] - 70)
-                + ad[:, None] * np.log(AD_EFFECT) + noise)
-    covariates = pd.DataFrame({"id": [f"sub-{i}" for i in range(n)], "age": age, "sex": np.where(male, "M", "F"), "icv": np.exp(log_icv),
-                               "diagnosis": np.where(ad, "AD", "CN")})
+    log_rois = (
+        np.log([3500, 3600, 5000, 7000])
+        + 0.8 * (log_icv[:, None] - np.log(1.4e6))
+        + AGE_SLOPE * (age[:, None] - 70)
+        + ad[:, None] * np.log(AD_EFFECT)
+        + noise
+    )
+    covariates = pd.DataFrame(
+        {
+            "id": [f"sub-{i}" for i in range(n)],
+            "age": age,
+            "sex": np.where(male, "M", "F"),
+            "icv": np.exp(log_icv),
+            "diagnosis": np.where(ad, "AD", "CN"),
+        }
+    )
     return pd.concat([covariates, pd.DataFrame(np.exp(log_rois), columns=ROIS)], axis=1)
 
 

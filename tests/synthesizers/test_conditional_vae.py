@@ -55,7 +55,8 @@ def test_mmd_weight_aligns_the_cohorts_posterior_means(model, semi):
     aligned = ConditionalVAE(**PARAMS, mmd_weight=10.0).fit(semi[1], semi[2])
 
     def mmd(m):
-        codes = [torch.tensor(m.transform(x, cohort=c).to_numpy()) for x, c in ((semi[4], "target"), (semi[3], "background"))]
+        tables = ((semi[4], "target"), (semi[3], "background"))
+        codes = [torch.tensor(m.transform(x, cohort=c).to_numpy()) for x, c in tables]
         return rbf_mmd(*codes).item()
 
     assert mmd(aligned) <= 0.5 * mmd(model)  # measured 0.065 vs 0.29

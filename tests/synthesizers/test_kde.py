@@ -35,7 +35,9 @@ def large():
 
 @pytest.fixture(scope="module")
 def stratified():
-    background, target = (by_sex(n, share, seed).drop(columns="site") for n, share, seed in ((1200, 0.3, 10), (600, 0.6, 20)))
+    background, target = (
+        by_sex(n, share, seed).drop(columns="site") for n, share, seed in ((1200, 0.3, 10), (600, 0.6, 20))
+    )
     return KDESynthesizer(strata="sex", random_state=0).fit(background, target), background, target
 
 
@@ -71,14 +73,20 @@ def test_large_sample_matches_truth(large):
     scale = model.scale_ / SD
     np.testing.assert_allclose(np.cov(z.T), CORR + h**2 * np.diag(scale**2), atol=0.08)
     z_data = model._standardize(data.to_numpy())
-    np.testing.assert_allclose(np.cov(model._standardize(synth.to_numpy()).T), np.cov(z_data.T) + h**2 * np.eye(5), atol=0.04)
+    np.testing.assert_allclose(
+        np.cov(model._standardize(synth.to_numpy()).T), np.cov(z_data.T) + h**2 * np.eye(5), atol=0.04
+    )
 
 
 def test_reproducible(large):
     model, data = large
     pd.testing.assert_frame_equal(model.sample(30, "background"), model.sample(30, "background"))
-    pd.testing.assert_frame_equal(model.sample(30, "background", random_state=3), model.sample(30, "background", random_state=3))
-    assert not np.allclose(model.sample(30, "background", random_state=3), model.sample(30, "background", random_state=4))
+    pd.testing.assert_frame_equal(
+        model.sample(30, "background", random_state=3), model.sample(30, "background", random_state=3)
+    )
+    assert not np.allclose(
+        model.sample(30, "background", random_state=3), model.sample(30, "background", random_state=4)
+    )
     again = KDESynthesizer(random_state=0).fit(data)
     pd.testing.assert_frame_equal(again.cv_results_, model.cv_results_)
     pd.testing.assert_frame_equal(again.sample(30, "background"), model.sample(30, "background"))
@@ -101,7 +109,9 @@ def test_user_bandwidth_grid():
 def test_strata_proportions_and_distributions(stratified):
     model, background, target = stratified
     assert model.stratum_sizes_.to_dict() == {
-        (cohort, sex): int((table["sex"] == sex).sum()) for cohort, table in (("background", background), ("target", target)) for sex in "FM"
+        (cohort, sex): int((table["sex"] == sex).sum())
+        for cohort, table in (("background", background), ("target", target))
+        for sex in "FM"
     }
     assert set(model.bandwidth_.index) == set(model.stratum_sizes_.index)
     for cohort, real in (("background", background), ("target", target)):
@@ -151,7 +161,8 @@ def test_pca_keeps_correlation_structure():
     model = KDESynthesizer(n_components=0.99, random_state=0).fit(X)
     assert model.pca_components_.shape == (2, 8) and model.pca_explained_variance_ratio_.sum() >= 0.99
     synth = model.sample(20_000, cohort="background").to_numpy()
-    np.testing.assert_allclose(np.corrcoef(synth.T), np.corrcoef(X.T), atol=0.06)  # isotropic h² on 2 scores distorts a little
+    # isotropic h² on 2 scores distorts a little
+    np.testing.assert_allclose(np.corrcoef(synth.T), np.corrcoef(X.T), atol=0.06)
     z = model._standardize(synth)  # samples lie in the kept principal subspace
     np.testing.assert_allclose(z - z @ model.pca_components_.T @ model.pca_components_, 0, atol=1e-9)
 
@@ -167,7 +178,8 @@ def test_save_load_with_strata_and_pca(tmp_path):
             synth = loaded.sample(200, cohort=cohort)
             pd.testing.assert_frame_equal(synth, model.sample(200, cohort=cohort))
             assert synth["site"].dtype == np.int64 and isinstance(synth["sex"].iloc[0], str)
-        pd.testing.assert_frame_equal(loaded.sample(50, stratum={"sex": "F", "site": 2}), model.sample(50, stratum={"sex": "F", "site": 2}))
+        stratum = {"sex": "F", "site": 2}
+        pd.testing.assert_frame_equal(loaded.sample(50, stratum=stratum), model.sample(50, stratum=stratum))
         pd.testing.assert_series_equal(loaded.bandwidth_, model.bandwidth_)
         pd.testing.assert_frame_equal(loaded.cv_results_, model.cv_results_)
         np.testing.assert_array_equal(loaded.pca_components_, model.pca_components_)

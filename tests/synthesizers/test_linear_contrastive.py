@@ -57,7 +57,8 @@ def test_planted_loadings_noise_and_shift_are_recovered(planted):
     true_cov = (planted["S"] @ planted["S"].T + np.diag(planted["psi"])) * np.outer(scale, scale)
     assert np.linalg.norm(fitted_cov - true_cov) / np.linalg.norm(true_cov) < 0.06
     np.testing.assert_allclose(psi, planted["psi"] / (model.scale_ / scale) ** 2, rtol=0.15)
-    standard_error = np.sqrt((2 * np.diag(true_cov) + (scale * planted["w"][:, 0]) ** 2) / 2000)  # of a difference of means
+    # of a difference of means
+    standard_error = np.sqrt((2 * np.diag(true_cov) + (scale * planted["w"][:, 0]) ** 2) / 2000)
     assert (np.abs(model.target_shift_.to_numpy() - scale * planted["delta"]) < 4 * standard_error).all()
     assert list(model.target_shift_.index) == list(planted["background"].columns)
 
@@ -76,11 +77,15 @@ def test_loadings_are_canonical_and_do_not_depend_on_row_order(planted):
 
 @pytest.mark.parametrize("noise", ["diagonal", "isotropic"])
 def test_log_likelihood_never_decreases_and_matches_score_samples(planted, noise):
-    model = LinearContrastive(n_common=K, n_salient=2, noise=noise, tol=1e-9).fit(planted["background"], planted["target"])
+    model = LinearContrastive(n_common=K, n_salient=2, noise=noise, tol=1e-9)
+    model = model.fit(planted["background"], planted["target"])
     ll = np.asarray(model.log_likelihood_)
     assert model.converged_ and len(ll) == model.n_iter_ + 1 > 2
     assert (np.diff(ll) >= -1e-9 * np.abs(ll[:-1])).all()
-    total = model.score_samples(planted["background"], cohort="background").sum() + model.score_samples(planted["target"]).sum()
+    total = (
+        model.score_samples(planted["background"], cohort="background").sum()
+        + model.score_samples(planted["target"]).sum()
+    )
     np.testing.assert_allclose(total, ll[-1], rtol=1e-10)
     if noise == "isotropic":
         assert np.ptp(model.noise_variance_.to_numpy()) == 0
@@ -93,7 +98,8 @@ def test_score_samples_is_the_gaussian_log_density_in_raw_units(planted):
     cov = D @ (S @ S.T + W @ W.T + np.diag(model.noise_variance_.to_numpy())) @ D
     x = planted["target"].iloc[:5].to_numpy()
     diff = x - model.mean_ - model.target_shift_.to_numpy()
-    expected = -0.5 * (P * np.log(2 * np.pi) + np.linalg.slogdet(cov)[1] + np.einsum("ij,ij->i", diff @ np.linalg.inv(cov), diff))
+    quadratic = np.einsum("ij,ij->i", diff @ np.linalg.inv(cov), diff)
+    expected = -0.5 * (P * np.log(2 * np.pi) + np.linalg.slogdet(cov)[1] + quadratic)
     np.testing.assert_allclose(model.score_samples(planted["target"].iloc[:5]).to_numpy(), expected, rtol=1e-10)
 
 
@@ -141,7 +147,8 @@ def test_counterfactual_to_target_adds_the_displacement_and_inverts_the_healthy_
     model, target = planted["model"], planted["target"].iloc[:50]
     W = model.salient_loadings_.to_numpy() * model.scale_[:, None]
     twin = model.counterfactual(target, to="target", salient=[1.5])
-    np.testing.assert_allclose(twin - target, np.broadcast_to(model.target_shift_ + 1.5 * W[:, 0], target.shape), atol=1e-9)
+    expected = np.broadcast_to(model.target_shift_ + 1.5 * W[:, 0], target.shape)
+    np.testing.assert_allclose(twin - target, expected, atol=1e-9)
     # healthy twin, then back with the patient's own salient code: the patient again
     own = model.transform(target)[["s1"]].to_numpy()
     back = model.counterfactual(model.counterfactual(target, to="background"), to="target", salient=own)
