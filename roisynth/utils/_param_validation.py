@@ -33,11 +33,29 @@ from ..exceptions import InvalidParameterError
 
 
 class Constraint(ABC):
-    """A rule one parameter value may satisfy; ``str()`` describes the allowed values."""
+    """A rule one parameter value may satisfy; ``str()`` describes the allowed values.
+
+    Examples
+    --------
+    >>> rule = make_constraint("boolean")
+    >>> isinstance(rule, Constraint), rule.is_satisfied_by(True), str(rule)
+    (True, True, 'a bool')
+    """
 
     @abstractmethod
     def is_satisfied_by(self, value) -> bool:
-        """Whether ``value`` follows the rule."""
+        """Whether ``value`` follows the rule.
+
+        Parameters
+        ----------
+        value : object
+            A parameter value.
+
+        Returns
+        -------
+        satisfied : bool
+            True when ``value`` follows the rule.
+        """
 
 
 class Interval(Constraint):
@@ -48,8 +66,10 @@ class Interval(Constraint):
     type : {numbers.Integral, numbers.Real}
         Integers only, or any real number (ints included). Booleans, NaN and infinities are
         never accepted.
-    left, right : float or None
-        The bounds; None is unbounded on that side.
+    left : float or None
+        The lower bound; None is unbounded below.
+    right : float or None
+        The upper bound; None is unbounded above.
     closed : {"left", "right", "both", "neither"}
         Which bounds belong to the interval.
 
@@ -86,6 +106,11 @@ class Interval(Constraint):
 
 class Options(Constraint):
     """One of a set of values (strings, as a rule).
+
+    Parameters
+    ----------
+    options : iterable of hashable
+        The allowed values.
 
     Examples
     --------
@@ -145,7 +170,25 @@ _NAMED = {
 
 
 def make_constraint(rule) -> Constraint:
-    """The :class:`Constraint` of one entry of a constraint list (see the module docstring)."""
+    """The :class:`Constraint` of one entry of a constraint list (see the module docstring).
+
+    Parameters
+    ----------
+    rule : Constraint, None, str, callable or type
+        A :class:`Constraint` (returned as it is), None, a named constraint
+        (``"boolean"``, ``"random_state"``, ``"array-like"``), the builtin ``callable`` or
+        a class.
+
+    Returns
+    -------
+    constraint : Constraint
+        The rule as a constraint object.
+
+    Examples
+    --------
+    >>> str(make_constraint(None)), str(make_constraint("random_state")), str(make_constraint(str))
+    ('None', 'None, an int or a numpy RandomState', 'an instance of str')
+    """
     if isinstance(rule, Constraint):
         return rule
     if rule is None:
