@@ -68,8 +68,32 @@ CHANGE_CODES: tuple[int, ...] = tuple(code for codes, *_ in VOLUME_MODEL for cod
 
 
 def classes_from_labels(labels) -> np.ndarray:
-    """Segmenter class of every voxel of a label map (any shape): int64, 0 outside the mask
-    channels, c for the codes of ``MASK_CHANNELS[c - 1]``."""
+    """Segmenter class of every voxel of a label map: the segmenter's training target.
+
+    Class c ≥ 1 is the group of FreeSurfer codes of ``MASK_CHANNELS[c - 1]``
+    (:data:`SEGMENTER_CLASSES` names them); every other label, background included, is class 0
+    (``"Other"``). The mask channels do not overlap, so each voxel has one class.
+
+    Parameters
+    ----------
+    labels : array_like of int
+        A label map, or a batch of them (any shape).
+
+    Returns
+    -------
+    ndarray of int64
+        Classes in 0 .. len(SEGMENTER_CLASSES) - 1, of ``labels``' shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from roisynth.imaging.cohort import SEGMENTER_CLASSES, classes_from_labels
+    >>> classes = classes_from_labels(np.array([0, 17, 53, 24, 3, 42, 2, 41, 10]))
+    >>> print(classes)
+    [0 1 2 7 8 8 9 9 0]
+    >>> [SEGMENTER_CLASSES[c] for c in classes[:4]]
+    ['Other', 'Hippocampus_L', 'Hippocampus_R', 'CSF']
+    """
     labels = np.asarray(labels)
     classes = np.zeros(labels.shape, dtype=np.int64)
     for c, (_, codes) in enumerate(MASK_CHANNELS, start=1):
@@ -247,8 +271,44 @@ def _changes(row) -> dict[int, float]:
 
 
 def phantom_with_changes(grid, seed: int, changes: dict[int, float]) -> Phantom:
-    """``make_phantom(grid, volume_changes=changes, random_state=seed)``, leaving out of
-    ``changes`` the ROIs absent from that seed's anatomy (small grids lose small ROIs)."""
+    """``make_phantom(grid, volume_changes=changes, random_state=seed)``, skipping absent ROIs.
+
+    When :func:`~roisynth.imaging.phantoms.make_phantom` rejects ``changes``, the ROIs absent
+    from that seed's unedited anatomy are left out of ``changes`` (small grids lose small ROIs:
+    the hippocampi and amygdalae can vanish at 16³) and the phantom is made with the rest.
+    The same (grid, seed, changes) always gives the same phantom: this regenerates the
+    subjects of :func:`make_cohort` (:meth:`PhantomCohort.phantom`).
+
+    Parameters
+    ----------
+    grid : tuple of int
+        Shape of the phantom, e.g. ``(32, 32, 32)``.
+    seed : int
+        ``random_state`` of the phantom.
+    changes : dict of int to float
+        Relative volume change c (> -1) of each FreeSurfer code: the ROI gets (1 + c) × its
+        volume.
+
+    Returns
+    -------
+    Phantom
+        The edited phantom (image, labels, posteriors, affine).
+
+    Raises
+    ------
+    ValueError
+        If ``make_phantom`` rejects the changes for another reason than an absent ROI (every
+        ROI present, an invalid change, a growth that does not fit, ...).
+
+    Examples
+    --------
+    >>> from roisynth.imaging import make_phantom
+    >>> from roisynth.imaging.cohort import phantom_with_changes
+    >>> before = make_phantom((16, 16, 16), random_state=0)
+    >>> after = phantom_with_changes((16, 16, 16), 0, {17: -0.2, 3: -0.1})  # no hippocampus 17 at 16³
+    >>> int((before.labels == 17).sum()), int((before.labels == 3).sum()), int((after.labels == 3).sum())
+    (0, 42, 38)
+    """
     try:
         return make_phantom(grid, volume_changes=changes, random_state=seed)
     except ValueError:
