@@ -66,8 +66,35 @@ LOG_COLUMNS = ("stage", "step", "loss", "lr", "seconds")
 
 
 def smoke_config(config: DiffusionConfig, steps: int | None = None, subjects: int | None = None) -> DiffusionConfig:
-    """``config`` with every stage's steps set to ``steps`` and ``subjects`` training phantoms
-    (None: as they are), for smoke runs."""
+    """A shortened copy of ``config`` for smoke runs: fewer steps and training phantoms.
+
+    Every stage of :data:`STAGES` gets ``steps`` optimizer steps (its batch size, learning
+    rate, log and checkpoint cadence are kept) and the cohort ``subjects`` training phantoms;
+    the networks and grid are unchanged.
+
+    Parameters
+    ----------
+    config : DiffusionConfig
+        The configuration to shorten (e.g. a preset of
+        :func:`~roisynth.imaging.config.get_config`).
+    steps : int, default=None
+        Steps of every stage (a positive integer); None keeps each stage's own.
+    subjects : int, default=None
+        ``n_subjects``, the training phantoms (a positive integer); None keeps it.
+
+    Returns
+    -------
+    DiffusionConfig
+        The shortened copy (``config`` itself is frozen and unchanged).
+
+    Examples
+    --------
+    >>> from roisynth.imaging import get_config
+    >>> from roisynth.imaging.training import smoke_config
+    >>> config = smoke_config(get_config("64"), steps=2, subjects=8)
+    >>> config.n_subjects, config.unet.steps, config.segmenter.steps, config.unet.batch_size, config.shape
+    (8, 2, 2, 16, 64)
+    """
     if subjects is not None:
         config = config.replace(n_subjects=check_count(subjects, "subjects"))
     if steps is not None:
@@ -77,7 +104,27 @@ def smoke_config(config: DiffusionConfig, steps: int | None = None, subjects: in
 
 
 def default_n_test(n_subjects: int) -> int:
-    """Held-out subjects: n/8, at least 4 (50 for the 400 subjects of the ``"64"`` preset)."""
+    """Number of held-out test subjects for a cohort of ``n_subjects`` training subjects.
+
+    max(4, ⌊n / 8⌋): 50 for the 400 subjects of the ``"64"`` preset. :func:`train` makes
+    these subjects together with the training ones and never trains on them.
+
+    Parameters
+    ----------
+    n_subjects : int
+        Training subjects (``config.n_subjects``).
+
+    Returns
+    -------
+    int
+        Held-out subjects.
+
+    Examples
+    --------
+    >>> from roisynth.imaging.training import default_n_test
+    >>> [default_n_test(n) for n in (8, 64, 400)]
+    [4, 8, 50]
+    """
     return max(4, n_subjects // 8)
 
 
@@ -124,7 +171,31 @@ class _Context:
 
 
 def resolve_device(device: str | None) -> torch.device:
-    """``"cpu"``, ``"cuda"`` or None (CUDA when available) as a device; clear error without CUDA."""
+    """The torch device a device argument names.
+
+    Parameters
+    ----------
+    device : {"cpu", "cuda"} or None
+        ``"cpu"``, ``"cuda"`` (a ``ValueError`` when CUDA is not available), or None: CUDA when
+        available, else the CPU. Any other value is a ``ValueError``.
+
+    Returns
+    -------
+    torch.device
+        ``cpu`` or ``cuda`` (the current CUDA device).
+
+    Examples
+    --------
+    >>> from roisynth.imaging.training import resolve_device
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    >>> resolve_device(None).type in ("cpu", "cuda")
+    True
+    >>> resolve_device("gpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: device must be 'cpu', 'cuda' or None (CUDA when available), got 'gpu'
+    """
     if device not in (None, "cpu", "cuda"):
         raise ValueError(f"device must be 'cpu', 'cuda' or None (CUDA when available), got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
@@ -371,26 +442,70 @@ def _check_stages(stages, finished) -> list[str]:
 def train(config: DiffusionConfig, output, *, stages: Sequence[str] = STAGES, resume: bool = False,
           bf16: bool = False, device: str | None = None, n_test: int | None = None, n_jobs: int = 1,
           log: Callable[[str], None] = print) -> dict:
-    """Train the pipeline's ``stages`` of ``config`` into the folder ``output`` (module docstring).
+    """Train the pipeline's ``stages`` of ``config`` into the folder ``output``.
+
+    The cohort of ``config.n_subjects`` + ``n_test`` phantoms (``make_cohort(..., random_state=0)``,
+    split with ``random_state=0``) is made once and saved; then each stage runs its Adam steps on
+    random minibatches of the training subjects, minimizing
+
+    - ``autoencoder``: L1 + ``kl_weight`` · KL, then the latent scale s = 1 / std(latents);
+    - ``unet``: E‖ε - ε_θ(z_t, t, c)‖² at uniform t, with the null condition at rate
+      ``condition_dropout``;
+    - ``controlnet``: the same loss with the mask channels, UNet and embedding frozen;
+    - ``segmenter``: Dice + cross-entropy;
+
+    with gradients clipped to norm :data:`MAX_GRAD_NORM`. See the module docstring for the files
+    written, checkpoints, resuming and several processes (``torchrun``).
 
     Parameters
     ----------
-    config : e.g. ``get_config("64")``; ``config.n_subjects`` phantoms are trained on.
-    output : folder (created); see the module docstring for what it holds.
-    stages : any of :data:`STAGES` (run in that order; the UNet needs a trained autoencoder, the
-        ControlNet a trained UNet, here or earlier in ``output``).
-    resume : continue the run in ``output``: skip finished stages, restart an unfinished one from
-        its last checkpoint. Without it ``output`` must not hold a run already.
-    bf16 : bfloat16 autocast for the forward passes (CUDA or CPU).
-    device : ``"cpu"``, ``"cuda"`` or None (CUDA when available); under ``torchrun`` rank r
+    config : DiffusionConfig
+        Sizes and stage settings, e.g. ``get_config("64")``; ``config.n_subjects`` phantoms are
+        trained on. A resumed run must use the same configuration (``ValueError`` otherwise).
+    output : str or path-like
+        Folder (created with its parents) that receives the run.
+    stages : str or sequence of str, default=STAGES
+        Any of :data:`STAGES`, run in that order; the UNet needs a trained autoencoder, the
+        ControlNet a trained UNet, here or earlier in ``output`` (``ValueError`` otherwise).
+    resume : bool, default=False
+        Continue the run in ``output``: skip finished stages, restart an unfinished one from its
+        last checkpoint. Without it ``output`` must not hold a run already (``ValueError``).
+    bf16 : bool, default=False
+        bfloat16 autocast for the forward passes (CUDA or CPU).
+    device : {"cpu", "cuda"} or None, default=None
+        As in :func:`resolve_device` (None: CUDA when available); under ``torchrun`` rank r
         uses ``cuda:LOCAL_RANK``.
-    n_test : held-out subjects (default :func:`default_n_test`), made with the training ones
-        and written to ``test_cohort.npz``.
-    n_jobs : processes making the phantom cohort.
-    log : called with each progress line (rank 0 only).
+    n_test : int, default=None
+        Held-out subjects, made with the training ones and written to ``test_cohort.npz``;
+        None: :func:`default_n_test` for a new run, the folder's own when resuming.
+    n_jobs : int, default=1
+        joblib processes making the phantom cohort.
+    log : callable, default=print
+        Called with each progress line (on rank 0 only).
 
-    Returns ``{"seconds": {stage: s}, "losses": {stage: last logged loss}, "device", "world_size",
-    "output"}`` over every finished stage of the folder.
+    Returns
+    -------
+    dict
+        ``"seconds"`` ({stage: training seconds}) and ``"losses"`` ({stage: last logged loss})
+        over every finished stage of the folder (this run's and earlier ones), ``"device"``
+        (its name), ``"world_size"`` (processes) and ``"output"`` (the folder, as a string).
+
+    Examples
+    --------
+    One step per stage on two 16³ phantoms (one held out), about a second on one CPU core:
+
+    >>> import os, shutil, tempfile
+    >>> from roisynth.imaging import get_config
+    >>> from roisynth.imaging.training import smoke_config, train
+    >>> folder = tempfile.mkdtemp()
+    >>> config = smoke_config(get_config("16"), steps=1, subjects=2)
+    >>> result = train(config, folder, n_test=1, device="cpu", log=lambda line: None)
+    >>> list(result["losses"]), result["world_size"]
+    (['autoencoder', 'unet', 'controlnet', 'segmenter'], 1)
+    >>> sorted(os.listdir(folder))  # doctest: +NORMALIZE_WHITESPACE
+    ['checkpoints', 'cohort.npz', 'model.pt', 'progress.json', 'segmenter', 'test_cohort.npz',
+     'timings.json', 'train_log.csv']
+    >>> shutil.rmtree(folder)
     """
     output = Path(output)
     ctx = _start(device)
@@ -449,7 +564,39 @@ def _stage(name: str, model: MaskGuidedDiffusion, config: DiffusionConfig, devic
 
 # -- evaluation ----------------------------------------------------------------------------
 def load_run(output, device: str | None = None) -> tuple[MaskGuidedDiffusion, Segmenter, PhantomCohort]:
-    """The trained model, segmenter and held-out cohort of a :func:`train` folder."""
+    """The trained model, segmenter and held-out cohort of a :func:`train` folder.
+
+    Parameters
+    ----------
+    output : str or path-like
+        A folder written by :func:`train` with every stage of :data:`STAGES` finished: a
+        folder without ``progress.json`` is a ``FileNotFoundError``, one with unfinished stages
+        a ``ValueError``.
+    device : {"cpu", "cuda"} or None, default=None
+        Where the networks go, as in :func:`resolve_device`.
+
+    Returns
+    -------
+    model : MaskGuidedDiffusion
+        From ``model.pt``, in eval mode.
+    segmenter : Segmenter
+        From ``segmenter/``, in eval mode.
+    test : PhantomCohort
+        The held-out subjects (``test_cohort.npz``), never trained on.
+
+    Examples
+    --------
+    >>> import shutil, tempfile
+    >>> from roisynth.imaging import get_config
+    >>> from roisynth.imaging.training import load_run, smoke_config, train
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = train(smoke_config(get_config("16"), steps=1, subjects=2), folder, n_test=1, device="cpu",
+    ...           log=lambda line: None)
+    >>> model, segmenter, test = load_run(folder, device="cpu")
+    >>> model.config.name, model.training, segmenter.training, len(test)
+    ('16', False, False, 1)
+    >>> shutil.rmtree(folder)
+    """
     output = Path(output)
     if not (output / "progress.json").is_file():
         raise FileNotFoundError(f"{output} is not a training folder (no progress.json); "
@@ -464,15 +611,62 @@ def load_run(output, device: str | None = None) -> tuple[MaskGuidedDiffusion, Se
 
 def evaluate(output, *, n_subjects: int | None = None, steps: int | None = None, change: float = -0.15,
              calibration_subjects: int = 8, device: str | None = None) -> tuple[pd.DataFrame, dict]:
-    """Counterfactuals of a :func:`train` folder's held-out subjects, scored by
-    :func:`~roisynth.imaging.verification.evaluate_counterfactuals` (each ROI edited by
-    ``change``, diagnosis set to AD) on the first ``n_subjects`` (default all) with ``steps``
-    DDIM steps; segmenter volume changes calibrated on ``calibration_subjects`` phantom pairs
-    (:func:`~roisynth.imaging.verification.calibrate_segmenter`, its pooled slope for a ROI
-    that no pair changed; 0: uncalibrated). Writes ``evaluation.json`` (the summary and these
-    settings) and ``evaluation_subjects.csv`` into ``output``; returns (per-subject table,
-    summary). The ROIs must exist in the phantoms: not at 16³, where the hippocampi and
-    amygdalae vanish (use the ``"32"`` preset for smoke runs)."""
+    """Score counterfactuals of a :func:`train` folder's held-out subjects.
+
+    Loads the run (:func:`load_run`) and calls
+    :func:`~roisynth.imaging.verification.evaluate_counterfactuals` on the first
+    ``n_subjects`` held-out subjects: each of the hippocampi and amygdalae edited to
+    (1 + ``change``) × its volume, diagnosis set to AD. The segmenter's measured volume changes
+    are divided by its calibration slopes k (m ≈ k t), fitted on ``calibration_subjects``
+    ground-truth phantom pairs (:func:`~roisynth.imaging.verification.calibrate_segmenter`,
+    ``random_state=1``); a ROI that no pair changed takes the pooled slope. Writes
+    ``evaluation.json`` (the summary and these settings) and ``evaluation_subjects.csv`` (the
+    table) into ``output``.
+
+    The ROIs must exist in the phantoms: not at 16³, where the hippocampi and amygdalae vanish
+    (use the ``"32"`` preset for smoke runs).
+
+    Parameters
+    ----------
+    output : str or path-like
+        A finished :func:`train` folder.
+    n_subjects : int, default=None
+        Held-out subjects to evaluate, the first ones (at most all); None: all.
+    steps : int, default=None
+        DDIM steps of inversion and sampling; None: ``config.ddim_steps``.
+    change : float, default=-0.15
+        Relative volume change of each edited ROI.
+    calibration_subjects : int, default=8
+        Phantom pairs for the calibration; 0: uncalibrated (k = 1).
+    device : {"cpu", "cuda"} or None, default=None
+        As in :func:`resolve_device`.
+
+    Returns
+    -------
+    per_subject : DataFrame
+        One row per subject, the columns of ``evaluate_counterfactuals``.
+    summary : dict
+        ``evaluate_counterfactuals``' summary, with ``"config"`` (preset name), ``"steps"``,
+        ``"change"`` and ``"calibration"`` ({ROI: slope, "pooled": slope}, or None).
+
+    Examples
+    --------
+    A one-step smoke run of the ``"32"`` preset (two training phantoms, one held out) and its
+    evaluation, a few seconds on one CPU core; the scores of so short a training mean nothing:
+
+    >>> import shutil, tempfile
+    >>> from roisynth.imaging import get_config
+    >>> from roisynth.imaging.training import evaluate, smoke_config, train
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = train(smoke_config(get_config("32"), steps=1, subjects=2), folder, n_test=1, device="cpu",
+    ...           log=lambda line: None)
+    >>> table, summary = evaluate(folder, steps=1, calibration_subjects=0, device="cpu")
+    >>> len(table), summary["n_subjects"], summary["steps"], summary["calibration"]
+    (1, 1, 1, None)
+    >>> list(table.columns[:3])
+    ['subject', 'Hippocampus_L_intended', 'Hippocampus_L_measured']
+    >>> shutil.rmtree(folder)
+    """
     model, segmenter, test = load_run(output, device)
     calibration = None
     if calibration_subjects:
