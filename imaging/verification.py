@@ -44,12 +44,43 @@ CHANNEL_CODES = {name: codes for name, codes in MASK_CHANNELS}
 
 
 def ssim3d(a, b, data_range: float | None = None, kernel_size: int = 7) -> float | np.ndarray:
-    """SSIM of 3D volumes (X, Y, Z), or per volume of batches (B, X, Y, Z).
+    r"""SSIM of 3D volumes (X, Y, Z), or per volume of batches (B, X, Y, Z).
 
-    MONAI ``SSIMMetric`` (3D Gaussian window, σ = 1.5 voxels, valid convolution) with a
-    ``kernel_size`` window, shrunk to the largest odd size that fits the volume (7 suits
-    32³-96³; 11, the 2D default, leaves little of a 32³ volume). ``data_range``: default the
-    range max - min of ``a`` and ``b`` pooled (SSIM's constants c_i = (k_i · range)²).
+    MONAI ``SSIMMetric`` (3D Gaussian window, σ = 1.5 voxels, valid convolution): with local
+    means μ, variances σ² and covariance σ_ab under the window,
+
+    .. math::  \mathrm{SSIM} = \operatorname{mean}_v
+               \frac{(2 \mu_a \mu_b + c_1)(2 \sigma_{ab} + c_2)}{(\mu_a^2 + \mu_b^2 + c_1)
+               (\sigma_a^2 + \sigma_b^2 + c_2)}, \qquad c_i = (k_i L)^2,\; k = (0.01, 0.03),
+
+    L = ``data_range``. The window is ``kernel_size`` wide, shrunk to the largest odd size that
+    fits the volume (7 suits 32³-96³; 11, the 2D default, leaves little of a 32³ volume).
+
+    Parameters
+    ----------
+    a, b : array_like, shape (X, Y, Z) or (B, X, Y, Z)
+        Two volumes, or two batches, of one shape (``ValueError`` otherwise).
+    data_range : float, default=None
+        L; None: max - min of ``a`` and ``b`` pooled (a ``ValueError`` if that is 0).
+    kernel_size : int, default=7
+        Width of the Gaussian window (odd), at most the volume's smallest side.
+
+    Returns
+    -------
+    float or ndarray of float64, shape (B,)
+        The SSIM of the two volumes, or of each pair of a batch (1 for identical volumes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from roisynth.imaging import make_phantom
+    >>> from roisynth.imaging.verification import ssim3d
+    >>> a = make_phantom((16, 16, 16), random_state=0).image
+    >>> b = a + np.random.default_rng(0).normal(0.0, 10.0, a.shape)
+    >>> round(ssim3d(a, a), 4), round(ssim3d(a, b), 2)
+    (1.0, 0.96)
+    >>> ssim3d(np.stack([a, a]), np.stack([a, b])).round(2)
+    array([1.  , 0.96])
     """
     from monai.metrics import SSIMMetric
 
@@ -61,14 +92,45 @@ def ssim3d(a, b, data_range: float | None = None, kernel_size: int = 7) -> float
 
 def ms_ssim3d(a, b, data_range: float | None = None, scales: int = 3,
               kernel_size: int | None = None) -> float | np.ndarray:
-    r"""Multi-scale SSIM of 3D volumes (or per volume of batches), MONAI ``MultiScaleSSIMMetric``:
-    MS-SSIM = Π_s cs_s^{w_s} (SSIM at the coarsest scale), the volume halved (2× average
-    pooling) between scales, w = the first ``scales`` of :data:`MS_SSIM_WEIGHTS` renormalised.
+    r"""Multi-scale SSIM of 3D volumes (or per volume of batches), MONAI ``MultiScaleSSIMMetric``.
+
+    With cs_s the contrast-structure term of SSIM, averaged over the volume, at scale s (the
+    volume halved by 2× average pooling between scales) and the full SSIM at the coarsest scale S,
+
+    .. math::  \mathrm{MS\text{-}SSIM} = \mathrm{SSIM}_S^{w_S} \prod_{s < S} cs_s^{w_s},
+
+    w = the first ``scales`` of :data:`MS_SSIM_WEIGHTS` renormalised to sum to 1.
 
     Five scales (the 2D default) need ≥ 11 · 16 voxels per axis; with 3 scales a 32³ volume is
-    8³ at the coarsest scale. ``kernel_size`` default: the largest odd window ≤ 7 that the
-    coarsest scale (min size // 2^(scales - 1)) still holds (7 from 32³ up); a window larger
-    than the coarsest scale, or under 3 voxels, is a ``ValueError``. ``data_range`` as in :func:`ssim3d`.
+    8³ at the coarsest scale.
+
+    Parameters
+    ----------
+    a, b : array_like, shape (X, Y, Z) or (B, X, Y, Z)
+        Two volumes, or two batches, of one shape.
+    data_range : float, default=None
+        As in :func:`ssim3d` (None: the pooled range of ``a`` and ``b``).
+    scales : int, default=3
+        Number of scales, 1 .. 5 (``ValueError`` otherwise).
+    kernel_size : int, default=None
+        Gaussian window width; None: the largest odd window ≤ 7 that the coarsest scale
+        (min size // 2^(scales - 1)) still holds (7 from 32³ up). A window larger than the
+        coarsest scale, or under 3 voxels, is a ``ValueError``.
+
+    Returns
+    -------
+    float or ndarray of float64, shape (B,)
+        The MS-SSIM of the two volumes, or of each pair of a batch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from roisynth.imaging import make_phantom
+    >>> from roisynth.imaging.verification import ms_ssim3d
+    >>> a = make_phantom((16, 16, 16), random_state=0).image
+    >>> b = a + np.random.default_rng(0).normal(0.0, 10.0, a.shape)
+    >>> round(ms_ssim3d(a, a, scales=2), 4), round(ms_ssim3d(a, b, scales=2), 2)
+    (1.0, 0.99)
     """
     from monai.metrics import MultiScaleSSIMMetric
 
@@ -88,8 +150,34 @@ def ms_ssim3d(a, b, data_range: float | None = None, scales: int = 3,
 
 
 def edit_band(labels_factual, labels_cf, dilation: int = 2) -> np.ndarray:
-    """Boolean mask of the voxels whose label differs between the two maps, dilated by
-    ``dilation`` voxels (3 × 3 × 3 cube, i.e. Chebyshev distance ≤ ``dilation``)."""
+    """The band B of an edit: voxels whose label changed, dilated by ``dilation`` voxels.
+
+    B = {v : some voxel u with labels_factual(u) ≠ labels_cf(u) has ‖u - v‖_∞ ≤ dilation}
+    (``dilation`` binary dilations by the 3 × 3 × 3 cube). :func:`locality` compares the
+    images inside and outside it.
+
+    Parameters
+    ----------
+    labels_factual, labels_cf : array_like, shape (X, Y, Z)
+        The label maps before and after the edit (3D, one shape; ``ValueError`` otherwise).
+    dilation : int, default=2
+        Chebyshev radius of the dilation, ≥ 0 (0: the changed voxels only).
+
+    Returns
+    -------
+    ndarray of bool, shape (X, Y, Z)
+        B (all False when no label changed).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from roisynth.imaging.verification import edit_band
+    >>> labels = np.zeros((7, 7, 7), dtype=int)
+    >>> edited = labels.copy()
+    >>> edited[3, 3, 3] = 4  # one voxel relabelled
+    >>> [int(edit_band(labels, edited, dilation=d).sum()) for d in (0, 1, 2)]  # 1, 3³, 5³
+    [1, 27, 125]
+    """
     before, after = np.asarray(labels_factual), np.asarray(labels_cf)
     if before.shape != after.shape or before.ndim != 3:
         raise ValueError(f"label maps must be 3D of one shape, got {before.shape} and {after.shape}")
@@ -102,7 +190,37 @@ def edit_band(labels_factual, labels_cf, dilation: int = 2) -> np.ndarray:
 
 
 def locality(image_a, image_b, band) -> dict[str, float]:
-    """Mean |a - b| inside and outside ``band`` and ratio = outside / inside (NaN when inside is 0)."""
+    r"""Locality of an edit: how much two images differ outside the edited band vs inside it.
+
+    .. math::  \text{inside} = \operatorname{mean}_{v \in B} |a_v - b_v|, \qquad
+               \text{outside} = \operatorname{mean}_{v \notin B} |a_v - b_v|, \qquad
+               \text{ratio} = \text{outside} / \text{inside},
+
+    0 for a perfectly local edit (NaN when inside is 0).
+
+    Parameters
+    ----------
+    image_a, image_b : array_like
+        The two images (e.g. counterfactual and null intervention), of one shape.
+    band : array_like of bool
+        B, of the images' shape (e.g. :func:`edit_band`); it must mark some voxels but not
+        all (``ValueError`` otherwise).
+
+    Returns
+    -------
+    dict
+        ``"inside"``, ``"outside"`` and ``"ratio"``, floats.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from roisynth.imaging.verification import locality
+    >>> band = np.zeros((5, 5, 5), dtype=bool)
+    >>> band[1:4, 1:4, 1:4] = True
+    >>> a, b = np.zeros((5, 5, 5)), np.where(band, 1.0, 0.1)
+    >>> {key: round(value, 3) for key, value in locality(a, b, band).items()}
+    {'inside': 1.0, 'outside': 0.1, 'ratio': 0.1}
+    """
     a, b, band = np.asarray(image_a, np.float64), np.asarray(image_b, np.float64), np.asarray(band, bool)
     if not a.shape == b.shape == band.shape:
         raise ValueError(f"images and band must share a shape, got {a.shape}, {b.shape}, {band.shape}")
@@ -116,13 +234,43 @@ def locality(image_a, image_b, band) -> dict[str, float]:
 def volume_agreement(measured_change, intended_change, calibration=1.0) -> dict:
     """Relative error e = |m / k - t| / |t| of measured volume changes m against intended t.
 
-    ``measured_change``, ``intended_change``: arrays or DataFrames of one shape (rows =
-    subjects, columns = ROIs); ``calibration`` k: a number, or one per column (mapping or
-    Series by column name, e.g. :func:`calibrate_segmenter`'s slopes). Where t = 0 the error
-    is NaN and left out of the summary.
+    k is the segmenter's calibration slope (m ≈ k t, :func:`calibrate_segmenter`), so m / k
+    estimates the true change. Where t = 0 the error is NaN and left out of the summary.
 
-    Returns ``{"error": errors (DataFrame if measured is one), "median": median error,
-    "within_25": share of errors ≤ 0.25}``.
+    Parameters
+    ----------
+    measured_change : array_like or DataFrame, shape (n_subjects, n_rois)
+        m, e.g. segmenter volume changes (mm³); rows = subjects, columns = ROIs.
+    intended_change : array_like or DataFrame, shape (n_subjects, n_rois)
+        t, of ``measured_change``'s shape (``ValueError`` otherwise).
+    calibration : float, array_like, mapping or Series, default=1.0
+        k: a number, an array broadcast against ``measured_change``, or one per column (a mapping or
+        Series keyed by column name, e.g. :func:`calibrate_segmenter`'s slopes; this needs
+        ``measured_change`` as a DataFrame). Finite and nonzero (``ValueError`` otherwise).
+
+    Returns
+    -------
+    dict
+        ``"error"``: e (a DataFrame with ``measured_change``'s index and columns if that is
+        one, else an ndarray); ``"median"``: the median of the finite errors; ``"within_25"``:
+        the share of finite errors ≤ 0.25 (both NaN when no error is finite).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from roisynth.imaging.verification import volume_agreement
+    >>> measured = pd.DataFrame({"Hippocampus_L": [-90.0, -60.0], "Amygdala_L": [-30.0, 0.0]})
+    >>> intended = np.array([[-100.0, -40.0], [-80.0, 0.0]])
+    >>> result = volume_agreement(measured, intended)
+    >>> result["error"]
+       Hippocampus_L  Amygdala_L
+    0           0.10        0.25
+    1           0.25         NaN
+    >>> result["median"], result["within_25"]
+    (0.25, 1.0)
+    >>> volume_agreement(measured, intended, {"Hippocampus_L": 0.9, "Amygdala_L": 0.75})["median"]
+    0.0
     """
     frame = isinstance(measured_change, pd.DataFrame)
     m = measured_change.astype(float) if frame else np.asarray(measured_change, dtype=float)
@@ -153,12 +301,51 @@ def calibrate_segmenter(segmenter, shape, n: int = 8, change: float = -0.15,
                         rois: Sequence[int | str] = (17, 53, 18, 54), random_state: int | None = 0) -> pd.Series:
     r"""Slope k of segmenter-measured against true volume change, on ground-truth phantom pairs.
 
-    For ``n`` seeds, the phantom and the same seed with ``volume_changes={roi: change}`` (so the
-    anatomy, deformation and contrast are shared): t = true change of the ROI's mask channel
-    (voxels × voxel volume), m = change of the segmenter's soft volume. Least squares through
-    the origin, k = Σ m t / Σ t², per ROI (index: the ``MASK_CHANNELS`` names) and ``"pooled"``.
-    ``rois``: label codes or ``MASK_CHANNELS`` names. A ROI absent from a seed's anatomy adds
-    nothing (its slope is NaN if it never changed); ``ValueError`` if no ROI changed at all.
+    For ``n`` seeds (spawned from ``random_state``), the phantom and the same seed with every
+    ROI of ``rois`` changed by ``change`` (:func:`~roisynth.imaging.cohort.phantom_with_changes`,
+    so the anatomy, deformation and contrast are shared): t = true change of each ROI's mask
+    channel (voxels × voxel volume), m = change of the segmenter's soft volume. Least squares
+    through the origin,
+
+    .. math::  k = \frac{\sum_i m_i t_i}{\sum_i t_i^2},
+
+    per ROI and pooled over the ROIs. A ROI absent from a seed's anatomy adds nothing (its slope
+    is NaN if it never changed); a ``ValueError`` if no ROI changed at all.
+
+    Parameters
+    ----------
+    segmenter : Segmenter
+        Anything with ``volumes(images, voxel_volume)`` returning a DataFrame with a column
+        per ``MASK_CHANNELS`` name (:meth:`~roisynth.imaging.segmenter.Segmenter.volumes`).
+    shape : int or tuple of int
+        Phantom grid: n (an n³ cube) or (X, Y, Z).
+    n : int, default=8
+        Phantom pairs.
+    change : float, default=-0.15
+        Relative volume change of each ROI in the edited phantom.
+    rois : sequence of int or str, default=(17, 53, 18, 54)
+        Label codes or ``MASK_CHANNELS`` names (a name edits every code of its channel);
+        default the hippocampi and amygdalae.
+    random_state : int or None, default=0
+        Seed of the phantom seeds.
+
+    Returns
+    -------
+    Series
+        ``"slope"``: k per ROI (index: the ``MASK_CHANNELS`` names, in the order of ``rois``)
+        and ``"pooled"`` last.
+
+    Examples
+    --------
+    An untrained segmenter (its slopes mean nothing; a trained one gives k near 1):
+
+    >>> import torch
+    >>> from roisynth.imaging import Segmenter, get_config
+    >>> from roisynth.imaging.verification import calibrate_segmenter
+    >>> _ = torch.manual_seed(0)
+    >>> slopes = calibrate_segmenter(Segmenter(get_config("16")), 32, n=2, rois=("Hippocampus_L", 53))
+    >>> list(slopes.index)
+    ['Hippocampus_L', 'Hippocampus_R', 'pooled']
     """
     channels = _channels(rois)
     grid = (int(shape),) * 3 if isinstance(shape, numbers.Integral) else tuple(shape)
@@ -184,15 +371,70 @@ def calibrate_segmenter(segmenter, shape, n: int = 8, change: float = -0.15,
 
 
 def feature_fid(features_a, features_b) -> float:
-    """FID on segmenter features: W2² between Gaussian fits of two feature tables (rows =
-    images), ``gaussian_w2(a, b) ** 2``. Not an Inception FID: compare values only between
-    runs that use the same segmenter."""
+    r"""FID on segmenter features: W2² between Gaussian fits of two feature tables.
+
+    With μ_a, μ_b the feature means and A, B the covariances (unbiased) of the two tables,
+
+    .. math::  \mathrm{FID} = \lVert \mu_a - \mu_b \rVert^2 + \operatorname{tr}\big(A + B
+               - 2 (A^{1/2} B A^{1/2})^{1/2}\big),
+
+    computed as ``gaussian_w2(a, b) ** 2`` (:func:`roisynth.metrics.wasserstein.gaussian_w2`).
+    Not an Inception FID: compare values only between runs that use the same segmenter.
+
+    Parameters
+    ----------
+    features_a, features_b : array_like or DataFrame, shape (n_images, n_features)
+        Feature tables (rows = images), e.g. :meth:`~roisynth.imaging.segmenter.Segmenter.features`
+        of real and generated images; at least 2 rows each.
+
+    Returns
+    -------
+    float
+        The Fréchet distance (≥ 0; 0 for identical tables).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from roisynth.imaging.verification import feature_fid
+    >>> a = np.random.default_rng(0).normal(0.0, 1.0, size=(200, 3))
+    >>> round(feature_fid(a, a), 6), round(feature_fid(a, a + [1.0, 0.0, 0.0]), 6)  # same covariance: ‖Δμ‖²
+    (0.0, 1.0)
+    """
     return gaussian_w2(features_a, features_b) ** 2
 
 
 def image_mmd(a, b, factor: int = 4) -> float:
-    """MMD² (:func:`roisynth.metrics.mmd.mmd`) between two sets: feature tables (n, F) as they
-    are, image batches (n, X, Y, Z) averaged over ``factor``³ blocks and flattened."""
+    """MMD² (:func:`roisynth.metrics.mmd.mmd`) between two sets of features or images.
+
+    Feature tables (n, F) are compared as they are; image batches (n, X, Y, Z) are first
+    averaged over ``factor``³ blocks and flattened, one row of X Y Z / factor³ values per image.
+    The kernel is ``mmd``'s mean of five RBF kernels with median-heuristic bandwidths, and the
+    estimate its unbiased U-statistic (0 on average for one distribution; it can be slightly
+    negative).
+
+    Parameters
+    ----------
+    a, b : array_like, shape (n, F) or (n, X, Y, Z)
+        Two feature tables or two image batches (at least 2 rows each); anything else is a
+        ``ValueError``.
+    factor : int, default=4
+        Block side for images; it must divide every side of the grid (``ValueError``
+        otherwise). Ignored for feature tables.
+
+    Returns
+    -------
+    float
+        MMD² (not MMD).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from roisynth.imaging.verification import image_mmd
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = rng.normal(size=(6, 8, 8, 8)), rng.normal(size=(6, 8, 8, 8))
+    >>> image_mmd(a, b + 1.0, factor=4) > 10 * abs(image_mmd(a, b, factor=4))  # a shift is seen
+    True
+    """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.ndim == 4 and b.ndim == 4:
         a, b = _block_mean(a, factor), _block_mean(b, factor)
@@ -206,7 +448,7 @@ def evaluate_counterfactuals(model, segmenter, cohort: PhantomCohort, *, change:
                              calibration=None, n_subjects: int | None = None, steps: int | None = None
                              ) -> tuple[pd.DataFrame, dict]:
     """Counterfactual figures of ``model`` on held-out subjects (the first ``n_subjects`` of
-    ``cohort``, default all).
+    ``cohort``, default all): volume agreement, locality, similarity, distribution distances.
 
     Per subject: its phantom's label map with every ROI of ``rois`` (``MASK_CHANNELS`` names)
     edited to (1 + ``change``) × its volume at the CSF boundary (:func:`counterfactual_masks`,
@@ -225,6 +467,55 @@ def evaluate_counterfactuals(model, segmenter, cohort: PhantomCohort, *, change:
     ``ms_ssim`` (means), ``seconds_per_volume``, ``fid_segmenter_features`` and ``mmd_images``
     (:func:`image_mmd` on 4³-block means) of cf vs the real images (NaN for one subject), and
     ``n_subjects``.
+
+    Parameters
+    ----------
+    model : MaskGuidedDiffusion
+        Anything with ``counterfactual(mri, masks_factual, masks_cf, metadata, metadata_cf,
+        steps=...)`` returning an image of ``mri``'s shape.
+    segmenter : Segmenter
+        Anything with ``volumes(images, voxel_volume)`` (a DataFrame with a column per mask
+        channel) and ``features(images)`` (n, F).
+    cohort : PhantomCohort
+        The held-out subjects; their phantoms are regenerated (:meth:`PhantomCohort.phantom`).
+    change : float, default=-0.15
+        Relative volume change of each ROI of ``rois``.
+    rois : sequence of str, default=("Hippocampus_L", "Hippocampus_R", "Amygdala_L", "Amygdala_R")
+        ``MASK_CHANNELS`` names (or their label codes) of single-label, editable channels (not
+        CSF, Cortex, White_Matter: a ``ValueError``); they must exist in the phantoms.
+    calibration : float, mapping or Series, default=None
+        The segmenter's slopes k for :func:`volume_agreement` (a number or one per ROI name);
+        None: k = 1.
+    n_subjects : int, default=None
+        Subjects evaluated, the first ones, in 1 .. len(cohort); None: all.
+    steps : int, default=None
+        DDIM steps passed to ``model.counterfactual`` (None: the model's default).
+
+    Returns
+    -------
+    table : DataFrame
+        One row per subject: ``subject`` and the columns above.
+    summary : dict
+        The summary above.
+
+    Examples
+    --------
+    An untrained model and segmenter on one 32³ phantom (only the layout is meaningful; the
+    intended change is one voxel of 8³ mm³):
+
+    >>> import torch
+    >>> from roisynth.imaging import MaskGuidedDiffusion, Segmenter, get_config, make_cohort
+    >>> from roisynth.imaging.verification import evaluate_counterfactuals
+    >>> _ = torch.manual_seed(0)
+    >>> config = get_config("32")
+    >>> model, segmenter = MaskGuidedDiffusion(config), Segmenter(config)
+    >>> cohort = make_cohort(1, shape=32, random_state=0)
+    >>> table, summary = evaluate_counterfactuals(model, segmenter, cohort, rois=("Hippocampus_L",), steps=1)
+    >>> list(table.columns)  # doctest: +NORMALIZE_WHITESPACE
+    ['subject', 'Hippocampus_L_intended', 'Hippocampus_L_measured', 'inside', 'outside',
+     'locality_ratio', 'null_ssim', 'ms_ssim', 'seconds', 'Hippocampus_L_error']
+    >>> round(float(table["Hippocampus_L_intended"].iloc[0]), 1), summary["n_subjects"]
+    (-512.0, 1)
     """
     channels = _channels(rois)
     names = {code: name for name, code in roi_codes().items()}
