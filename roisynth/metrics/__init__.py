@@ -5,8 +5,9 @@ scikit-learn's ``metrics``. DataFrames are matched by column name, arrays by pos
   :func:`marginal_distances`, :func:`correlation_similarity`, :func:`detection_auc`;
 - uncertainty and reference levels: :func:`bootstrap`, :func:`noise_floor`;
 - representations: :func:`decoupling_auc`, :func:`subtype_recovery`;
-- effects and counterfactuals: :func:`cohens_d`, :func:`effect_map_correlation`,
-  :func:`roi_tests`, :func:`twin_error`;
+- effects and counterfactuals: :func:`cohens_d`, :func:`effect_maps`, :func:`effect_map_correlation`,
+  :func:`effect_scale`, :func:`effect_error`, :func:`spurious_effects`, :func:`roi_tests`,
+  :func:`twin_error`;
 - utility: :func:`tstr`;
 - privacy: :func:`distance_to_closest_record`, :func:`nndr`, :func:`membership_inference_auc`.
 """
@@ -14,7 +15,15 @@ scikit-learn's ``metrics``. DataFrames are matched by column name, arrays by pos
 from .bootstrap import BootstrapResult, bootstrap, noise_floor
 from .counterfactual import twin_error
 from .detection import detection_auc
-from .effects import cohens_d, effect_map_correlation, roi_tests
+from .effects import (
+    cohens_d,
+    effect_error,
+    effect_map_correlation,
+    effect_maps,
+    effect_scale,
+    roi_tests,
+    spurious_effects,
+)
 from .marginals import correlation_similarity, marginal_distances
 from .mmd import mmd
 from .privacy import distance_to_closest_record, membership_inference_auc, nndr
@@ -31,7 +40,10 @@ __all__ = [
     "decoupling_auc",
     "detection_auc",
     "distance_to_closest_record",
+    "effect_error",
     "effect_map_correlation",
+    "effect_maps",
+    "effect_scale",
     "gaussian_w2",
     "marginal_distances",
     "membership_inference_auc",
@@ -40,6 +52,7 @@ __all__ = [
     "noise_floor",
     "roi_tests",
     "sliced_wasserstein",
+    "spurious_effects",
     "subtype_recovery",
     "tstr",
     "twin_error",

@@ -8,8 +8,12 @@ from roisynth.metrics import (
     cohens_d,
     decoupling_auc,
     detection_auc,
+    effect_error,
     effect_map_correlation,
+    effect_maps,
+    effect_scale,
     roi_tests,
+    spurious_effects,
     subtype_recovery,
     tstr,
     twin_error,
@@ -55,6 +59,72 @@ def test_effect_map_correlation_real_vs_synthetic():
     wrong = cohort(rng, 400, {"roi12": -1.0}), cohort(rng, 400)
     assert effect_map_correlation(*real, *faithful) > 0.9
     assert effect_map_correlation(*real, *wrong) < 0.2
+
+
+def test_synthetic_copies_of_the_training_data_are_perfectly_faithful():
+    rng = np.random.default_rng(7)
+    train, held_out = (cohort(rng, 150), cohort(rng, 120, PLANTED)), (cohort(rng, 400), cohort(rng, 400, PLANTED))
+    assert effect_scale(*train, *train) == pytest.approx(1.0)
+    error = effect_error(*train, *train, reference=held_out)
+    assert error["ratio"] == pytest.approx(1.0) and error["rmse"] == error["train_rmse"] > 0
+    null = [r for r in ROIS if r not in PLANTED]
+    spurious = spurious_effects(*train, *train, unaffected=null)
+    assert spurious["synthetic"] == spurious["train"] == pytest.approx(cohens_d(train[1], train[0])[null].abs().mean())
+
+
+def test_halving_every_effect_halves_the_scale_and_is_worse_than_the_training_data():
+    rng = np.random.default_rng(8)
+    truth = pd.Series(PLANTED).reindex(ROIS, fill_value=0.0)
+    train = cohort(rng, 300), cohort(rng, 300, PLANTED)
+    halved = cohort(rng, 20_000), cohort(rng, 20_000, {k: v / 2 for k, v in PLANTED.items()})
+    faithful = cohort(rng, 20_000), cohort(rng, 20_000, PLANTED)
+    assert effect_scale(*train, *halved) == pytest.approx(0.5, abs=0.06)
+    assert effect_scale(*train, *faithful) == pytest.approx(1.0, abs=0.12)
+    # the truth given as d (a Series, in any order) or as an array: the same figure
+    assert effect_error(*train, *halved, reference=truth[::-1])["ratio"] == pytest.approx(
+        effect_error(*train, *halved, reference=truth.to_numpy())["ratio"])
+    assert effect_error(*train, *halved, reference=truth)["ratio"] > 1.5  # ≈ 0.16 / 0.08
+    # a large faithful cohort has only its own small sampling noise: closer to the truth than 300 real rows
+    assert effect_error(*train, *faithful, reference=truth)["ratio"] < 0.5
+    maps = effect_maps(*train, *halved, reference=truth)
+    assert list(maps.columns) == ["train", "synthetic", "reference"] and list(maps.index) == ROIS
+    np.testing.assert_allclose(maps["synthetic"], truth / 2, atol=0.05)
+
+
+def test_spurious_effects_on_a_planted_null():
+    rng = np.random.default_rng(9)
+    null = pd.Series([r not in PLANTED for r in ROIS], index=ROIS)
+    train = cohort(rng, 1000), cohort(rng, 1000, PLANTED)
+    leaky = cohort(rng, 1000), cohort(rng, 1000, PLANTED | {r: 0.15 for r in ROIS[10:]})
+    faithful = cohort(rng, 1000), cohort(rng, 1000, PLANTED)
+    noise = np.sqrt(2 / 1000) * np.sqrt(2 / np.pi)  # E|d| of a null ROI at 1000 per group
+    leaked, clean = spurious_effects(*train, *leaky, unaffected=null), spurious_effects(*train, *faithful, null)
+    assert leaked["train"] == clean["train"] == pytest.approx(noise, rel=0.35)
+    assert clean["synthetic"] == pytest.approx(noise, rel=0.35)
+    assert leaked["synthetic"] > 2 * leaked["train"]
+    assert spurious_effects(*train, *leaky, null.to_numpy()) == leaked  # a boolean mask by position
+    assert spurious_effects(*train, *leaky, list(null.index[null])) == leaked  # or the names
+
+
+def test_effect_metrics_name_the_bad_argument():
+    rng = np.random.default_rng(10)
+    train = cohort(rng, 50), cohort(rng, 50, PLANTED)
+    with pytest.raises(ValueError, match="min_effect=5.0"):
+        effect_scale(*train, *train, min_effect=5.0)
+    with pytest.raises(ValueError, match="min_effect"):
+        effect_scale(*train, *train, min_effect=-1)
+    with pytest.raises(ValueError, match="reference must hold one d per column"):
+        effect_error(*train, *train, reference=np.zeros(3))
+    with pytest.raises(ValueError, match=r"reference has no d for column\(s\) \['roi0'"):
+        effect_error(*train, *train, reference=pd.Series(0.0, index=ROIS[1:]))
+    with pytest.raises(ValueError, match="undefined"):
+        effect_error(*train, *train, reference=train)
+    with pytest.raises(ValueError, match=r"unaffected names unknown column\(s\) \['Pons'\]"):
+        spurious_effects(*train, *train, unaffected=["roi1", "Pons"])
+    with pytest.raises(ValueError, match="unaffected selects no column"):
+        spurious_effects(*train, *train, unaffected=np.zeros(len(ROIS), bool))
+    with pytest.raises(ValueError, match="synth_target"):
+        effect_scale(*train, train[0], train[1].iloc[:, :5])
 
 
 def test_twin_error_against_known_truth():
