@@ -28,8 +28,10 @@ $(STAMP): pyproject.toml | $(PY)
 demo: install
 	$(VENV)/bin/roisynth demo --output demo_output
 
-# pytest exits 5 when it collects nothing: that is not a failure of the suite.
+# Lint first (ruff, configured in pyproject.toml); pytest exits 5 when it collects nothing: that is not
+# a failure of the suite.
 test: install
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 bench: install
