@@ -46,7 +46,9 @@ def timed(fn):
 
 def library_fit_seconds(table: pd.DataFrame, rois: list[str]) -> float:
     """neuroHarmonize's harmonizationLearn as documented (the baseline being sped up)."""
-    covars = pd.DataFrame({"SITE": table.site.to_numpy(object), "age": table.age, "sex": table.sex.eq("M").astype(float)})
+    covars = pd.DataFrame(
+        {"SITE": table.site.to_numpy(object), "age": table.age, "sex": table.sex.eq("M").astype(float)}
+    )
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         _, seconds = timed(lambda: harmonizationLearn(table[rois].to_numpy(float), covars, smooth_terms=["age"],
@@ -78,7 +80,8 @@ def apply_times(model: Harmonizer, table: pd.DataFrame) -> dict:
     back, inverse = timed(lambda: model.inverse_transform(harmonized))
     rois = list(model.feature_names_in_)
     error = float(np.max(np.abs(back[rois].to_numpy() / table[rois].to_numpy() - 1)))
-    return {"rows": str(len(table)), "transform s": forward, "inverse_transform s": inverse, "round-trip max rel. error": error}
+    return {"rows": str(len(table)), "transform s": forward, "inverse_transform s": inverse,
+            "round-trip max rel. error": error}
 
 
 def load_ixi() -> pd.DataFrame:

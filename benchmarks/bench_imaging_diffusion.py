@@ -1,4 +1,5 @@
-"""Run: .venv/bin/python benchmarks/bench_imaging_diffusion.py [--config 64] [--output DIR] [--skip-train] [--subjects 50]
+"""Run: .venv/bin/python benchmarks/bench_imaging_diffusion.py [--config 64] [--output DIR] [--skip-train]
+     [--subjects 50]
 
 Benchmark of the mask-guided latent diffusion pipeline (issue 8): trains every stage of the
 preset on phantoms with :func:`roisynth.imaging.training.train` (bf16 autocast on CUDA;
@@ -64,7 +65,7 @@ def _row(name: str, target: str, value: float, ok: bool | None, fmt: str = "{:.3
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))  # the "Run:" line
     parser.add_argument("--config", default="64", help="preset (default 64; 16 for a CPU smoke run)")
     parser.add_argument("--output", default=None, help="training folder (default: a folder in the temp dir)")
     parser.add_argument("--skip-train", action="store_true", help="use the trained folder --output as it is")
@@ -76,7 +77,8 @@ def main(argv=None) -> None:
     folder = Path(args.output or Path(tempfile.gettempdir()) / f"roisynth-imaging-diffusion-{config.name}")
     cuda = torch.cuda.is_available()
     if args.skip_train:
-        finished = json.loads((folder / "progress.json").read_text())["finished"] if (folder / "progress.json").is_file() else []
+        progress = folder / "progress.json"
+        finished = json.loads(progress.read_text())["finished"] if progress.is_file() else []
         if set(finished) != set(STAGES):
             raise SystemExit(f"--skip-train: {folder} is not a fully trained folder (finished: {finished})")
         trained = json.loads((folder / "timings.json").read_text())
@@ -90,8 +92,8 @@ def main(argv=None) -> None:
 
     grid = f"{config.shape}³"
     rows = [
-        _row("median relative error of the ROI volume changes (calibrated segmenter)", "≤ 25 %", summary["volume_error_median"],
-             summary["volume_error_median"] <= 0.25, "{:.1%}"),
+        _row("median relative error of the ROI volume changes (calibrated segmenter)", "≤ 25 %",
+             summary["volume_error_median"], summary["volume_error_median"] <= 0.25, "{:.1%}"),
         _row("ROI changes within 25 % of intended", "—", summary["volume_within_25"], None, "{:.0%}"),
         _row("null-intervention SSIM (reconstruction vs input)", "≥ 0.9", summary["null_ssim"],
              summary["null_ssim"] >= 0.9),
@@ -105,7 +107,8 @@ def main(argv=None) -> None:
     ]
     stages = " · ".join(f"{s} {trained['seconds'][s]:.0f} s" for s in STAGES)
     body = "\n".join([
-        f"## Imaging: diffusion, {grid} on {'GPU' if cuda else 'CPU'} (`benchmarks/bench_imaging_diffusion.py --config {config.name}`)",
+        f"## Imaging: diffusion, {grid} on {'GPU' if cuda else 'CPU'} "
+        f"(`benchmarks/bench_imaging_diffusion.py --config {config.name}`)",
         "",
         f"Mask-guided latent diffusion, config `{config.name}` ({grid} phantoms, {config.n_subjects} training "
         f"subjects), {summary['n_subjects']} held-out subjects, {summary['steps']} DDIM steps; "

@@ -61,7 +61,7 @@ MODELS = {
                                                                               fraction=FRACTION, random_state=seed),
 }
 
-REFERENCE_RUNNER = """
+REFERENCE_RUNNER = f"""
 import json, os, sys, pandas as pd
 from SmileGAN.Smile_GAN_clustering import clustering_result, cross_validated_clustering
 from SmileGAN.clustering import Smile_GAN_train
@@ -69,26 +69,28 @@ data_path, out, start, stop, folds, fraction, mode = (sys.argv[1], sys.argv[2], 
                                                       float(sys.argv[6]), sys.argv[7])
 data = pd.read_csv(data_path)
 n_pt = int((data["diagnosis"] == 1).sum())
-settings = dict(WD_threshold=0.11, AQ_threshold=n_pt // 20, cluster_loss_threshold=0.0015, batchSize=max(n_pt // 10, 25))
+settings = dict(WD_threshold=0.11, AQ_threshold=n_pt // 20, cluster_loss_threshold=0.0015,
+                batchSize=max(n_pt // 10, 25))
 if mode == "released":  # the package's own cross-validation: retrains a fold until its stopping rule holds
-    cross_validated_clustering(data, %d, folds, fraction, start, stop, out, consensus_type="highest_matching_clustering",
-                               **settings)
+    cross_validated_clustering(data, {N_SUBTYPES}, folds, fraction, start, stop, out,
+                               consensus_type="highest_matching_clustering", **settings)
     result = pd.read_csv(out + "/clustering_result.csv")
     labels, fold_ari = (result["cluster_label"] - 1).tolist(), [c for c in result.columns if c.startswith("ARI")]
     fold_ari = fold_ari[0].replace("ARI = ", "") if fold_ari else ""
 else:  # one training per fold (same seeds and fraction); the converged model, else the one at max_epoch
-    trainer = Smile_GAN_train(%d, start, stop, **settings)
+    trainer = Smile_GAN_train({N_SUBTYPES}, start, stop, **settings)
     models = []
     for fold in range(folds):
-        folder = os.path.join(out, "fold%%d" %% fold)
+        folder = os.path.join(out, "fold%d" % fold)
         os.makedirs(folder)
-        converged = trainer.train("converged", data, None, folder, random_seed=fold, data_fraction=fraction, verbose=True)
+        converged = trainer.train("converged", data, None, folder, random_seed=fold, data_fraction=fraction,
+                                  verbose=True)
         print("fold", fold, "converged" if converged else "not converged", flush=True)
         models.append(os.path.join(folder, "converged" if converged else "latest"))
     labels, _, mean, sd = clustering_result(models, "highest_matching_clustering", data)
-    labels, fold_ari = list(map(int, labels)), "%%.2f+- %%.2f" %% (mean, sd)
-print("RESULT " + json.dumps({"labels": labels, "fold_ari": fold_ari}))
-""" % (N_SUBTYPES, N_SUBTYPES)
+    labels, fold_ari = list(map(int, labels)), "%.2f+- %.2f" % (mean, sd)
+print("RESULT " + json.dumps({{"labels": labels, "fold_ari": fold_ari}}))
+"""
 
 
 def load_sample() -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray] | None:
@@ -137,8 +139,8 @@ def reference_python() -> Path:
                           check=True, capture_output=True, text=True).stdout.strip()
     Path(site, "roisynth_base.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     if subprocess.run([str(python), "-c", "import SmileGAN"], capture_output=True).returncode:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", site, "smilegan==0.1.4"],
-                       check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", site,
+                        "smilegan==0.1.4"], check=True)
     return python
 
 
@@ -166,13 +168,15 @@ def run_reference(python: Path, cn, pt, truth, timeout: float, epochs: tuple[int
         try:
             done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, cwd=work)
         except subprocess.TimeoutExpired as stopped:
-            log = (stopped.stdout or b"").decode(errors="replace") if isinstance(stopped.stdout, bytes) else (stopped.stdout or "")
+            output = stopped.stdout or ""
+            log = output.decode(errors="replace") if isinstance(output, bytes) else output
             return {"ari": float("nan"), "fold_ari": "", "seconds": timeout,
                     "note": f"timed out after {timeout:.0f} s ({_progress(log)})"}
         seconds = time.perf_counter() - start
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
-        return {"ari": float("nan"), "fold_ari": "", "seconds": seconds, "note": "failed: " + done.stderr.strip()[-300:]}
+        return {"ari": float("nan"), "fold_ari": "", "seconds": seconds,
+                "note": "failed: " + done.stderr.strip()[-300:]}
     result = json.loads(lines[-1][len("RESULT "):])
     note = ", ".join(line for line in done.stdout.splitlines() if line.startswith("fold "))
     return {"ari": adjusted_rand_score(truth, np.asarray(result["labels"])), "fold_ari": result["fold_ari"],
@@ -221,8 +225,9 @@ def main() -> None:
         body = "\n".join([
             f"## Subtyping: {data_name}",
             "",
-            f"`benchmarks/bench_subtyping.py --data {key}`: {N_SUBTYPES} subtypes, {N_FOLDS} fold models on {FRACTION:.0%} "
-            "of each cohort; ARI of the consensus labels with the true subtypes (roisynth: mean [min–max] over seeds "
+            f"`benchmarks/bench_subtyping.py --data {key}`: {N_SUBTYPES} subtypes, {N_FOLDS} fold models on "
+            f"{FRACTION:.0%} of each cohort; ARI of the consensus labels with the true subtypes "
+            "(roisynth: mean [min–max] over seeds "
             f"{', '.join(map(str, SEEDS))}, mean wall time); one thread, {platform.processor() or platform.machine()}. "
             "Reference smilegan 0.1.4 (one run): as released (retrains a fold until its stopping rule holds) and "
             "trained once per fold (its retry loop bypassed; the converged model, else the one at max_epoch), same "

@@ -68,7 +68,8 @@ def main() -> None:
         except json.JSONDecodeError:
             settings = None
         if not isinstance(settings, dict) or not set(settings) <= set(SmileGAN().get_params()):
-            parser.error(f"--set {text!r} is not a JSON object of SmileGAN parameters ({', '.join(SmileGAN().get_params())})")
+            parser.error(f"--set {text!r} is not a JSON object of SmileGAN parameters "
+                         f"({', '.join(SmileGAN().get_params())})")
         settings_list.append(settings)
     rows = []
     for settings in settings_list:

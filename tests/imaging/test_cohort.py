@@ -78,7 +78,8 @@ def test_save_load_round_trip_is_exact(tiny, tmp_path):
     back = PhantomCohort.load(path)
     pd.testing.assert_frame_equal(back.metadata, tiny.metadata)
     for name in ("images", "labels", "affine"):
-        assert np.array_equal(getattr(back, name), getattr(tiny, name)) and getattr(back, name).dtype == getattr(tiny, name).dtype
+        loaded, original = getattr(back, name), getattr(tiny, name)
+        assert np.array_equal(loaded, original) and loaded.dtype == original.dtype
     assert back.voxel_volume == tiny.voxel_volume
 
 

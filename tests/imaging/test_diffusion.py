@@ -39,7 +39,7 @@ def smooth_denoiser(schedule):
 
 
 def test_presets_round_trip_and_latent_grids():
-    for name, config in PRESETS.items():
+    for config in PRESETS.values():
         assert DiffusionConfig.from_dict(config.to_dict()) == config
         assert config.latent_shape[1] * config.ae_factor == config.shape
     with pytest.raises(ValueError, match="unknown imaging config"):

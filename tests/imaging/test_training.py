@@ -58,7 +58,8 @@ def test_steps_lower_the_autoencoder_loss(tmp_path):
     assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
     progress = json.loads((tmp_path / "progress.json").read_text())
     assert progress["finished"] == ["autoencoder"] and progress["n_test"] == 4
-    seen, held_out = (np.load(tmp_path / f"{name}.npz")["images"].reshape(-1, 16 ** 3) for name in ("cohort", "test_cohort"))
+    seen, held_out = (np.load(tmp_path / f"{name}.npz")["images"].reshape(-1, 16 ** 3)
+                      for name in ("cohort", "test_cohort"))
     assert len(seen) == 8 and len(held_out) == 4
     assert not (held_out[:, None] == seen[None]).all(axis=2).any()       # no test subject was trained on
 

@@ -97,7 +97,8 @@ class LookupSegmenter:
         self.gain = gain
 
     def volumes(self, images, voxel_volume):
-        rows = [[self.gain * np.isin(self.labels[x.tobytes()], codes).sum() * voxel_volume for _, codes in MASK_CHANNELS]
+        rows = [[self.gain * np.isin(self.labels[x.tobytes()], codes).sum() * voxel_volume
+                 for _, codes in MASK_CHANNELS]
                 for x in images]
         return pd.DataFrame(rows, columns=list(SEGMENTER_CLASSES[1:]))
 

@@ -38,7 +38,8 @@ def test_installed_wheel_runs_outside_the_checkout(wheel, tmp_path):
                    check=True, capture_output=True)
     # -I: ignore PYTHONPATH and the current folder; the wheel's copy goes first on sys.path
     code = (
-        f"import sys; sys.path.insert(0, {str(target)!r}); import roisynth, roisynth.metrics, roisynth.nn, roisynth.imaging; "
+        f"import sys; sys.path.insert(0, {str(target)!r}); "
+        "import roisynth, roisynth.metrics, roisynth.nn, roisynth.imaging; "
         f"assert roisynth.__file__.startswith({str(target)!r}), roisynth.__file__; from roisynth import datasets; "
         "assert datasets.load_example().shape == (3000, 151) and len(datasets.roi_names()) == 139"
     )

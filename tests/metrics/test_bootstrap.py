@@ -68,7 +68,10 @@ def test_bootstrap_rejects_bad_input():
 def test_noise_floor_matches_two_fresh_real_samples():
     rng = np.random.default_rng(3)
     mixing = rng.normal(size=(5, 5))
-    draw = lambda n: rng.normal(size=(n, 5)) @ mixing
+
+    def draw(n):
+        return rng.normal(size=(n, 5)) @ mixing
+
     train = draw(3000)
     floors = [noise_floor(gaussian_w2, train, draw(200), n=200, random_state=s) for s in range(40)]
     fresh = [gaussian_w2(draw(200), draw(200)) for _ in range(40)]
