@@ -4,6 +4,7 @@
 import the models and matplotlib, so they are loaded only when one of their names is asked for."""
 
 from ._evaluate import (
+    effect_scores,
     evaluate,
     fidelity_summary,
     flatten,
@@ -33,6 +34,7 @@ __all__ = [
     "benchmark_models",
     "build_report",
     "build_report_from_tables",
+    "effect_scores",
     "evaluate",
     "fidelity_summary",
     "flatten",

@@ -21,7 +21,7 @@ from ..synthesizers._contrastive_vae import ContrastiveVAE
 from ..synthesizers._gaussian_mixture import GaussianMixtureSynthesizer
 from ..synthesizers._kde import KDESynthesizer
 from ..synthesizers._linear_contrastive import LinearContrastive
-from ._evaluate import evaluate, flatten, semisynthetic_scores
+from ._evaluate import effect_scores, evaluate, flatten, semisynthetic_scores
 
 QUICK_EPOCHS = 60
 
@@ -100,8 +100,8 @@ def run_semisynthetic(models: dict[str, BaseSynthesizer], data=None, n_train: in
         Name -> unfitted synthesizer, e.g. :func:`benchmark_models`.
     data : SemiSynthetic, default=None
         The benchmark data; None: :func:`semisynthetic_data`.
-    n_train : int, default=1050
-        Training rows per cohort.
+    n_train : int or (int, int), default=1050
+        Training rows per cohort, or a ``(background, target)`` pair.
     seeds : iterable of int, default=(0,)
         Each sets the split and the model's ``random_state``.
     n_bootstrap : int, default=0
@@ -112,7 +112,8 @@ def run_semisynthetic(models: dict[str, BaseSynthesizer], data=None, n_train: in
     Returns
     -------
     DataFrame
-        One row per (model, seed), one column per score.
+        One row per (model, seed), one column per score (the effect figures included: effect
+        scale, effect error ratio and spurious effects, see :func:`effect_scores`).
 
     Examples
     --------
@@ -133,15 +134,18 @@ def run_semisynthetic(models: dict[str, BaseSynthesizer], data=None, n_train: in
             if progress is not None:
                 progress(f"{name} (seed {seed}): fit {scores['fit_seconds']:.1f} s, W2 background "
                          f"{scores['w2_background']:.3g}, W2 target {scores['w2_target']:.3g}, "
-                         f"effect r {scores['effect_r']:.3g}, twin ratio {scores['twin_rmse_ratio']:.3g}")
+                         f"effect r {scores['effect_r']:.3g}, twin ratio {scores['twin_rmse_ratio']:.3g}, "
+                         f"effect scale {scores['effect_scale_d']:.3g}, "
+                         f"effect error ratio {scores['effect_error_ratio']:.3g}")
     return pd.DataFrame(rows).set_index(["model", "seed"])
 
 
 def run_table(models: dict[str, BaseSynthesizer], background: pd.DataFrame, target: pd.DataFrame,
               test_fraction: float = 0.2, seeds=(0,), n_bootstrap: int = 0, progress=print) -> pd.DataFrame:
     """Every model on a user's own cohorts: a random ``test_fraction`` of each is held out, the
-    rest fitted, and :func:`~roisynth.evaluation.evaluate` scores the model (no ground truth,
-    so no twin or subtype figures).
+    rest fitted, and :func:`~roisynth.evaluation.evaluate` and
+    :func:`~roisynth.evaluation.effect_scores` (reference d = the held-out rows') score the
+    model (no ground truth, so no twin, subtype or spurious-effect figures).
 
     Parameters
     ----------
@@ -191,7 +195,8 @@ def run_table(models: dict[str, BaseSynthesizer], background: pd.DataFrame, targ
             model.sample(100_000, cohort="target")
             sample_seconds = time.perf_counter() - start
             table = evaluate(model, (train_b, train_t), (test_b, test_t), n_bootstrap=n_bootstrap, random_state=seed)
-            rows.append({"model": name, "seed": seed, **flatten(table), "fit_seconds": fit_seconds,
+            effects = effect_scores(model, (train_b, train_t), reference=(test_b, test_t), random_state=seed)
+            rows.append({"model": name, "seed": seed, **effects, **flatten(table), "fit_seconds": fit_seconds,
                          "sample_seconds": sample_seconds})
             if progress is not None:
                 progress(f"{name} (seed {seed}): fit {fit_seconds:.1f} s, "
@@ -211,7 +216,10 @@ def table_a1(scores: pd.DataFrame, can_pair: dict[str, bool] | None = None) -> p
     """The seed paper's Table A1 (Gaussian W2 of generated vs real target, generated vs real
     background, and generated background vs generated target next to the real value, each
     with its bootstrap interval) followed by the figures no paper reports: ratios to the
-    noise floor, truth-based scores (semi-synthetic data only), utility, privacy and times.
+    noise floor, truth-based scores (semi-synthetic data only), the effect figures of
+    :func:`~roisynth.evaluation.effect_scores` (effect scale and effect error ratio, unpaired
+    and paired; spurious |d| on unaffected ROIs next to the training data's own, semi-synthetic
+    data only), utility, privacy and times.
     Means over seeds; NaN (— in :func:`to_markdown`) where a model cannot produce a figure.
 
     Parameters
@@ -246,8 +254,14 @@ def table_a1(scores: pd.DataFrame, can_pair: dict[str, bool] | None = None) -> p
     }
     optional = {"twin_rmse_ratio": "twin RMSE ratio", "effect_r": "effect-map r (truth)",
                 "effect_scale": "effect size ratio", "common_auc": "decoupling AUC",
-                "salient_completeness": "subtype completeness"}
+                "salient_completeness": "subtype completeness", "effect_scale_d": "effect scale (d)",
+                "effect_error_ratio": "effect error ratio", "paired_effect_scale_d": "paired effect scale (d)",
+                "paired_effect_error_ratio": "paired effect error ratio"}
     columns |= {label: mean[name] for name, label in optional.items() if name in mean}
+    if "spurious_d_train" in mean and mean["spurious_d_train"].notna().any():
+        columns |= {"spurious |d| (training data)": mean.apply(
+                        lambda r: f"{r['spurious_d']:.3f} ({r['spurious_d_train']:.3f})", axis=1),
+                    "paired spurious |d|": mean["paired_spurious_d"]}
     columns |= {
         "effect-map r (real d)": mean["effect_map_r"],
         "TSTR AUC (TRTR)": mean.apply(lambda r: f"{r['tstr_auc']:.3f} ({r['tstr_auc_reference']:.3f})", axis=1),

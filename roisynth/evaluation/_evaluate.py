@@ -8,6 +8,9 @@ import pandas as pd
 from ..metrics import gaussian_w2
 from ..utils.covariates import covariate_matrix
 
+#: Smallest training |d| of the ROIs in the effect scale (a "small" effect).
+MIN_EFFECT = 0.2
+
 
 def standardizer(reference: pd.DataFrame):
     """Function mapping a table to z-scores of ``reference`` (e.g. the healthy training cohort).
@@ -105,6 +108,13 @@ def evaluate(model, train: tuple, test: tuple, n_bootstrap: int = 1000, ci: floa
     - ``correlation_r_*``: correlation of the ROI correlation matrices' upper triangles;
     - ``effect_map_r``: correlation over ROIs of synthetic vs held-out Cohen's d (target vs
       background);
+    - ``effect_map_scale``: :func:`~roisynth.metrics.effect_scale`, the slope of the synthetic
+      d on the training d over the ROIs with training |d| ≥ ``MIN_EFFECT`` (reference 1: the
+      effects the model was shown, neither shrunk nor inflated; NaN when no ROI reaches it);
+    - ``effect_map_rmse``: RMSE over ROIs of synthetic vs held-out d; reference = the same for
+      the training d, so ``ratio`` is the effect error ratio of
+      :func:`~roisynth.metrics.effect_error` (1 = the synthetic cohort tells as much about group
+      differences as its training data; > 1 less);
     - ``tstr_auc``: AUC on real held-out rows of a background-vs-target classifier trained on
       synthetic rows; reference = trained on real rows (TRTR);
     - ``dcr_ratio``: median distance of synthetic rows to their closest training row over the
@@ -147,6 +157,8 @@ def evaluate(model, train: tuple, test: tuple, n_bootstrap: int = 1000, ci: floa
     ['value', 'low', 'high', 'reference', 'ratio', 'ideal']
     >>> table.index[:3].tolist()
     ['w2_background', 'w2_target', 'w2_unpaired']
+    >>> table.loc[["effect_map_scale", "effect_map_rmse"], "ideal"].tolist()
+    ['1 (< 1: effects shrunk)', 'ratio 1 (> 1: less faithful than the training data)']
     """
     from ..metrics import (
         bootstrap,
@@ -154,6 +166,7 @@ def evaluate(model, train: tuple, test: tuple, n_bootstrap: int = 1000, ci: floa
         correlation_similarity,
         detection_auc,
         distance_to_closest_record,
+        effect_error,
         membership_inference_auc,
         mmd,
         tstr,
@@ -188,6 +201,9 @@ def evaluate(model, train: tuple, test: tuple, n_bootstrap: int = 1000, ci: floa
     real_d = cohens_d(real_test[1], real_test[0])
     add("effect_map_r", float(np.corrcoef(cohens_d(synth[1], synth[0]), real_d)[0, 1]),
         float(np.corrcoef(cohens_d(real_train[1], real_train[0]), real_d)[0, 1]), "ratio 1")
+    add("effect_map_scale", _effect_scale(real_train, synth, MIN_EFFECT), 1.0, "1 (< 1: effects shrunk)", ratio=False)
+    error = effect_error(*real_train, *synth, reference=tuple(real_test))
+    add("effect_map_rmse", error["rmse"], error["train_rmse"], "ratio 1 (> 1: less faithful than the training data)")
     utility = tstr(*synth, *real_test, random_state=seed())
     add("tstr_auc", utility["tstr_auc"], utility["trtr_auc"], "ratio 1")
     pooled = [pd.concat(pair) for pair in (synth, real_train, real_test)]
@@ -197,9 +213,105 @@ def evaluate(model, train: tuple, test: tuple, n_bootstrap: int = 1000, ci: floa
     return table.astype({c: float for c in ("value", "low", "high", "reference", "ratio")})
 
 
-def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sample: int = 100_000,
-                         n_bootstrap: int = 0) -> dict:
-    """Fit ``model`` on ``n_train`` rows per cohort of a :class:`~roisynth.datasets.SemiSynthetic`
+def _effect_scale(train, synthetic, min_effect: float) -> float:
+    """:func:`~roisynth.metrics.effect_scale` of ``(background, target)`` pairs, or NaN when no
+    ROI reaches ``min_effect`` in the training tables (no effect to scale)."""
+    from ..metrics import cohens_d, effect_scale
+
+    if not (cohens_d(train[1], train[0]).abs() >= min_effect).any():
+        return np.nan
+    return effect_scale(*train, *synthetic, min_effect=min_effect)
+
+
+def effect_scores(model, train: tuple, reference=None, unaffected=None, n_sample: int = 2000,
+                  min_effect: float = MIN_EFFECT, random_state=0) -> dict:
+    """How faithfully a fitted model reproduces the group differences (Cohen's d per ROI).
+
+    The model draws ``n_sample`` synthetic subjects per cohort (unpaired ``sample``) and, if it
+    pairs (``can_pair``), ``n_sample`` synthetic people healthy and ill (``sample_paired``,
+    whose two arms are compared like two cohorts). Each synthetic effect map (d of target vs
+    background) is scored against the training tables with the metrics of
+    :mod:`roisynth.metrics`:
+
+    - ``effect_scale_d``: :func:`~roisynth.metrics.effect_scale`, slope of the synthetic d on
+      the training d over the ROIs with training |d| ≥ ``min_effect`` (1 ideal, < 1 shrunk;
+      NaN when no ROI reaches it);
+    - ``effect_error_ratio``: :func:`~roisynth.metrics.effect_error` against ``reference``,
+      RMSE(synthetic d − reference d) / RMSE(training d − reference d) (1 = as informative as
+      the training data, > 1 worse);
+    - ``spurious_d``, ``spurious_d_train``: :func:`~roisynth.metrics.spurious_effects`, mean |d|
+      over the ``unaffected`` ROIs of the synthetic and of the training data;
+    - ``paired_effect_scale_d``, ``paired_effect_error_ratio``, ``paired_spurious_d``: the same
+      for the paired samples.
+
+    Figures that need a missing input (no ``reference``, no ``unaffected``, no pairing) are NaN.
+
+    Parameters
+    ----------
+    model : synthesizer or SynthesisPipeline
+        A fitted roisynth model.
+    train : tuple of DataFrame
+        ``(background, target)`` ROI tables the model was fitted on.
+    reference : (background, target) pair of tables, Series or ndarray, default=None
+        The reference effect map: held-out real tables, or d itself (e.g. a semi-synthetic
+        benchmark's truth).
+    unaffected : sequence of str, boolean Series or boolean ndarray, default=None
+        ROIs with no true effect (e.g. those a semi-synthetic benchmark leaves untouched).
+    n_sample : int, default=2000
+        Synthetic subjects per cohort, and synthetic pairs.
+    min_effect : float, default=0.2
+        Smallest training |d| of the ROIs in the effect scale.
+    random_state : int, default=0
+        Seed of the synthetic draws.
+
+    Returns
+    -------
+    dict
+        Figure name -> value, as listed above.
+
+    Examples
+    --------
+    >>> from roisynth import LinearContrastive, datasets
+    >>> from roisynth.evaluation import effect_scores
+    >>> cohort = datasets.load_example()
+    >>> rois = datasets.roi_names()
+    >>> cohorts = lambda t: (t.loc[t.diagnosis == "CN", rois], t.loc[t.diagnosis != "CN", rois])
+    >>> train, test = cohorts(cohort.iloc[:2000]), cohorts(cohort.iloc[2000:])
+    >>> model = LinearContrastive(random_state=0).fit(*train)
+    >>> scores = effect_scores(model, train, reference=test)
+    >>> round(scores["effect_scale_d"], 2), round(scores["paired_effect_scale_d"], 2)
+    (1.05, 0.99)
+    >>> bool(np.isnan(scores["spurious_d"]))  # no unaffected ROIs given
+    True
+    """
+    from ..metrics import effect_error, spurious_effects
+    from ..utils.validation import check_count
+
+    n_sample = check_count(n_sample, "n_sample")
+    columns = train[0].columns
+    rng = np.random.default_rng(random_state)
+    seeds = rng.integers(2**31, size=3)
+    unpaired = tuple(model.sample(n_sample, cohort=c, random_state=int(s))[columns]
+                     for c, s in zip(("background", "target"), seeds))
+    synthetic = {"": unpaired}
+    if model.can_pair:
+        synthetic["paired_"] = tuple(t[columns] for t in model.sample_paired(n_sample, random_state=int(seeds[2])))
+    scores = dict.fromkeys(("effect_scale_d", "effect_error_ratio", "spurious_d", "spurious_d_train",
+                            "paired_effect_scale_d", "paired_effect_error_ratio", "paired_spurious_d"), np.nan)
+    for prefix, (background, target) in synthetic.items():
+        scores[f"{prefix}effect_scale_d"] = _effect_scale(train, (background, target), min_effect)
+        if reference is not None:
+            scores[f"{prefix}effect_error_ratio"] = effect_error(*train, background, target, reference)["ratio"]
+        if unaffected is not None:
+            spurious = spurious_effects(*train, background, target, unaffected)
+            scores[f"{prefix}spurious_d"] = spurious["synthetic"]
+            scores["spurious_d_train"] = spurious["train"]
+    return scores
+
+
+def semisynthetic_scores(model, data, n_train: int | tuple[int, int] = 1050, random_state=0,
+                         n_sample: int = 100_000, n_bootstrap: int = 0, n_effect: int = 2000) -> dict:
+    """Fit ``model`` on ``n_train`` rows of each cohort of a :class:`~roisynth.datasets.SemiSynthetic`
     benchmark and score it on the held-out rows against the known truth.
 
     All figures are computed in z-scores of the background training cohort. Figures a model
@@ -217,6 +329,11 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sam
     - ``salient_completeness``: :func:`~roisynth.metrics.subtype_recovery` completeness of
       KMeans(1 + n_subtypes) on the salient means of held-out background + targets against
       (background, subtype 1..k);
+    - ``effect_scale_d``, ``effect_error_ratio``, ``spurious_d``, ``spurious_d_train`` and, for
+      pairing models, ``paired_effect_scale_d``, ``paired_effect_error_ratio``,
+      ``paired_spurious_d``: :func:`effect_scores` on ``n_effect`` synthetic subjects per cohort
+      (and pairs), with the true d = Cohen's d of the held-out target vs background rows and
+      the unaffected ROIs = those whose ``data.factors`` are 0 in every target row;
     - every row of :func:`evaluate` (``n_bootstrap`` replicates for the W2 intervals):
       ``<metric>`` its value, ``<metric>_reference``, ``<metric>_ratio`` and, with a
       bootstrap, ``<metric>_low`` / ``<metric>_high``;
@@ -228,14 +345,17 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sam
         An unfitted roisynth synthesizer (cloned before fitting).
     data : SemiSynthetic
         The benchmark data, e.g. :func:`semisynthetic_data`.
-    n_train : int, default=1050
-        Training rows per cohort; the rest are held out.
+    n_train : int or (int, int), default=1050
+        Training rows per cohort, or ``(background, target)`` training rows (e.g. ``(100, 190)``,
+        a typical single study); the rest are held out.
     random_state : int, default=0
         Seed of the split and of every draw.
     n_sample : int, default=100_000
         Target rows drawn to time sampling.
     n_bootstrap : int, default=0
         Bootstrap replicates of the W2 intervals.
+    n_effect : int, default=2000
+        Synthetic subjects per cohort (and pairs) of the effect figures.
 
     Returns
     -------
@@ -245,7 +365,8 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sam
     Raises
     ------
     ValueError
-        If ``n_train`` leaves fewer than 10 held-out rows.
+        If ``n_train`` is not a size (or a pair of sizes) or leaves fewer than 10 held-out rows
+        of a cohort.
 
     Examples
     --------
@@ -254,6 +375,8 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sam
     >>> data = semisynthetic_data(n=1000)
     >>> scores = semisynthetic_scores(LinearContrastive(), data, n_train=300, n_sample=1000)
     >>> 0 < scores["effect_r"] <= 1
+    True
+    >>> bool(scores["spurious_d"] < 0.2)
     True
     """
     import time
@@ -265,12 +388,11 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sam
     rois = data.rois
     rng = np.random.default_rng(random_state)
     order_b, order_t = rng.permutation(len(data.background)), rng.permutation(len(data.target))
-    if min(len(order_b), len(order_t)) <= n_train + 10:
-        raise ValueError(f"n_train={n_train} leaves too few held-out rows")
-    train_b, test_b = data.background[rois].iloc[order_b[:n_train]], data.background[rois].iloc[order_b[n_train:]]
-    train_t, test_t = data.target[rois].iloc[order_t[:n_train]], data.target[rois].iloc[order_t[n_train:]]
-    truth_t = data.target_healthy[rois].iloc[order_t[n_train:]]
-    subtype_t = np.asarray(data.subtype)[order_t[n_train:]]
+    n_b, n_t = _training_sizes(n_train, (len(order_b), len(order_t)))
+    train_b, test_b = data.background[rois].iloc[order_b[:n_b]], data.background[rois].iloc[order_b[n_b:]]
+    train_t, test_t = data.target[rois].iloc[order_t[:n_t]], data.target[rois].iloc[order_t[n_t:]]
+    truth_t = data.target_healthy[rois].iloc[order_t[n_t:]]
+    subtype_t = np.asarray(data.subtype)[order_t[n_t:]]
 
     model = clone(model)
     start = time.perf_counter()
@@ -301,9 +423,25 @@ def semisynthetic_scores(model, data, n_train: int = 1050, random_state=0, n_sam
         if salient.shape[1]:
             recovery = subtype_recovery(salient, labels, random_state=random_state)
             scores["salient_completeness"] = recovery["completeness"]
+    unaffected = (data.factors[rois] == 0).all()
+    scores |= effect_scores(model, (train_b, train_t), reference=(test_b, test_t), unaffected=unaffected,
+                            n_sample=n_effect, random_state=int(rng.integers(2**31)))
     table = evaluate(model, (train_b, train_t), (test_b, test_t), n_bootstrap=n_bootstrap, random_state=random_state)
     times = {"fit_seconds": fit_seconds, "sample_seconds": sample_seconds, "epochs": getattr(model, "n_epochs_", None)}
     return scores | flatten(table) | times
+
+
+def _training_sizes(n_train, available: tuple[int, int]) -> tuple[int, int]:
+    """``(background, target)`` training rows from an int or a pair, each leaving ≥ 10 held-out rows."""
+    sizes = (n_train, n_train) if isinstance(n_train, (int, np.integer)) else tuple(n_train)
+    if len(sizes) != 2 or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 10
+                                  for n in sizes):
+        raise ValueError(f"n_train must be an integer >= 10 or a (background, target) pair of them, got {n_train!r}")
+    for cohort, n, rows in zip(("background", "target"), sizes, available):
+        if rows < n + 10:
+            raise ValueError(f"n_train={n_train!r} leaves {rows - n} held-out {cohort} rows of {rows}; "
+                             "at least 10 are needed")
+    return int(sizes[0]), int(sizes[1])
 
 
 def flatten(table: pd.DataFrame) -> dict:
@@ -472,13 +610,13 @@ def severity_comparison(model, reference: pd.DataFrame, held_out: pd.DataFrame, 
     """
     from sklearn.metrics import roc_auc_score
 
-    hippocampal = held_out.assign(_hippocampus=held_out[list(hippocampus)].sum(1))
-    reference = reference.assign(_hippocampus=reference[list(hippocampus)].sum(1))
+    hippocampal = held_out.assign(_hippocampus=held_out[list(hippocampus)].sum(axis=1))
+    reference = reference.assign(_hippocampus=reference[list(hippocampus)].sum(axis=1))
     scores = pd.DataFrame(
         {
             "severity": model.severity(held_out[rois]),
             "hippocampal_z": -normative_z(reference, hippocampal, ["_hippocampus"], covariates)["_hippocampus"],
-            "normative_mean_abs_z": normative_z(reference, held_out, rois, covariates).abs().mean(1),
+            "normative_mean_abs_z": normative_z(reference, held_out, rois, covariates).abs().mean(axis=1),
         }
     )
     labels = held_out[group]

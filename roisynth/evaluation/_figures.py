@@ -15,8 +15,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..metrics import cohens_d
-
 COHORT_COLOURS = {"background": "tab:blue", "target": "tab:red"}
 COHORT_NAMES = {"background": "healthy (background)", "target": "patients (target)"}
 PALETTE = ("tab:blue", "tab:orange", "tab:red", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
@@ -133,33 +131,46 @@ def severity_by_group(severity: pd.Series, labels: pd.Categorical) -> Figure:
     return fig
 
 
-def effect_sizes(real: tuple, synthetic: tuple, top: int = 15) -> Figure:
-    """Cohen's d of target vs background for every ROI, real vs synthetic: a scatter over all
-    ROIs with the identity line and Pearson r, and bars for the ``top`` ROIs of largest real |d|.
+def effect_sizes(maps: pd.DataFrame, scale: float = np.nan, error_ratio: float = np.nan, top: int = 15) -> Figure:
+    """Synthetic vs reference Cohen's d of target vs background for every ROI: a scatter with the
+    identity line, and bars for the ``top`` ROIs of largest reference |d|.
 
-    ``real`` and ``synthetic`` are ``(background, target)`` tables with the same ROI columns.
+    ``maps`` is an :func:`~roisynth.metrics.effect_maps` table: the reference (x) is its
+    ``reference`` column (held-out real data) when present, else ``train``. The scatter shows the
+    synthetic d (y) and, when there is a held-out reference, the training data's own d against it
+    (grey): the spread real data of the training size have around the identity line, for scale.
+    ``scale`` (:func:`~roisynth.metrics.effect_scale`) and ``error_ratio``
+    (:func:`~roisynth.metrics.effect_error`) go in the title when given.
     """
-    real_d, synthetic_d = cohens_d(real[1], real[0]), cohens_d(synthetic[1], synthetic[0])
-    r = float(np.corrcoef(real_d, synthetic_d)[0, 1])
+    held_out = "reference" in maps
+    reference = maps["reference" if held_out else "train"]
+    real = "held-out" if held_out else "training"
     fig = Figure(figsize=(13, 6), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[1, 1.1])
-    left.scatter(real_d, synthetic_d, s=14, alpha=0.7, color="tab:purple")
-    limits = [min(real_d.min(), synthetic_d.min()), max(real_d.max(), synthetic_d.max())]
-    left.plot(limits, limits, color="black", linewidth=1, label="synthetic = real")
+    if held_out:
+        left.scatter(reference, maps["train"], s=14, alpha=0.5, color="tab:gray",
+                     label="real training data (for scale)")
+    left.scatter(reference, maps["synthetic"], s=14, alpha=0.7, color="tab:purple", label="synthetic data")
+    limits = [maps.min().min(), maps.max().max()]
+    left.plot(limits, limits, color="black", linewidth=1, label="same d as the reference")
     left.axhline(0, color="grey", linewidth=0.5)
     left.axvline(0, color="grey", linewidth=0.5)
-    left.set(xlabel="real Cohen's d (patients − healthy, in pooled SD)", ylabel="synthetic Cohen's d",
-             title=f"All {len(real_d)} ROIs: r = {r:.2f} (1 = same pattern)", aspect="equal")
+    numbers = [f"effect scale {scale:.2f}" if np.isfinite(scale) else "",
+               f"effect error ratio {error_ratio:.2f}" if np.isfinite(error_ratio) else ""]
+    left.set(xlabel=f"real Cohen's d, {real} data (patients − healthy, in pooled SD)",
+             ylabel="Cohen's d of the compared data",
+             title=f"All {len(maps)} ROIs\n{', '.join(n for n in numbers if n) or 'synthetic vs reference d'}",
+             aspect="equal")
     left.legend(loc="upper left")
-    chosen = real_d.abs().sort_values(ascending=False).index[:top][::-1]
+    chosen = reference.abs().sort_values(ascending=False).index[:top][::-1]
     y = np.arange(len(chosen))
-    right.barh(y + 0.2, real_d[chosen], height=0.4, color="tab:gray", label="real")
-    right.barh(y - 0.2, synthetic_d[chosen], height=0.4, color="tab:purple", label="synthetic")
+    right.barh(y + 0.2, reference[chosen], height=0.4, color="tab:gray", label=f"real ({real})")
+    right.barh(y - 0.2, maps["synthetic"][chosen], height=0.4, color="tab:purple", label="synthetic")
     right.set_yticks(y, chosen)
     right.axvline(0, color="black", linewidth=0.5)
     right.set(xlabel="Cohen's d (patients − healthy, in pooled SD)",
-              title=f"The {len(chosen)} ROIs most affected in real data")
+              title=f"The {len(chosen)} ROIs most affected in real {real} data")
     right.legend(loc="best")
-    fig.suptitle("Disease effect per ROI, real vs synthetic: do the synthetic patients differ from synthetic "
-                 "controls where, and as much as, real ones do?")
+    fig.suptitle("Synthetic vs reference d: do synthetic patients differ from synthetic controls where, and as "
+                 "much as, real ones do?")
     return fig

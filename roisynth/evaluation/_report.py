@@ -18,11 +18,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..base import load
 from ..io import read_table
-from ..metrics import cohens_d
+from ..metrics import cohens_d, effect_error, effect_maps
 from ..pipeline import SynthesisPipeline
+from ..utils.atomic import write_bytes
 from ..utils.validation import as_frame, check_numeric_table, seed_from
 from . import _figures as figures
-from ._evaluate import evaluate, latent_codes
+from ._evaluate import MIN_EFFECT, _effect_scale, evaluate, latent_codes
 
 HIPPOCAMPI = ("Hippocampus_L", "Hippocampus_R")
 N_ROIS = 6
@@ -50,6 +51,15 @@ METRICS = {
     "correlation_r_target": ("fidelity", "The same for patients."),
     "effect_map_r": ("fidelity", "Is the disease in the same regions? Correlation over ROIs of the patient-vs-healthy "
                      "effect sizes (Cohen's d), synthetic vs real (1 = same pattern)."),
+    "effect_map_scale": ("utility", "Are the group differences as large as in the data the model learned from? Slope "
+                         "of the synthetic effect sizes (Cohen's d) on the training data's, over the ROIs where the "
+                         "training data show an effect (|d| \u2265 0.2): 1 = the same size; 0.8 = every effect 20 % "
+                         "too small, so a study of the synthetic data would understate the disease and a power "
+                         "calculation from it would ask for too many subjects."),
+    "effect_map_rmse": ("utility", "How far the synthetic effect sizes are from those of held-out real data (RMSE of "
+                        "Cohen's d over ROIs), next to how far the training data's own are: ratio 1 = the synthetic "
+                        "cohort tells as much about group differences as the real data it came from; above 1 it "
+                        "shrinks, inflates or invents effects."),
     "tstr_auc": ("utility", "Can synthetic data replace real data for research? A classifier of patients vs healthy "
                  "trained on synthetic subjects and tested on real held-out ones (AUC), next to one trained on real "
                  "data."),
@@ -373,7 +383,9 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
              for c, t in zip(("background", "target"), pair)}
     sizes |= {f"synthetic {figures.COHORT_NAMES[c]}": len(s) for c, s in zip(("background", "target"), synthetic)}
 
-    sections = _figures(model, synthetic, held_out, features, chosen, labels, seeds["paired"])
+    effects = _effects(tuple(s[features] for s in synthetic), tuple(t[features] for t in train),
+                       None if test is None else tuple(t[features] for t in test))
+    sections = _figures(model, synthetic, held_out, features, chosen, labels, seeds["paired"], effects)
     output = Path(output)
     png_dir = output.with_name(output.stem + "_figures") if png_dir is None else Path(png_dir)
     png_dir.mkdir(parents=True, exist_ok=True)
@@ -386,7 +398,7 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
             body.append(f'<p class="note">Not shown: {html.escape(skipped)}.</p>')
             continue
         png = _png(figure)
-        path.write_bytes(png)
+        write_bytes(path, png)
         body.append(f'<figure><img alt="{html.escape(heading)}" src="data:image/png;base64,'
                     f'{base64.b64encode(png).decode("ascii")}"><figcaption>{html.escape(caption)}</figcaption></figure>')
 
@@ -403,8 +415,7 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
         f'<p class="muted">All tables z-scored on the real healthy training subjects; {n_bootstrap} bootstrap '
         f"replicates; random_state={html.escape(repr(random_state))}.</p>{''.join(body)}</body></html>"
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(document, encoding="utf-8")
+    write_bytes(output, document.encode("utf-8"))
     return output
 
 
@@ -481,8 +492,17 @@ def build_report_from_tables(output="report.html", *, source, train, test=None, 
                         random_state=random_state, title=title, **given)
 
 
+def _effects(synthetic: tuple, train: tuple, test) -> tuple[pd.DataFrame, float, float]:
+    """The effect maps (:func:`~roisynth.metrics.effect_maps`, held-out d as the reference when
+    ``test`` is given), the effect scale against the training d and the effect error ratio
+    against the held-out d (NaN without ``test``) of the figure "synthetic vs reference d"."""
+    maps = effect_maps(*train, *synthetic, reference=test)
+    error_ratio = np.nan if test is None else effect_error(*train, *synthetic, reference=test)["ratio"]
+    return maps, _effect_scale(train, synthetic, MIN_EFFECT), error_ratio
+
+
 def _figures(model, synthetic: tuple, held_out: tuple, features: list, rois: list,
-             labels: pd.Categorical, paired_seed: int) -> list[tuple]:
+             labels: pd.Categorical, paired_seed: int, effects: tuple) -> list[tuple]:
     """(file name, heading, caption, Figure or None, why it is skipped) of each figure."""
     core = model.synthesizer if isinstance(model, SynthesisPipeline) else model
     name = type(core).__name__
@@ -521,11 +541,16 @@ def _figures(model, synthetic: tuple, held_out: tuple, features: list, rois: lis
                      "It should be about 0 for healthy subjects and rise with disease stage.",
                      None if severity is None else figures.severity_by_group(severity, labels),
                      no_model if model is None else f"{name} has no severity score"))
-    sections.append(("effect_sizes", "Disease effect per ROI: real vs synthetic",
-                     "Cohen's d of patients vs healthy subjects for every ROI (difference of means in pooled SD), real "
-                     "held-out data against synthetic data. Left: points on the diagonal = the synthetic data "
-                     "reproduce each ROI's effect; r = the effect-map correlation. Right: the 15 ROIs most affected "
-                     "in real data; synthetic bars shorter than the real ones mean a weaker synthetic disease effect.",
-                     figures.effect_sizes(tuple(t[features] for t in held_out), tuple(s[features] for s in synthetic)),
-                     ""))
+    reference = "held-out real data" if "reference" in effects[0] else "the real training data (no held-out data given)"
+    sections.append(("effect_sizes", "Disease effect per ROI: synthetic vs reference d",
+                     "Cohen's d of patients vs healthy subjects for every ROI (difference of means in pooled SD): "
+                     f"synthetic data (purple) against {reference} (x). Left: purple points on the diagonal = the "
+                     "synthetic cohort reproduces each ROI's effect; a purple cloud flatter than the diagonal = "
+                     "effects shrunk (effect scale < 1: the slope of synthetic on training d), steeper = inflated; "
+                     "purple points off zero where the real d is about 0 = invented effects. Grey points, when "
+                     "held-out data are given, are the training data's own d against the held-out d: the scatter "
+                     "real data of this size show by chance alone, so a purple cloud no wider than the grey one "
+                     "is as good as real data (effect error ratio \u2248 1). Right: the 15 ROIs most affected in "
+                     "real data; purple bars shorter than grey ones mean a weaker synthetic disease effect.",
+                     figures.effect_sizes(*effects), ""))
     return sections

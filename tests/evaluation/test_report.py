@@ -10,8 +10,8 @@ import pytest
 
 from roisynth import ContrastiveVAE, GaussianMixtureSynthesizer, datasets
 from roisynth.evaluation import METRICS, build_report, standardizer
-from roisynth.evaluation._figures import latent_scatter
-from roisynth.metrics import cohens_d, gaussian_w2
+from roisynth.evaluation._figures import effect_sizes, latent_scatter
+from roisynth.metrics import cohens_d, effect_error, effect_maps, effect_scale, gaussian_w2
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EMBEDDED = re.compile(r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
@@ -121,6 +121,11 @@ def test_synthetic_tables_are_scored_exactly(model, data, tmp_path):
     assert _value(page, "w2_background") == pytest.approx(gaussian_w2(z(synthetic[0]), z(test[0])), rel=5e-3)
     real_d, synthetic_d = cohens_d(test[1], test[0]), cohens_d(synthetic[1], synthetic[0])
     assert _value(page, "effect_map_r") == pytest.approx(np.corrcoef(real_d, synthetic_d)[0, 1], rel=5e-3, abs=1e-3)
+    scale = effect_scale(*train, *synthetic)  # d does not change with the z-scoring of the metric table
+    assert _value(page, "effect_map_scale") == pytest.approx(scale, rel=5e-3)
+    ratio = effect_error(*train, *synthetic, reference=test)["ratio"]
+    ratio_cell = re.search(r"<code>effect_map_rmse</code></td>(?:<td class=\"num\">([^<]+)</td>){3}", page).group(1)
+    assert float(ratio_cell) == pytest.approx(ratio, rel=5e-3)
 
 
 def test_without_test_data_the_report_warns_and_blanks_privacy(model, data, tmp_path):
@@ -149,6 +154,21 @@ def test_bad_arguments_are_clear_errors(model, data, tmp_path):
     with pytest.raises(ValueError, match="train target lacks column"):
         build_report(out, model=model, train=(train[0], train[1].iloc[:, 1:]))
     assert not out.exists()
+
+
+def test_effect_figure_plots_synthetic_and_training_d_against_the_reference(data):
+    train, test, _ = data
+    synthetic = tuple(t.sample(frac=1.0, replace=True, random_state=0) for t in train)
+    with_test = effect_sizes(effect_maps(*train, *synthetic, reference=test), scale=0.91, error_ratio=1.3)
+    scatter = with_test.axes[0]
+    assert [t.get_text() for t in scatter.get_legend().get_texts()] == [
+        "real training data (for scale)", "synthetic data", "same d as the reference"]
+    assert "effect scale 0.91, effect error ratio 1.30" in scatter.get_title()
+    assert "held-out" in scatter.get_xlabel()
+    np.testing.assert_allclose(scatter.collections[1].get_offsets()[:, 0], cohens_d(test[1], test[0]))
+    alone = effect_sizes(effect_maps(*train, *synthetic), scale=0.91).axes[0]
+    assert len(alone.collections) == 1 and "training" in alone.get_xlabel()  # no held-out data: no grey cloud
+    assert "error ratio" not in alone.get_title()
 
 
 def test_latent_scatter_draws_one_panel_per_latent_block():
