@@ -7,6 +7,8 @@ import os
 import nibabel as nib
 import numpy as np
 
+from roisynth.utils.atomic import atomic_output
+
 
 def load_nifti(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, nib.Nifti1Header]:
     """Read a NIfTI file: ``(array, affine, header)``.
@@ -56,7 +58,8 @@ def save_nifti(path: str | os.PathLike, array, affine, header=None) -> None:
 
     Integer arrays are stored as ``int16`` when their values fit (else ``int32``), others as
     ``float32``; ``header`` (e.g. from :func:`load_nifti`) supplies the other header fields.
-    The affine is written as both qform and sform (code 1), with slope 1 and intercept 0.
+    The affine is written as both qform and sform (code 1), with slope 1 and intercept 0. The
+    file is written whole or not at all (:func:`roisynth.utils.atomic.atomic_output`).
 
     Parameters
     ----------
@@ -95,7 +98,8 @@ def save_nifti(path: str | os.PathLike, array, affine, header=None) -> None:
     image.header.set_slope_inter(1.0, 0.0)
     image.set_qform(affine, code=1)
     image.set_sform(affine, code=1)
-    nib.save(image, os.fspath(path))
+    with atomic_output(path) as tmp:
+        nib.save(image, tmp)
 
 
 def voxel_volume(affine) -> float:

@@ -43,6 +43,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from roisynth.utils.atomic import write_bytes
+
 from ._anatomy import FOV_MM, procedural_labels, t1_prior
 from .labels import CSF, EXTRACEREBRAL_CODES
 from .nifti import load_nifti, save_nifti, voxel_volume
@@ -255,7 +257,7 @@ def save(phantom: Phantom, folder: str | os.PathLike) -> Path:
     save_nifti(folder / "labels.nii.gz", phantom.labels, phantom.affine)
     save_nifti(folder / "posteriors.nii.gz", np.moveaxis(phantom.posteriors, 0, -1), phantom.affine)
     info = {"posterior_labels": list(phantom.posterior_labels), "metadata": phantom.metadata}
-    (folder / "phantom.json").write_text(json.dumps(info, indent=1))
+    write_bytes(folder / "phantom.json", json.dumps(info, indent=1).encode())
     return folder
 
 

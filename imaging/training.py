@@ -49,6 +49,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from roisynth.utils.atomic import atomic_output, write_bytes
 from roisynth.utils.validation import check_count
 
 from .cohort import PhantomCohort, make_cohort
@@ -302,16 +303,13 @@ def _set_rng_state(state: dict[str, torch.Tensor], generator: torch.Generator, d
 
 
 def _save(obj, path: Path) -> None:
-    """torch.save through a temporary file, so an interrupted write leaves the old file."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """torch.save whole or not at all, so an interrupted write leaves the old file."""
+    with atomic_output(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _write_json(data: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=_plain))
-    os.replace(tmp, path)
+    write_bytes(path, json.dumps(data, indent=1, default=_plain).encode())
 
 
 def _plain(value):

@@ -274,17 +274,27 @@ def nested_state(estimator, prefix: str) -> tuple[dict, dict]:
 
 def nested_from_state(entry: dict, tensors: dict, prefix: str, what: str = "estimator"):
     """The estimator that :func:`nested_state` saved as ``entry`` with tensors under ``prefix/``."""
-    if entry["class"] not in _REGISTRY:
+    if not _registered(entry["class"]):
         raise TypeError(f"unknown {what} class {entry['class']!r}")
     start = len(prefix) + 1
     own = {k[start:]: v for k, v in tensors.items() if k.startswith(prefix + "/")}
     return _REGISTRY[entry["class"]]._from_state(entry["state"], own)
 
 
+def _registered(name: str) -> bool:
+    """Whether an estimator class ``name`` is known, importing the estimator modules (imported lazily) first."""
+    if name not in _REGISTRY:
+        from importlib import import_module
+
+        for module in ("synthesizers", "subtyping", "preprocessing", "pipeline"):
+            import_module(f"roisynth.{module}")
+    return name in _REGISTRY
+
+
 def _load(path, expected: type | None):
     expected_name = None if expected in (None, BaseSynthesizer) else expected.__name__
     name, metadata, tensors = persistence.load_model(path, expected_name)
-    if name not in _REGISTRY:
+    if not _registered(name):
         raise ValueError(f"{path} holds an unknown estimator {name!r}")
     try:
         return _REGISTRY[name]._from_state(metadata, tensors)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-# Only argparse and sys at import time: `roisynth --help` builds the parser without loading pandas,
+# Only argparse, os and sys at import time: `roisynth --help` builds the parser without loading pandas,
 # torch or the models. Each command imports what it needs.
 
 
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(CSV or Parquet).",
     )
     parser.add_argument("--version", action="version", version=f"roisynth {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="run the pipeline on the bundled cohort, write a paired synthetic cohort")
@@ -239,12 +241,131 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(args) -> str:
+    """The command's name as the user typed it (``fit``, ``imaging masks``)."""
+    return " ".join(filter(None, (args.command, getattr(args, "imaging_command", None))))
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (pandas and OS messages may span several)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if not isinstance(exc, MemoryError) else f"out of memory ({text})"
+
+#: Outputs that are folders, by command: they must not be existing files.
+_FOLDER_OUTPUTS = frozenset({"demo", "benchmark", "imaging phantom", "imaging train"})
+#: Outputs that are model files (a zip archive written by torch.save), by (command, option).
+_MODEL_OUTPUTS = frozenset({("fit", "output"), ("harmonize", "save")})
+_KIND_NAMES = {"zip": "a zip archive (a model file)", "parquet": "a Parquet table", "gzip": "a gzip file",
+               "nifti": "a NIfTI image", "text": "a text file (CSV, HTML)", "binary": "a binary file"}
+
+
+def _file_kind(path: str) -> str | None:
+    """What an existing file holds, from its first bytes (a key of ``_KIND_NAMES``); None if empty."""
+    with open(path, "rb") as handle:
+        head = handle.read(352)
+    if not head:
+        return None
+    for magic, kind in ((b"PK\x03\x04", "zip"), (b"PAR1", "parquet"), (b"\x1f\x8b", "gzip")):
+        if head.startswith(magic):
+            return kind
+    if head[344:348] in (b"n+1\0", b"ni1\0"):
+        return "nifti"
+    return "binary" if b"\0" in head else "text"
+
+
+def _output_kind(command: str, option: str, path: str) -> str:
+    """The kind of file (a key of ``_KIND_NAMES``) that ``command`` writes to ``path`` through ``option``."""
+    if (command, option) in _MODEL_OUTPUTS:
+        return "zip"
+    name = path.lower()
+    for ending, kind in ((".gz", "gzip"), (".parquet", "parquet"), (".pq", "parquet"), (".nii", "nifti")):
+        if name.endswith(ending):
+            return kind
+    return "text"
+
+
+def _input_paths(args, outputs: set[str]):
+    """Every existing file or folder named by an argument other than the outputs."""
+    for option, value in vars(args).items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if option not in outputs and isinstance(item, str) and item and os.path.exists(item):
+                yield item
+
+
+def check_outputs(args) -> None:
+    """Refuse outputs that would destroy an input or a file of another kind, before any work.
+
+    For every output of a parsed ``roisynth`` command (``-o/--output``, ``--save``): it must not
+    be the same file as any input (symlinks and hard links resolved, :func:`os.path.samefile`);
+    an existing file there must hold what the command writes (a model file is a zip archive, a
+    ``.csv`` or ``.html`` is text, ``.parquet`` is Parquet, ``.nii`` NIfTI, ``.gz`` gzip), so that
+    e.g. ``fit ... -o cohort2.csv`` never replaces a table by a model; folder outputs must not be
+    files, and file outputs must not be folders.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`build_parser`).
+
+    Raises
+    ------
+    ValueError
+        Naming the output and what it would destroy.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from roisynth.cli import build_parser, check_outputs
+    >>> table = os.path.join(tempfile.mkdtemp(), "cohort.csv")
+    >>> _ = open(table, "w").write("diagnosis,Hippocampus_L\\nCN,3.1\\n")
+    >>> check_outputs(build_parser().parse_args(["fit", table, "-o", table]))
+    Traceback (most recent call last):
+    ...
+    ValueError: -o/--output ... is the input file ...; refusing to overwrite an input, choose another output path
+    """
+    command = _command(args)
+    options = {option: getattr(args, option, None) for option in ("output", "save")}
+    options = {option: path for option, path in options.items() if path}
+    for option, path in options.items():
+        flag = "-o/--output" if option == "output" else f"--{option}"
+        for source in _input_paths(args, set(options)):
+            if os.path.exists(path) and os.path.samefile(path, source):
+                raise ValueError(f"{flag} {path} is the input file {source}; refusing to overwrite an input, "
+                                 "choose another output path")
+        if command in _FOLDER_OUTPUTS and option == "output":
+            if os.path.isfile(path):
+                raise ValueError(f"{flag} {path} is a file; this command writes a folder")
+            continue
+        if os.path.isdir(path):
+            raise ValueError(f"{flag} {path} is a folder; name a file to write")
+        if os.path.isfile(path):
+            found, wanted = _file_kind(path), _output_kind(command, option, path)
+            if found not in (None, wanted):
+                raise ValueError(f"{flag} {path} already exists and holds {_KIND_NAMES[found]}, not "
+                                 f"{_KIND_NAMES[wanted]} as this command writes; refusing to replace it: "
+                                 "delete it first or choose another path")
+
+
 def main(argv=None) -> int:
+    """Run ``roisynth`` with ``argv``; 0 on success, 2 and one line on stderr for a user error.
+
+    Bad input (paths, tables, options, model files) and failed writes are reported as
+    ``roisynth COMMAND: error: ...`` with exit code 2 and no traceback; ``--debug`` shows the
+    traceback instead. Before a command runs, its outputs are checked (:func:`check_outputs`).
+    """
     args = build_parser().parse_args(argv)
     try:
+        check_outputs(args)
         args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"roisynth {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"roisynth {_command(args)}: interrupted; no partial output was written", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError, MemoryError) as exc:
+        if args.debug:
+            raise
+        print(f"roisynth {_command(args)}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     return 0
 

@@ -83,6 +83,8 @@ def write_table(df: pd.DataFrame, path) -> None:
         The table to write.
     path : str or path
         File ending in ``.csv``, ``.csv.gz``, ``.parquet`` or ``.pq``; missing folders are created.
+        The file is written whole or not at all (:func:`roisynth.utils.atomic.atomic_output`): a
+        failed write leaves a file already at ``path`` as it was.
 
     Examples
     --------
@@ -94,14 +96,14 @@ def write_table(df: pd.DataFrame, path) -> None:
     >>> read_table(path)["Hippocampus_L"].tolist()
     [3.1, 2.9]
     """
+    from .utils.atomic import atomic_output
+
     kind = _kind(path)
-    parent = os.path.dirname(os.fspath(path))
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    if kind == "csv":
-        df.to_csv(path, index=False)
-    else:
-        df.to_parquet(path, index=False)
+    with atomic_output(path) as tmp:
+        if kind == "csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
 
 
 def _labels(labels) -> tuple[str, ...]:

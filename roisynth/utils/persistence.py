@@ -15,6 +15,8 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 import torch
 
+from .atomic import atomic_output
+
 FORMAT = "roisynth-model/1"
 
 
@@ -28,7 +30,9 @@ def _version(package: str) -> str | None:
 def save_model(path, estimator: str, metadata: dict, tensors: dict[str, torch.Tensor]) -> None:
     """Write a model file atomically (a partial write never replaces a good file).
 
-    The payload is written to ``<path>.tmp-<pid>`` and then renamed over ``path``. The
+    The payload is written to a temporary file beside ``path``, flushed and renamed over it; on
+    any failure the temporary file is removed (:func:`roisynth.utils.atomic.atomic_output`).
+    Missing parent folders are created; a ``path`` that is a folder is an ``IsADirectoryError``. The
     versions of roisynth, torch, numpy, pandas and Python are added to the metadata under
     ``"versions"``; tensors are stored detached, on the CPU and contiguous.
 
@@ -61,10 +65,8 @@ def save_model(path, estimator: str, metadata: dict, tensors: dict[str, torch.Te
         "metadata": json.dumps(metadata),
         "tensors": {k: v.detach().cpu().contiguous() for k, v in tensors.items()},
     }
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def load_model(path, estimator: str | None = None) -> tuple[str, dict, dict[str, torch.Tensor]]:
