@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
@@ -15,7 +16,9 @@ from .utils.validation import (
     align_columns,
     as_frame,
     check_choice,
+    check_finite_output,
     check_numeric_table,
+    check_standardized,
     seed_from,
 )
 
@@ -70,6 +73,8 @@ class Persistent(ABC):
     def _from_state(cls, metadata: dict, tensors: dict):
         model = cls(**metadata["params"])
         model._set_state(metadata, tensors)
+        if isinstance(model, TableEstimator):
+            model._check_state()
         return model
 
 
@@ -101,6 +106,9 @@ class TableEstimator:
         if constant.any():
             columns = list(bg.columns[constant])[:5]
             raise ValueError(f"{first} has constant column(s) {columns}; drop them before fitting")
+        check_standardized(bg, Xb, self.mean_, self.scale_, first)
+        if Xt is not None:
+            check_standardized(tg, Xt, self.mean_, self.scale_, second)
         return Xb, Xt
 
     def _validate_X(self, X, name: str = "X", *, min_rows: int = 1) -> tuple[pd.DataFrame, np.ndarray]:
@@ -108,7 +116,23 @@ class TableEstimator:
         check_is_fitted(self, "feature_names_in_")
         df = as_frame(X, name, feature_names=list(self.feature_names_in_))
         df = align_columns(df, list(self.feature_names_in_), name, "the fitted columns")
-        return df, check_numeric_table(df, name, min_rows=min_rows, nonnegative=False)
+        values = check_numeric_table(df, name, min_rows=min_rows, nonnegative=False)
+        check_standardized(df, values, self.mean_, self.scale_, name)
+        return df, values
+
+    def _check_state(self) -> None:
+        """Invariants of a loaded state (``ValueError`` naming the broken one): one name per feature,
+        ``mean_`` and ``scale_`` of that length, finite, ``scale_`` positive. Subclasses add theirs."""
+        p = len(self.feature_names_in_)
+        for name in ("mean_", "scale_"):
+            value = np.asarray(getattr(self, name))
+            if value.shape != (p,):
+                raise ValueError(f"{name} has shape {value.shape}, expected ({p},) for {p} features")
+            if not np.isfinite(value).all():
+                raise ValueError(f"{name} holds NaN or infinite values")
+        if not (self.scale_ > 0).all():
+            raise ValueError(f"scale_ must be positive, column(s) {list(self.feature_names_in_[self.scale_ <= 0])[:5]} "
+                             "are not")
 
     # -- scaling and output --------------------------------------------------------------
     def _standardize(self, X: np.ndarray) -> np.ndarray:
@@ -117,6 +141,7 @@ class TableEstimator:
     def _frame(self, standardized, index=None) -> pd.DataFrame:
         """Raw-unit DataFrame with the fitted column names from standardized values."""
         values = np.asarray(standardized, dtype=np.float64) * self.scale_ + self.mean_
+        check_finite_output(values, type(self).__name__)
         return pd.DataFrame(values, columns=list(self.feature_names_in_), index=index)
 
 
@@ -251,14 +276,14 @@ class BaseSynthesizer(Persistent, TableEstimator, BaseEstimator):
                   for name, value in self.get_params(deep=False).items()}
         metadata = {
             "params": params,
-            "feature_names": [str(c) for c in self.feature_names_in_],
+            "feature_names": persistence.names_to_json(self.feature_names_in_),
             "cohorts": list(self.cohorts_),
         }
         tensors = {"mean_": persistence.to_tensor(self.mean_), "scale_": persistence.to_tensor(self.scale_)}
         return metadata, tensors
 
     def _set_state(self, metadata: dict, tensors: dict) -> None:
-        self.feature_names_in_ = np.asarray(metadata["feature_names"], dtype=object)
+        self.feature_names_in_ = persistence.names_from_json(metadata["feature_names"])
         self.n_features_in_ = len(self.feature_names_in_)
         self.cohorts_ = tuple(metadata.get("cohorts", COHORTS))
         self.mean_ = tensors["mean_"].numpy()
@@ -297,8 +322,12 @@ def _load(path, expected: type | None):
     if not _registered(name):
         raise ValueError(f"{path} holds an unknown estimator {name!r}")
     try:
+        broken = [key for key, value in tensors.items()
+                  if not isinstance(value, torch.Tensor) or (value.is_floating_point() and not value.isfinite().all())]
+        if broken:
+            raise ValueError(f"tensor(s) {broken[:5]} are not tensors or hold NaN or infinite values")
         return _REGISTRY[name]._from_state(metadata, tensors)
-    except (KeyError, RuntimeError, TypeError) as exc:
+    except (KeyError, IndexError, RuntimeError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{path} is a damaged {name} file ({exc})") from exc
 
 

@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"roisynth {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    parser.add_argument("--no-plausibility", action="store_true",
+                        help="accept volumes above 2.5e6 mm³ and age/ICV outside their plausible ranges "
+                             "(NaN, inf and negative volumes are still refused)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="run the pipeline on the bundled cohort, write a paired synthetic cohort")
@@ -351,12 +354,17 @@ def main(argv=None) -> int:
 
     Bad input (paths, tables, options, model files) and failed writes are reported as
     ``roisynth COMMAND: error: ...`` with exit code 2 and no traceback; ``--debug`` shows the
-    traceback instead. Before a command runs, its outputs are checked (:func:`check_outputs`).
+    traceback instead; ``--no-plausibility`` runs the command inside
+    :func:`roisynth.utils.validation.plausibility_checks` ``(False)``. Before a command runs, its
+    outputs are checked (:func:`check_outputs`).
     """
     args = build_parser().parse_args(argv)
+    from .utils.validation import plausibility_checks  # after parsing: --help never loads pandas
+
     try:
         check_outputs(args)
-        args.func(args)
+        with plausibility_checks(not args.no_plausibility):
+            args.func(args)
     except KeyboardInterrupt:
         if args.debug:
             raise

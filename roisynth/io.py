@@ -53,7 +53,9 @@ def read_table(source) -> pd.DataFrame:
     Raises
     ------
     ValueError
-        If the extension is not one of those above.
+        If the extension is not one of those above, or the file is empty, not a CSV (an Excel
+        workbook renamed ``.csv``, binary content, a CSV separated by semicolons or tabs) or not
+        a readable Parquet file, naming the file and the problem.
     FileNotFoundError
         If there is no file at ``source``.
 
@@ -69,9 +71,40 @@ def read_table(source) -> pd.DataFrame:
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"expected a DataFrame or a path to a CSV/Parquet file, got {type(source).__name__}")
     kind = _kind(source)
-    if not os.path.exists(source):
-        raise FileNotFoundError(f"no table at {os.fspath(source)!r}")
-    return pd.read_csv(source) if kind == "csv" else pd.read_parquet(source)
+    path = os.fspath(source)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no table at {path!r}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path!r} is a folder, not a table file")
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if not head:
+        raise ValueError(f"{path!r} is empty: no header, no rows")
+    if kind == "parquet":
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:  # pyarrow's errors of every flavour: the file is not a Parquet table
+            raise ValueError(f"{path!r} is not a readable Parquet file ({type(exc).__name__}: {exc})") from exc
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ValueError(f"{path!r} is an Excel workbook (or another zip/OLE file), not a CSV file: save it as CSV "
+                         "(comma-separated) or Parquet")
+    try:
+        table = pd.read_csv(path)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path!r} is not a UTF-8 text CSV file ({exc.reason} at byte {exc.start})") from exc
+    except pd.errors.ParserError as exc:
+        raise ValueError(f"{path!r} is not a well-formed CSV file ({' '.join(str(exc).split())})") from exc
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path!r} holds no columns (an empty or blank CSV file)") from None
+    if len(table.columns) == 1:
+        header = str(table.columns[0])
+        separator = next((name for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes"))
+                          if sep in header), None)
+        if separator:
+            raise ValueError(f"{path!r} looks separated by {separator}, not commas (its header is {header[:60]!r}): "
+                             "roisynth reads comma-separated CSV; convert it, e.g. "
+                             "pd.read_csv(path, sep=';', decimal=',').to_csv(new_path, index=False)")
+    return table
 
 
 def write_table(df: pd.DataFrame, path) -> None:

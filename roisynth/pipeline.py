@@ -16,13 +16,19 @@ import warnings
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .base import COHORTS, BaseSynthesizer, Persistent, nested_from_state, nested_state
 from .preprocessing.residualization import find_rois
 from .utils._param_validation import validate_params
-from .utils.validation import check_choice, check_count
+from .utils.persistence import names_from_json, names_to_json
+from .utils.validation import (
+    check_choice,
+    check_count,
+    check_finite_output,
+    check_numeric_table,
+    check_random_state,
+)
 
 HARMONIZED = "harmonized"
 
@@ -189,6 +195,8 @@ class SynthesisPipeline(Persistent, BaseEstimator):
             missing = [] if table is None else [c for c in covariates + rois if c not in table.columns]
             if missing:
                 raise ValueError(f"{cohort} lacks the column(s) {missing[:5]}")
+            if table is not None:   # raw volumes: finite, non-negative, plausible (steps see residuals)
+                check_numeric_table(table[rois], cohort)
         for _, step in steps[:-1]:
             pooled = tables["background"] if getattr(step, "fit_on", "background") == "background" or target is None \
                 else pd.concat([tables["background"], tables["target"]])
@@ -229,6 +237,25 @@ class SynthesisPipeline(Persistent, BaseEstimator):
         site_column = self._site_column
         if site_column is not None and site is not None:
             table[site_column] = site
+        return self._clip_negative(table)
+
+    def _clip_negative(self, table: pd.DataFrame) -> pd.DataFrame:
+        """Volumes in raw units, never negative: negative values set to 0 with a warning naming them.
+
+        Adding covariate and site effects back can take a small ROI of an extreme synthetic
+        subject below 0 mm³; a volume cannot be negative, so such values become 0 and a
+        ``RuntimeWarning`` says how many and where. Non-finite values are an error.
+        """
+        rois = list(self.feature_names_in_)
+        values = table[rois].to_numpy(dtype=np.float64)
+        check_finite_output(values, type(self).__name__, "volumes")
+        negative = values < 0
+        if negative.any():
+            columns = [c for c, bad in zip(rois, negative.any(axis=0)) if bad]
+            warnings.warn(f"{int(negative.sum())} synthetic volume(s) below 0 mm³ in column(s) {columns[:5]} were set "
+                          "to 0 (covariate and site effects added back took them below 0)", RuntimeWarning,
+                          stacklevel=3)
+            table[rois] = np.maximum(values, 0.0)
         return table
 
     def _draw_covariates(self, n, cohort: str, covariates, rng) -> pd.DataFrame:
@@ -371,7 +398,7 @@ class SynthesisPipeline(Persistent, BaseEstimator):
         metadata = {
             "params": {"rois": self.rois, "random_state": self.random_state},
             "steps": [],
-            "feature_names": [str(r) for r in self.feature_names_in_],
+            "feature_names": names_to_json(self.feature_names_in_),
             "covariate_columns": self.covariate_columns_,
             "covariates": {k: t.to_dict(orient="list") for k, t in self.covariates_.items()},
         }
@@ -389,7 +416,7 @@ class SynthesisPipeline(Persistent, BaseEstimator):
         ]
         pipeline = cls(steps=[(n, clone(s)) for n, s in steps], **metadata["params"])
         pipeline.steps_ = steps
-        pipeline.feature_names_in_ = np.asarray(metadata["feature_names"], dtype=object)
+        pipeline.feature_names_in_ = names_from_json(metadata["feature_names"])
         pipeline.covariate_columns_ = metadata["covariate_columns"]
         pipeline.covariates_ = {k: pd.DataFrame(v) for k, v in metadata["covariates"].items()}
         return pipeline

@@ -455,7 +455,7 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         smooth_model = self.model_["smooth_model"]
         metadata = {
             "params": params,
-            "feature_names": [str(c) for c in self.feature_names_in_],
+            "feature_names": persistence.names_to_json(self.feature_names_in_),
             "sites": [str(s) for s in self.sites_],
             "covariates": _names(self.covariates, "covariates"),
             "smooth": smooth_model["smooth_terms"],
@@ -471,7 +471,7 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         return metadata, tensors
 
     def _set_state(self, metadata: dict, tensors: dict) -> None:
-        self.feature_names_in_ = np.asarray(metadata["feature_names"], dtype=object)
+        self.feature_names_in_ = persistence.names_from_json(metadata["feature_names"])
         self.n_features_in_ = len(self.feature_names_in_)
         model = {k: v.numpy() for k, v in tensors.items() if k != "knots"}
         spline = metadata.get("spline")

@@ -27,7 +27,7 @@ from ..datasets import roi_columns
 from ..utils._param_validation import Options, validate_params
 from ..utils.covariates import covariate_matrix
 from ..utils.frames import replace_columns
-from ..utils.persistence import to_tensor
+from ..utils.persistence import names_from_json, names_to_json, to_tensor
 from ..utils.validation import check_numeric_table
 
 
@@ -168,12 +168,12 @@ class CovariateResidualizer(Persistent, TransformerMixin, BaseEstimator):
 
     def _get_state(self) -> tuple[dict, dict]:
         check_is_fitted(self, "coef_")
-        metadata = {"params": self.get_params(), "feature_names": [str(r) for r in self.feature_names_in_]}
+        metadata = {"params": self.get_params(), "feature_names": names_to_json(self.feature_names_in_)}
         tensors = {"coef_": to_tensor(self.coef_), "intercept_": to_tensor(self.intercept_),
                    "covariate_mean_": to_tensor(self.covariate_mean_)}
         return metadata, tensors
 
     def _set_state(self, metadata: dict, tensors: dict) -> None:
-        self.feature_names_in_ = np.asarray(metadata["feature_names"], dtype=object)
+        self.feature_names_in_ = names_from_json(metadata["feature_names"])
         for name in ("coef_", "intercept_", "covariate_mean_"):
             setattr(self, name, tensors[name].numpy())

@@ -27,7 +27,7 @@ from ..nn import seeded, threads
 from ..nn.smilegan import SmileGANModule
 from ..utils import persistence
 from ..utils._param_validation import Interval, validate_params
-from ..utils.validation import check_choice, check_count, seed_from
+from ..utils.validation import check_choice, check_count, check_finite_output, seed_from
 from ._consensus import Consensus, SubtypeMixin, consensus, fold_subsets
 
 _MIN_SHARE = 0.01  # a subtype holding fewer patients than this share (or none) has collapsed
@@ -217,6 +217,7 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
 
     def _raw(self, u: torch.Tensor, index=None) -> pd.DataFrame:
         values = (u.double().numpy() - 1) * 10 * self.scale_ + self.mean_
+        check_finite_output(values, type(self).__name__)
         return pd.DataFrame(values, index=index, columns=list(self.feature_names_in_))
 
     # -- fitting -------------------------------------------------------------------------
@@ -240,7 +241,7 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         if target is None:
             raise ValueError("SmileGAN maps healthy subjects to patients: pass the patients as target, "
                              "fit(background, target)")
-        Xc, Xp = self._validate_fit_tables(background, target, nonnegative=False)
+        Xc, Xp = self._validate_fit_tables(background, target)
         if len(Xp) < 2 * self.n_subtypes:
             raise ValueError(f"target has {len(Xp)} rows: too few for {self.n_subtypes} subtypes")
         xc, xp = self._normalize(Xc), self._normalize(Xp)
@@ -351,6 +352,7 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         with threads(self.n_threads):
             proba = np.mean([m.proba(y).double().numpy()[:, order]
                              for m, order in zip(self.modules_, self.consensus_.orders)], axis=0)
+        check_finite_output(proba, type(self).__name__, "subtype probabilities")
         return df.index, proba
 
     def _map(self, x: torch.Tensor, subtypes: np.ndarray) -> torch.Tensor:
@@ -431,7 +433,7 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         result = self.consensus_
         metadata = {
             "params": self.get_params(deep=False),
-            "feature_names": [str(c) for c in self.feature_names_in_],
+            "feature_names": persistence.names_to_json(self.feature_names_in_),
             "labels_index": self.labels_.index.tolist(),
             "mean_ari": result.mean_ari,
             "retries": self.retries_,
@@ -452,7 +454,7 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         return metadata, tensors
 
     def _set_state(self, metadata: dict, tensors: dict) -> None:
-        self.feature_names_in_ = np.asarray(metadata["feature_names"], dtype=object)
+        self.feature_names_in_ = persistence.names_from_json(metadata["feature_names"])
         self.n_features_in_ = len(self.feature_names_in_)
         self.mean_, self.scale_ = tensors["mean_"].numpy(), tensors["scale_"].numpy()
         self.background_ = tensors["background_"]

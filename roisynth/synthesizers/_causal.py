@@ -289,8 +289,20 @@ class CausalROIModel(BaseSynthesizer):
         """``rois``, or every numeric column of ``background`` that is not a covariate or the diagnosis."""
         if self.rois is not None:
             return [str(c) for c in self.rois]
-        return [c for c in background.columns if c not in {*covariates, self.diagnosis}
-                and pd.api.types.is_numeric_dtype(background[c]) and not pd.api.types.is_bool_dtype(background[c])]
+        types = pd.api.types
+        candidates = [c for c in background.columns if c not in {*covariates, self.diagnosis}]
+        for c in candidates:   # a ROI column with a few text cells is an error, not a column to drop silently
+            column = background[c]
+            if types.is_numeric_dtype(column) or types.is_bool_dtype(column):
+                continue
+            present = column.dropna()
+            parsed = pd.to_numeric(present, errors="coerce")
+            if len(present) and parsed.notna().mean() > 0.5:
+                bad = present[parsed.isna()]
+                raise ValueError(f"background column {c!r} is numeric except for row(s) {list(bad.index[:5])} "
+                                 f"({list(bad.astype(str)[:3])}): fix these cells, or name the ROI columns (rois=)")
+        return [c for c in candidates
+                if types.is_numeric_dtype(background[c]) and not types.is_bool_dtype(background[c])]
 
     def _cohort_labels(self, table: pd.DataFrame, cohort: str) -> np.ndarray:
         """Diagnosis labels of one fit table (text): its ``diagnosis`` column, else the cohort's

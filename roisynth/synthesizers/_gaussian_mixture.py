@@ -251,3 +251,19 @@ class GaussianMixtureSynthesizer(CohortDensitySynthesizer):
             setattr(self, name, {cohort: tensors[f"{cohort}.{name}"].numpy() for cohort in self.cohorts_})
         self.bic_ = pd.DataFrame(metadata["bic"]).set_index("n_components")
         self.n_components_ = {cohort: len(w) for cohort, w in self.weights_.items()}
+
+    def _check_state(self) -> None:
+        """The base invariants, and per cohort: weights ≥ 0 summing to 1, means (K, d), and
+        positive-definite covariances (their Cholesky factors exist)."""
+        super()._check_state()
+        p = self.n_features_in_
+        for cohort in self.cohorts_:
+            weights, means = self.weights_[cohort], self.means_[cohort]
+            if weights.ndim != 1 or (weights < 0).any() or not np.isclose(weights.sum(), 1.0):
+                raise ValueError(f"{cohort}.weights_ must be non-negative and sum to 1")
+            if means.shape != (len(weights), p):
+                raise ValueError(f"{cohort}.means_ has shape {means.shape}, expected ({len(weights)}, {p})")
+            try:
+                self._factors(cohort)
+            except (np.linalg.LinAlgError, ValueError) as exc:
+                raise ValueError(f"{cohort}.covariances_ are not valid positive-definite covariances ({exc})") from exc

@@ -9,14 +9,13 @@ import warnings
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from ..base import BaseSynthesizer
 from ..utils import persistence
 from ..utils._param_validation import Interval, Options, validate_params
-from ..utils.validation import check_choice, check_codes, check_count
+from ..utils.validation import check_choice, check_codes, check_count, check_random_state
 
 _NOISE_FLOOR = 1e-6  # smallest noise variance, in background-SD² units
 _INIT_FLOOR = 1e-2  # smallest initial variance per loading column (0 is a fixed point of EM)

@@ -12,7 +12,7 @@ Every estimator declares, once and as data, what each constructor parameter may 
 
 A value is valid when it satisfies at least one constraint of its list. A constraint is a
 :class:`Constraint`, ``None`` (the value None), ``"boolean"``, ``"random_state"`` (None, an
-int or a ``numpy.random.RandomState``), ``"array-like"`` (a list, tuple, array, Series or
+int in [0, 2³²) or a ``numpy.random.RandomState``), ``"array-like"`` (a list, tuple, array, Series or
 Index), ``callable`` (any callable) or a class (an instance of it). Subclasses extend their
 base's rules with ``{**Base._parameter_constraints, ...}``. :func:`validate_params`, called
 first thing in every ``fit``, raises :class:`~roisynth.exceptions.InvalidParameterError`
@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InvalidParameterError
+from .validation import is_random_state
 
 
 class Constraint(ABC):
@@ -159,11 +160,7 @@ class _Predicate(Constraint):
 
 _NAMED = {
     "boolean": _Predicate(lambda v: isinstance(v, (bool, np.bool_)), "a bool"),
-    "random_state": _Predicate(
-        lambda v: v is None or isinstance(v, np.random.RandomState)
-        or (isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))),
-        "None, an int or a numpy RandomState",
-    ),
+    "random_state": _Predicate(is_random_state, "None, an int in [0, 2**32) or a numpy RandomState"),
     "array-like": _Predicate(lambda v: isinstance(v, (list, tuple, np.ndarray, pd.Series, pd.Index)),
                              "a list or array"),
 }
@@ -187,7 +184,7 @@ def make_constraint(rule) -> Constraint:
     Examples
     --------
     >>> str(make_constraint(None)), str(make_constraint("random_state")), str(make_constraint(str))
-    ('None', 'None, an int or a numpy RandomState', 'an instance of str')
+    ('None', 'None, an int in [0, 2**32) or a numpy RandomState', 'an instance of str')
     """
     if isinstance(rule, Constraint):
         return rule

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .validation import check_covariate_bounds
+
 SEX_CODES = {"f": 0.0, "female": 0.0, "w": 0.0, "m": 1.0, "male": 1.0}
 
 
@@ -16,6 +18,9 @@ def covariate_matrix(table: pd.DataFrame, columns: Sequence[str], name: str = "t
     Raises ``ValueError`` naming the column for a missing column, and the column and rows for
     missing values or text that is not a sex code. Sex codes are matched case-insensitively,
     after stripping spaces: F, female, W → 0 and M, male → 1. Boolean columns are read as text.
+    Age and ICV outside their plausible ranges
+    (:data:`~roisynth.utils.validation.COVARIATE_BOUNDS`) are refused naming the row
+    (:func:`~roisynth.utils.validation.check_covariate_bounds`).
 
     Parameters
     ----------
@@ -61,4 +66,5 @@ def covariate_matrix(table: pd.DataFrame, columns: Sequence[str], name: str = "t
             more = " ..." if missing.sum() > 5 else ""
             raise ValueError(f"{name} column {column!r} has missing values in rows {rows}" + more)
         out[:, j] = values.to_numpy()
+    check_covariate_bounds(table, columns, out, name)
     return out

@@ -126,6 +126,68 @@ def load_model(path, estimator: str | None = None) -> tuple[str, dict, dict[str,
     return payload["estimator"], metadata, tensors
 
 
+def names_to_json(names) -> list:
+    """Column names as JSON values that keep their type: str, int, float and tuples (MultiIndex).
+
+    :func:`names_from_json` reads them back; other objects are stored as their ``str``.
+
+    Parameters
+    ----------
+    names : iterable
+        Column names (e.g. ``feature_names_in_``).
+
+    Returns
+    -------
+    list
+        JSON-able names: strings and numbers as they are, tuples as lists.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from roisynth.utils.persistence import names_from_json, names_to_json
+    >>> names_to_json(["Hippocampus_L", np.int64(3), ("vol", "Amygdala_L")])
+    ['Hippocampus_L', 3, ['vol', 'Amygdala_L']]
+    >>> names_from_json(names_to_json([0, 1]))
+    array([0, 1], dtype=object)
+    """
+    def plain(name):
+        if isinstance(name, tuple):
+            return [plain(part) for part in name]
+        if isinstance(name, (np.integer, np.floating, np.bool_)):
+            return name.item()
+        return name if isinstance(name, (str, int, float)) else str(name)
+
+    return [plain(name) for name in names]
+
+
+def names_from_json(values) -> np.ndarray:
+    """Column names stored by :func:`names_to_json`, as a 1-D object array (lists back to tuples).
+
+    Parameters
+    ----------
+    values : list
+        The stored names.
+
+    Returns
+    -------
+    ndarray of object
+        One entry per column, of the type the names had when they were stored.
+
+    Examples
+    --------
+    >>> from roisynth.utils.persistence import names_from_json
+    >>> names_from_json([["vol", "Amygdala_L"], ["vol", "Amygdala_R"]])[0]
+    ('vol', 'Amygdala_L')
+    """
+    def restore(value):
+        return tuple(restore(part) for part in value) if isinstance(value, list) else value
+
+    names = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        names[i] = restore(value)
+    return names
+
+
 def to_tensor(array) -> torch.Tensor:
     """A float64 CPU tensor from an array-like (sharing memory when it is already contiguous float64).
 
