@@ -359,7 +359,8 @@ def sample_table(model, n: int, cohort: str = "paired", site=None, random_state=
     Raises
     ------
     ValueError
-        If ``site`` is given for a model that is not a pipeline.
+        If ``site`` is given for a model that is not a pipeline, or the table would not fit in
+        the memory available (:func:`roisynth.utils.validation.check_sample_size`).
 
     Examples
     --------
@@ -373,7 +374,9 @@ def sample_table(model, n: int, cohort: str = "paired", site=None, random_state=
     """
     from .pipeline import SynthesisPipeline
     from .utils.frames import long_pairs
+    from .utils.validation import check_sample_size
 
+    check_sample_size(n * (2 if cohort == "paired" else 1), len(model.feature_names_in_) + 4)
     options = {"random_state": random_state}
     if isinstance(model, SynthesisPipeline):
         options["site"] = site

@@ -24,10 +24,10 @@ from .utils._param_validation import validate_params
 from .utils.persistence import names_from_json, names_to_json
 from .utils.validation import (
     check_choice,
-    check_count,
     check_finite_output,
     check_numeric_table,
     check_random_state,
+    check_sample_size,
 )
 
 HARMONIZED = "harmonized"
@@ -267,7 +267,8 @@ class SynthesisPipeline(Persistent, BaseEstimator):
                 raise ValueError(f"covariates lacks the column(s) {missing}")
             return covariates[self.covariate_columns_].reset_index(drop=True)
         pool = self.covariates_[cohort]
-        return pool.iloc[rng.randint(0, len(pool), check_count(n))].reset_index(drop=True)
+        n = check_sample_size(n, len(self.feature_names_in_) + len(self.covariate_columns_))
+        return pool.iloc[rng.randint(0, len(pool), n)].reset_index(drop=True)
 
     def _check_site(self, site):
         if site is None or site == HARMONIZED:

@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import math
 import numbers
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -458,6 +459,69 @@ def check_count(n, name: str = "n") -> int:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"{name} must be a positive integer, got {n!r}")
     return int(n)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux and macOS: free physical pages), or None where unknown.
+
+    Returns
+    -------
+    int or None
+
+    Examples
+    --------
+    >>> from roisynth.utils.validation import available_memory
+    >>> available = available_memory()
+    >>> available is None or available > 0
+    True
+    """
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_sample_size(n, n_columns: int, name: str = "n", copies: int = 4) -> int:
+    """A positive count of synthetic rows whose table fits in the memory available now.
+
+    A table of ``n`` rows x ``n_columns`` float64 values is made a few times over while it is
+    drawn and written (``copies``); beyond the available memory this is a ``ValueError`` saying
+    how much is needed, instead of a ``MemoryError`` (or the machine swapping) later.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows asked for.
+    n_columns : int
+        Columns of each row.
+    name : str, default="n"
+        Name of the argument, used in the error message.
+    copies : int, default=4
+        Copies of the table alive at once while it is made.
+
+    Returns
+    -------
+    int
+        ``n`` as a Python int.
+
+    Examples
+    --------
+    >>> from roisynth.utils.validation import check_sample_size
+    >>> check_sample_size(1000, 139)
+    1000
+    >>> check_sample_size(10**15, 139)
+    Traceback (most recent call last):
+    ...
+    ValueError: n=1000000000000000 rows x 139 columns needs about 4.45e+09 GB of memory...
+    """
+    n = check_count(n, name)
+    needed = n * max(int(n_columns), 1) * 8 * copies
+    available = available_memory()
+    if available is not None and needed > available:
+        raise ValueError(f"{name}={n} rows x {n_columns} columns needs about {needed / 1e9:.3g} GB of memory, "
+                         f"more than the {available / 1e9:.3g} GB available: draw it in chunks (several calls "
+                         "with different random_state) and write them one after the other")
+    return n
 
 
 def check_nonnegative(value, name: str, *, positive: bool = False) -> float:
