@@ -9,6 +9,8 @@ from torch import nn
 from .layers import LEAKY_SLOPE, mlp
 from .losses import _LOG_2PI, gaussian_nll
 
+NOISES = ("full", "diagonal", "none")
+
 
 class GaussianDecoder(nn.Module):
     r"""Two-layer MLP mean f(u, c) and a learned observation covariance Σ.
@@ -21,7 +23,9 @@ class GaussianDecoder(nn.Module):
     Σ is learned through its precision's Cholesky factor, Σ⁻¹ = U Uᵀ with U lower-triangular
     and positive diagonal exp(−log_scale): with ``noise="full"`` U is dense (residual
     correlations such as left/right homologues that a small latent cannot carry), with
-    ``noise="diagonal"`` Σ = diag(exp(2·log_scale)).
+    ``noise="diagonal"`` Σ = diag(exp(2·log_scale)). ``noise="none"`` is the seed paper's
+    mean-only decoder: Σ = I is fixed (the NLL is ½‖x − f‖² plus a constant, i.e. an MSE
+    reconstruction) and :meth:`observe` returns the means f(u, c) without noise.
 
     Calling the module returns the mean f(u, c) of shape (n_rows, n_features).
 
@@ -35,8 +39,8 @@ class GaussianDecoder(nn.Module):
         Hidden units of the mean's MLP.
     n_features : int
         Observed features.
-    noise : {"full", "diagonal"}, default="full"
-        Dense or diagonal observation covariance Σ.
+    noise : {"full", "diagonal", "none"}, default="full"
+        Dense, diagonal or fixed (Σ = I, samples are the means) observation covariance.
 
     Examples
     --------
@@ -52,11 +56,14 @@ class GaussianDecoder(nn.Module):
 
     def __init__(self, n_shared: int, n_condition: int, n_hidden: int, n_features: int, noise: str = "full"):
         super().__init__()
-        if noise not in ("full", "diagonal"):
-            raise ValueError(f"noise={noise!r} is not 'full' or 'diagonal'")
-        self.n_shared, self.n_condition = n_shared, n_condition
+        if noise not in NOISES:
+            raise ValueError(f"noise={noise!r} is not one of {list(NOISES)}")
+        self.n_shared, self.n_condition, self.noise = n_shared, n_condition, noise
         self.net = mlp(n_shared + n_condition, n_hidden, n_features)
-        self.log_scale = nn.Parameter(torch.zeros(n_features))
+        if noise == "none":
+            self.register_buffer("log_scale", torch.zeros(n_features))
+        else:
+            self.log_scale = nn.Parameter(torch.zeros(n_features))
         self.precision_tril = nn.Parameter(torch.zeros(n_features, n_features)) if noise == "full" else None
 
     def precision_factor(self) -> torch.Tensor:
@@ -92,27 +99,38 @@ class GaussianDecoder(nn.Module):
         out: tuple[torch.Tensor | None, torch.Tensor | None],
         scale: torch.Tensor | None = None,
         shift: torch.Tensor | None = None,
+        offsets: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
-        """Write x_B = f(u, 0) + εA and x_T = f(u, c) + εA (mapped to scale·x + shift) into ``out``.
+        """Write x_B = f(u, 0) + b_B + εA and x_T = f(u, c) + b_T + εA (mapped to scale·x + shift)
+        into ``out``.
 
-        The same (u, ε) gives both members of a synthetic pair. The affine map is folded into
-        the last layer and ``eps`` is overwritten, so sampling millions of rows costs two
-        GEMMs per chunk and no temporaries of the output's size.
+        The same (u, ε) gives both members of a synthetic pair. ``offsets`` = (b_B, b_T), per-feature
+        intercepts added to the two outputs (None: no offsets). The affine map and the target's (or
+        the only requested output's) offset are folded into the last layer and ``eps`` is
+        overwritten, so sampling millions of rows costs two GEMMs per chunk, one vector add when
+        both outputs carry different offsets, and no temporaries of the output's size. With
+        ``noise="none"`` ``eps`` is ignored: the outputs are the means.
         """
         first, last = self.net[0], self.net[2]
-        weight, bias = last.weight.T, last.bias
+        out_b, out_t = out
+        offset_b, offset_t = (None, None) if offsets is None else offsets
+        folded = offset_t if out_t is not None else offset_b
+        weight, bias = last.weight.T, last.bias if folded is None else last.bias + folded
         if scale is not None:
             weight, bias = weight * scale, bias * scale + shift
-        if self.precision_tril is None:
+        if self.noise == "none":
+            base = bias
+        elif self.precision_tril is None:
             sigma = self.log_scale.exp() if scale is None else self.log_scale.exp() * scale
             base = eps.mul_(sigma).add_(bias)
         else:
             factor = self.noise_factor() if scale is None else self.noise_factor() * scale
             base = torch.addmm(bias, eps, factor)
         pre = F.linear(u, first.weight[:, : self.n_shared], first.bias)
-        out_b, out_t = out
         if out_b is not None:
             torch.addmm(base, F.leaky_relu(pre, LEAKY_SLOPE), weight, out=out_b)
+            if out_t is not None and offsets is not None:
+                out_b.add_((offset_b - offset_t) if scale is None else (offset_b - offset_t) * scale)
         if out_t is not None:
             hidden = F.leaky_relu(torch.addmm(pre, c, first.weight[:, self.n_shared :].T), LEAKY_SLOPE)
             torch.addmm(base, hidden, weight, out=out_t)

@@ -40,14 +40,19 @@ class ConditionalVAE(NeuralSynthesizer):
         Size of the latent z.
     n_hidden : int, default=64
         Width of the hidden layer of every two-layer MLP.
-    noise : {"full", "diagonal"}, default="full"
+    noise : {"full", "diagonal", "none"}, default="full"
         Observation covariance Σ of p(x|z,y) = N(f(z,y), Σ): ``"full"`` (learned dense
-        Σ: synthetic data keep the real residual correlations) or ``"diagonal"`` (per-ROI
-        variances only).
+        Σ: synthetic data keep the real residual correlations), ``"diagonal"`` (per-ROI
+        variances only) or ``"none"`` (mean-only decoder, Σ = I fixed: samples are the means).
     latent_sampling : {"aggregate", "prior"}, default="aggregate"
         Where synthetic codes come from: ``"aggregate"`` (Gaussian mixtures fitted after
         training to the posterior codes of the training subjects, see
         :mod:`roisynth.synthesizers._latent_density`) or ``"prior"`` (N(0, I), as in Sohn et al.).
+    calibration : {"moments", "none"}, default="moments"
+        ``"moments"``: per-ROI intercepts set after training so that the synthetic cohort means
+        (and the healthy side of pairs) equal the training means, the maximum-likelihood
+        intercepts given the rest of the decoder (see :class:`~roisynth.ContrastiveVAE`);
+        ``"none"``: no offsets.
     mmd_weight : float, default=0.0
         λ of the penalty λ·MMD²(μ_z target, μ_z background); 0 is the plain cVAE. A
         positive weight discourages the encoder from hiding the label in z, which otherwise
@@ -88,6 +93,9 @@ class ConditionalVAE(NeuralSynthesizer):
     background_latents_, target_latents_ : LatentMixture or None
         Gaussian mixtures of the healthy and the patients' codes z that synthetic codes are
         drawn from; None with ``latent_sampling="prior"``.
+    calibration_offsets_ : ndarray of shape (3, n_features_in_) or None
+        Intercepts b_B (healthy samples), b_H (healthy side of pairs) and b_T (patients) in
+        background-SD units; None with ``calibration="none"``.
     mean_, scale_ : ndarray of shape (n_features_in_,)
         Mean and SD of every ROI in the background (the internal standardization).
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -119,6 +127,7 @@ class ConditionalVAE(NeuralSynthesizer):
         n_hidden: int = 64,
         noise: str = "full",
         latent_sampling: str = "aggregate",
+        calibration: str = "moments",
         mmd_weight: float = 0.0,
         epochs: int = 500,
         batch_size: int = 128,
@@ -135,6 +144,7 @@ class ConditionalVAE(NeuralSynthesizer):
         self.n_hidden = n_hidden
         self.noise = noise
         self.latent_sampling = latent_sampling
+        self.calibration = calibration
         self.mmd_weight = mmd_weight
         self.epochs = epochs
         self.batch_size = batch_size

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from abc import abstractmethod
 
 import numpy as np
@@ -23,11 +24,18 @@ from sklearn.utils.validation import check_is_fitted
 from ..base import COHORTS, BaseSynthesizer
 from ..metrics import GaussianReference
 from ..nn import TrainingHistory, flush_denormal, seeded, threads, train
+from ..nn.decoder import NOISES
 from ..utils._param_validation import Interval, Options, validate_params
 from ..utils.validation import check_choice, check_count, seed_from
 from ._latent_density import LatentMixture
 
 _CHUNK = 16_384  # rows generated at a time: buffers stay in cache
+_CALIBRATION_CODES = 131_072  # codes drawn to compute the calibration offsets (8 chunks)
+
+
+class SmallDataWarning(UserWarning):
+    """The training cohorts are too small for the requested neural model: a cohort has fewer
+    training rows than ROIs (see :meth:`NeuralSynthesizer._warn_if_small`)."""
 
 
 class NeuralSynthesizer(BaseSynthesizer):
@@ -44,8 +52,9 @@ class NeuralSynthesizer(BaseSynthesizer):
     _latent_condition = True  # c is a latent code with a posterior (False: c is the fixed patient label)
     _parameter_constraints = {
         "n_hidden": [Interval(numbers.Integral, 1, None, closed="left")],
-        "noise": [Options({"full", "diagonal"})],
+        "noise": [Options(set(NOISES))],
         "latent_sampling": [Options({"aggregate", "prior"})],
+        "calibration": [Options({"moments", "none"})],
         "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -82,6 +91,8 @@ class NeuralSynthesizer(BaseSynthesizer):
         if target is None:
             raise ValueError(f"{type(self).__name__} needs both cohorts: fit(background, target)")
         Xb, Xt = self._validate_fit_tables(background, target, nonnegative=self.nonnegative)
+        self._warn_if_small(len(Xb), len(Xt))
+        cohort_means = [self._standardize(X).mean(0) for X in (Xb, Xt)]
         rng = check_random_state(self.random_state)
         if validation is not None:
             if not isinstance(validation, (tuple, list)) or len(validation) != 2:
@@ -111,9 +122,29 @@ class NeuralSynthesizer(BaseSynthesizer):
                 adversary=self._adversary(),
             )
             self._fit_latent_densities(xb, xt, seed)
+            self._calibrate(*cohort_means, seed)
         self.history_ = history
         self.n_epochs_ = history.best_epoch
         return self
+
+    def _warn_if_small(self, n_background: int, n_target: int) -> None:
+        """Warn (:class:`SmallDataWarning`) when a cohort has fewer training rows (after the
+        validation hold-out) than ROIs: the sample covariance is then singular, the dense Σ and
+        the decoder are fitted from fewer people than outputs, and on the semi-synthetic
+        benchmark at 100 CN / 190 patients (85 training rows for 139 ROIs) the W2 to held-out
+        data was 1.15–1.24 × (CN) and 1.31–1.48 × (patients) the real data's own and twins
+        0.64–0.75 × the patients' error, against 1.03–1.05 and 0.40 at 1050 per cohort
+        (``benchmarks/RESULTS.md``, "Faithful disease effects")."""
+        kept = 1.0 if self.validation_fraction == 0 else 1.0 - self.validation_fraction
+        smallest = min(int(n_background * kept), int(n_target * kept))
+        if smallest < self.n_features_in_:
+            warnings.warn(
+                f"{type(self).__name__}(n_hidden={self.n_hidden}, noise={self.noise!r}) is fitted on {n_background} "
+                f"healthy and {n_target} patient rows ({smallest} training rows in the smaller cohort after the "
+                f"validation hold-out) for {self.n_features_in_} ROIs: with fewer rows than ROIs the synthetic "
+                "distributions and twins are measurably less faithful (the cohort means and effect sizes stay "
+                "calibrated); check the fidelity against held-out data or add subjects",
+                SmallDataWarning, stacklevel=3)
 
     def _adversary(self):
         """(submodule, loss) trained against the model, or None (see :func:`roisynth.nn.train`)."""
@@ -192,6 +223,35 @@ class NeuralSynthesizer(BaseSynthesizer):
         self.background_latents_ = LatentMixture.fit(zb.double().numpy(), random_state=seed)
         self.target_latents_ = LatentMixture.fit(target.double().numpy(), random_state=seed)
 
+    def _calibrate(self, mean_background: np.ndarray, mean_target: np.ndarray, seed: int) -> None:
+        """Per-ROI intercepts (standardized units) that make the synthetic cohort means equal the
+        training means: rows b_B (unpaired healthy), b_H (healthy side of patients' codes) and b_T
+        (patients), from ``_CALIBRATION_CODES`` codes of the model's own sampler drawn with a local
+        generator seeded by ``seed`` (see the class docstrings for the maths)."""
+        self.calibration_offsets_ = None
+        if self.calibration == "none":
+            return
+        generator = torch.Generator().manual_seed(seed)
+        decoder = self.module_.decoder
+        sums = torch.zeros(3, self.n_features_in_, dtype=torch.float64)
+        with torch.no_grad():
+            for start in range(0, _CALIBRATION_CODES, _CHUNK):
+                k = min(_CHUNK, _CALIBRATION_CODES - start)
+                z_b = self._draw_codes(k, generator, joint=False)[0]
+                z, c = self._draw_codes(k, generator, joint=True)
+                for row, mean in enumerate((decoder(z_b), decoder(z), decoder(z, c))):
+                    sums[row] += mean.sum(0, dtype=torch.float64)
+        decoded = (sums / _CALIBRATION_CODES).numpy()
+        self.calibration_offsets_ = np.stack([mean_background, mean_background, mean_target]) - decoded
+
+    def _offsets(self, *rows: str) -> tuple[torch.Tensor, ...] | None:
+        """Calibration offsets (float32, standardized units) named by ``rows`` in
+        {"background", "healthy", "target"} (b_B, b_H, b_T), or None without calibration."""
+        if self.calibration_offsets_ is None:
+            return None
+        index = {"background": 0, "healthy": 1, "target": 2}
+        return tuple(torch.as_tensor(self.calibration_offsets_[index[r]], dtype=torch.float32) for r in rows)
+
     # -- generation ----------------------------------------------------------------------
     def _draw_codes(self, k: int, generator: torch.Generator, joint: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Codes of ``k`` synthetic people: (z, c) of patients if ``joint``, else z of healthy."""
@@ -219,6 +279,7 @@ class NeuralSynthesizer(BaseSynthesizer):
         p = self.n_features_in_
         arrays = {c: np.empty((n, p), dtype=np.float32) for c in which}
         scale, shift = (torch.as_tensor(a, dtype=torch.float32) for a in (self.scale_, self.mean_))
+        offsets = self._offsets("healthy" if "target" in which else "background", "target")
         eps = torch.empty(_CHUNK, p)
         with threads(self.n_threads), torch.no_grad():
             for start in range(0, n, _CHUNK):
@@ -227,7 +288,7 @@ class NeuralSynthesizer(BaseSynthesizer):
                 z, c = self._draw_codes(k, generator, joint="target" in which)
                 torch.randn(k, p, generator=generator, out=eps[:k])
                 out = tuple(torch.from_numpy(arrays[c][start:stop]) if c in arrays else None for c in COHORTS)
-                self.module_.decoder.observe(z, c, eps[:k], out, scale, shift)
+                self.module_.decoder.observe(z, c, eps[:k], out, scale, shift, offsets)
         return [pd.DataFrame(arrays[c], columns=list(self.feature_names_in_), copy=False) for c in which]
 
     def sample(self, n: int, cohort: str = "target", random_state=None) -> pd.DataFrame:
@@ -307,11 +368,17 @@ class NeuralSynthesizer(BaseSynthesizer):
         df, values = self._validate_X(X)
         with threads(self.n_threads), torch.no_grad():
             z, c_own, c_new = self._counterfactual_codes(values, to, salient, random_state)
-            new = self.module_.decoder(z, c_new).double().numpy()
+            new = self._calibrated_mean(z, c_new)
             if mode == "decode":
                 return self._frame(new, index=df.index)
-            own = self.module_.decoder(z, c_own).double().numpy()
+            own = self._calibrated_mean(z, c_own)
         return pd.DataFrame(values + (new - own) * self.scale_, index=df.index, columns=df.columns)
+
+    def _calibrated_mean(self, z: torch.Tensor, c: torch.Tensor | None) -> np.ndarray:
+        """f(z, c) + b (standardized, float64): b_H for a healthy decode (c None), b_T otherwise,
+        as on the two sides of a synthetic pair."""
+        mean = self.module_.decoder(z, c).double().numpy()
+        return mean if self.calibration_offsets_ is None else mean + self.calibration_offsets_[1 if c is None else 2]
 
     def _as_tensor(self, values: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(self._standardize(values), dtype=torch.float32)
@@ -325,6 +392,8 @@ class NeuralSynthesizer(BaseSynthesizer):
         for name in ("background_latents_", "target_latents_"):
             if getattr(self, name) is not None:
                 tensors |= getattr(self, name).state(name)
+        if self.calibration_offsets_ is not None:
+            tensors["calibration_offsets_"] = torch.from_numpy(self.calibration_offsets_)
         return metadata, tensors
 
     def _set_state(self, metadata, tensors):
@@ -336,4 +405,8 @@ class NeuralSynthesizer(BaseSynthesizer):
         for name in ("background_latents_", "target_latents_"):
             density = LatentMixture.from_state(tensors, name) if self.latent_sampling == "aggregate" else None
             setattr(self, name, density)
+        offsets = tensors.get("calibration_offsets_")
+        if offsets is None and "calibration" not in metadata["params"]:
+            self.calibration = "none"  # a file from before calibration existed: the model it holds had none
+        self.calibration_offsets_ = None if self.calibration == "none" else offsets.double().numpy()
         self.n_epochs_ = self.history_.best_epoch

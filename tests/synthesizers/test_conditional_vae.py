@@ -92,11 +92,12 @@ def test_pairing_is_one_latent_decoded_under_both_labels(model, semi):
 def test_counterfactual_encodes_under_the_own_label_and_decodes_under_the_other(model, semi):
     test_b, test_t = semi[3].iloc[:30], semi[4].iloc[:30]
     decoder = model.module_.decoder
+    offset = {0.0: model.calibration_offsets_[1], 1.0: model.calibration_offsets_[2]}  # b_H healthy, b_T patient
     for rows, own, to, label in ((test_t, "target", "background", 0.0), (test_b, "background", "target", 1.0)):
         z = torch.tensor(model.transform(rows, cohort=own).to_numpy(), dtype=torch.float32)
         with torch.no_grad():
-            new = decoder(z, torch.full((len(rows), 1), label)).double().numpy()
-            old = decoder(z, torch.full((len(rows), 1), 1.0 - label)).double().numpy()
+            new = decoder(z, torch.full((len(rows), 1), label)).double().numpy() + offset[label]
+            old = decoder(z, torch.full((len(rows), 1), 1.0 - label)).double().numpy() + offset[1.0 - label]
         decoded = model.counterfactual(rows, to=to, mode="decode")
         np.testing.assert_allclose(decoded.to_numpy(), new * model.scale_ + model.mean_, rtol=1e-10)
         residual = model.counterfactual(rows, to=to)
@@ -107,6 +108,17 @@ def test_counterfactual_encodes_under_the_own_label_and_decodes_under_the_other(
 def test_salient_codes_are_rejected(model, semi):
     with pytest.raises(ValueError, match="no salient code"):
         model.counterfactual(semi[3].iloc[:5], to="target", salient=np.zeros(5))
+
+
+def test_calibrated_cohort_means_equal_the_training_means(model, semi):
+    """calibration="moments": synthetic cohort means and both sides of pairs have the training
+    means (to Monte-Carlo error), in background-SD units."""
+    z = standardizer(semi[1])
+    real_b, real_t = z(semi[1]).mean().to_numpy(), z(semi[2]).mean().to_numpy()
+    samples = [model.sample(60_000, cohort=c, random_state=1) for c in ("background", "target")]
+    for table, real in (*zip(samples, (real_b, real_t)), *zip(model.sample_paired(60_000, random_state=2),
+                                                                (real_b, real_t))):
+        assert np.abs(z(table).mean().to_numpy() - real).max() < 0.04
 
 
 # -- transform, files, conventions ---------------------------------------------------------

@@ -1,13 +1,14 @@
 """ContrastiveVAE: API contract, scikit-learn conventions, reproducibility, files, bad input."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from roisynth import ContrastiveVAE
+from roisynth import ContrastiveVAE, datasets
 
 
 def test_sample_paired_shapes_columns_and_pairing(small_model, cohorts):
@@ -101,18 +102,26 @@ def test_counterfactual_modes_and_identities(small_model, cohorts):
     shift = (twins - pt).to_numpy()
     assert np.abs(shift).max() > 0
     assert not np.allclose(decoded.to_numpy(), twins.to_numpy())
-    # a diseased twin with zero salient expression is the person themself
+    # a diseased twin with zero salient expression is the person plus the calibrated cohort-level
+    # effect b_T − b_H (the same shift a synthetic pair with s = 0 shows)
     same = small_model.counterfactual(pt, to="target", salient=np.zeros(5))
-    np.testing.assert_allclose(same.to_numpy(), pt.to_numpy(), rtol=1e-12)
+    healthy_offset, target_offset = small_model.calibration_offsets_[1:]
+    np.testing.assert_allclose(same.to_numpy(), pt.to_numpy() + (target_offset - healthy_offset) * small_model.scale_,
+                               rtol=1e-6)
     # seeded prior draws are reproducible
     a = small_model.counterfactual(pt, to="target", random_state=4)
     pd.testing.assert_frame_equal(a, small_model.counterfactual(pt, to="target", random_state=4))
 
 
-def test_severity_is_a_named_nonnegative_series(small_model, cohorts):
-    severity = small_model.severity(cohorts[1].iloc[:30])
-    assert isinstance(severity, pd.Series) and severity.name == "severity"
-    assert (severity >= 0).all() and severity.index.equals(cohorts[1].iloc[:30].index)
+def test_severity_is_a_named_series_of_every_kind(small_model, cohorts):
+    rows = cohorts[1].iloc[:30]
+    for kind in ("llr", "mahalanobis", "mean_abs"):
+        severity = small_model.severity(rows, kind=kind)
+        assert isinstance(severity, pd.Series) and severity.name == "severity" and severity.index.equals(rows.index)
+        assert np.isfinite(severity).all() and (kind == "llr" or (severity >= 0).all())
+    pd.testing.assert_series_equal(small_model.severity(rows), small_model.severity(rows, kind="llr"))
+    with pytest.raises(ValueError, match="kind"):
+        small_model.severity(rows, kind="max")
 
 
 def test_columns_are_matched_by_name_not_position(small_model, cohorts):
@@ -233,3 +242,112 @@ def test_total_correlation_regularizer_trains_its_discriminator_and_round_trips(
     model.save(tmp_path / "tc.roisynth")
     loaded = ContrastiveVAE.load(tmp_path / "tc.roisynth")
     pd.testing.assert_frame_equal(loaded.sample_paired(30)[1], model.sample_paired(30)[1])
+
+
+# -- calibration, the paper's model, small data (issue 15) -------------------------------------
+
+
+def _standardized_means(model, table):
+    return ((table.to_numpy(dtype=float) - model.mean_) / model.scale_).mean(0)
+
+
+def test_calibrated_cohort_means_and_paired_difference_equal_the_training_means(small_model, cohorts):
+    """Synthetic cohort means = training means (to Monte-Carlo error), and the mean paired
+    difference = the synthetic cohort difference, in background-SD units."""
+    cn, pt = (table.iloc[:400] for table in cohorts)
+    real_b, real_t = _standardized_means(small_model, cn), _standardized_means(small_model, pt)
+    synth_b = _standardized_means(small_model, small_model.sample(100_000, cohort="background", random_state=1))
+    synth_t = _standardized_means(small_model, small_model.sample(100_000, cohort="target", random_state=2))
+    healthy, disease = (_standardized_means(small_model, t) for t in small_model.sample_paired(100_000, random_state=3))
+    for synthetic, real in ((synth_b, real_b), (synth_t, real_t), (healthy, real_b), (disease, real_t)):
+        assert np.abs(synthetic - real).max() < 0.03
+    np.testing.assert_allclose(disease - healthy, synth_t - synth_b, atol=0.04)
+    # exactly, in expectation: E[f(z,s) + b_T] − E[f(z,0) + b_H] over the calibration codes = x̄_T − x̄_B
+    uncalibrated = clone_without_calibration(small_model)
+    h0, d0 = (_standardized_means(small_model, t) for t in uncalibrated.sample_paired(100_000, random_state=3))
+    offsets = small_model.calibration_offsets_
+    np.testing.assert_allclose(disease - healthy, d0 - h0 + offsets[2] - offsets[1], atol=1e-4)
+
+
+def clone_without_calibration(model):
+    """The fitted ``model`` with its calibration switched off (same network and latent mixtures)."""
+    other = pickle.loads(pickle.dumps(model))
+    other.calibration, other.calibration_offsets_ = "none", None
+    return other
+
+
+def test_calibration_none_is_the_uncalibrated_model(small_model, cohorts):
+    """The calibration changes nothing in training (local generator): the uncalibrated fit has the
+    same weights, and its samples differ from the calibrated ones by exactly the offsets."""
+    cn, pt = (table.iloc[:400] for table in cohorts)
+    plain = ContrastiveVAE(epochs=15, verbose=False, random_state=0, calibration="none").fit(cn, pt)
+    assert plain.calibration_offsets_ is None
+    for name, weight in small_model.module_.state_dict().items():
+        assert torch.equal(weight, plain.module_.state_dict()[name]), name
+    offsets = small_model.calibration_offsets_ * small_model.scale_
+    for cohort, row in (("background", 0), ("target", 2)):
+        shift = (small_model.sample(500, cohort=cohort, random_state=5)
+                 - plain.sample(500, cohort=cohort, random_state=5))
+        np.testing.assert_allclose(shift.to_numpy(), np.broadcast_to(offsets[row], shift.shape), rtol=1e-3, atol=0.05)
+    healthy = small_model.sample_paired(500, random_state=5)[0] - plain.sample_paired(500, random_state=5)[0]
+    np.testing.assert_allclose(healthy.to_numpy(), np.broadcast_to(offsets[1], healthy.shape), rtol=1e-3, atol=0.05)
+    twins = small_model.counterfactual(pt.iloc[:20]) - plain.counterfactual(pt.iloc[:20])
+    np.testing.assert_allclose(twins.to_numpy(), np.broadcast_to(offsets[1] - offsets[2], twins.shape), atol=0.05)
+
+
+def test_calibration_is_reproducible_and_saved(small_model, cohorts, tmp_path):
+    again = ContrastiveVAE(epochs=15, verbose=False, random_state=0).fit(cohorts[0].iloc[:400], cohorts[1].iloc[:400])
+    np.testing.assert_array_equal(again.calibration_offsets_, small_model.calibration_offsets_)
+    assert small_model.calibration_offsets_.shape == (3, small_model.n_features_in_)
+    small_model.save(tmp_path / "model.roisynth")
+    loaded = ContrastiveVAE.load(tmp_path / "model.roisynth")
+    np.testing.assert_array_equal(loaded.calibration_offsets_, small_model.calibration_offsets_)
+    pd.testing.assert_frame_equal(loaded.sample_paired(200, random_state=1)[0],
+                                  small_model.sample_paired(200, random_state=1)[0])
+    # a file written before calibration existed (no parameter, no offsets) loads as the model it held
+    metadata, tensors = small_model._get_state()
+    del metadata["params"]["calibration"], tensors["calibration_offsets_"]
+    old = ContrastiveVAE._from_state(metadata, tensors)
+    assert old.calibration == "none" and old.calibration_offsets_ is None
+
+
+def test_calibrated_effects_have_their_real_size():
+    """A quick fit on the semi-synthetic data reproduces the training data's Cohen's d map."""
+    from roisynth.metrics import effect_scale
+
+    cn = datasets.simulate_cohort(n=1400, diagnosis={"CN": 1.0}, random_state=0)
+    data = datasets.make_semisynthetic(cn[["age", "sex", "icv", *datasets.roi_names()]], random_state=0)
+    bg, tg = data.background[data.rois].iloc[:300], data.target[data.rois].iloc[:300]
+    model = ContrastiveVAE(epochs=60, verbose=False, random_state=0).fit(bg, tg)
+    synthetic = [model.sample(4000, cohort=c, random_state=1) for c in ("background", "target")]
+    assert 0.9 <= effect_scale(bg, tg, *synthetic) <= 1.1
+
+
+def test_severity_is_zero_for_healthy_people_and_ordered(small_model, example):
+    rois = list(small_model.feature_names_in_)
+    held_out = example.iloc[2000:]
+    means = small_model.severity(held_out[rois]).groupby(held_out.diagnosis.to_numpy()).mean()
+    assert abs(means["CN"]) < 0.2 * means["AD"] and means["CN"] < means["MCI"] < means["AD"]
+
+
+def test_mean_only_decoder_samples_the_decoder_means(cohorts):
+    """noise="none" (the seed paper's decoder): samples are f(z, s) + b_T exactly."""
+    model = ContrastiveVAE(epochs=3, verbose=False, random_state=0, noise="none", latent_sampling="prior",
+                           calibration="none").fit(cohorts[0].iloc[:200], cohorts[1].iloc[:200])
+    assert not any("log_scale" in name for name, _ in model.module_.named_parameters())
+    generator = torch.Generator().manual_seed(model._sampling_seed(7))
+    z, s = model._draw_codes(50, generator, joint=True)
+    with torch.no_grad():
+        means = model.module_.decoder(z, s).double().numpy() * model.scale_ + model.mean_
+    np.testing.assert_allclose(model.sample(50, random_state=7).to_numpy(), means, rtol=1e-5)
+
+
+def test_small_data_warning(cohorts):
+    from roisynth.synthesizers._neural import SmallDataWarning
+
+    cn, pt = cohorts
+    with pytest.warns(SmallDataWarning, match=r"ContrastiveVAE\(n_hidden=.*100 healthy and 300 patient rows.*139 ROIs"):
+        ContrastiveVAE(epochs=1, verbose=False, random_state=0).fit(cn.iloc[:100], pt.iloc[:300])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SmallDataWarning)
+        ContrastiveVAE(epochs=1, verbose=False, random_state=0).fit(cn.iloc[:300], pt.iloc[:300])
