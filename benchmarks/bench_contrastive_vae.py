@@ -1,6 +1,13 @@
 """Benchmark of the ContrastiveVAE in the seed paper's full setting (issue 2 targets).
 
 Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_contrastive_vae.py [--seeds 3]
+      OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_contrastive_vae.py --effects [--seeds 3]
+          [--sizes 1050/1050 100/190] [--configs default "calibration='none'" ...]
+
+``--effects`` runs only the issue-15 study (section "Faithful disease effects (issue 15)"):
+every configuration (keyword arguments of ContrastiveVAE) at every training size and seed on
+the semi-synthetic data with 24 000 simulated CN subjects (so the true d comes from ~10 000
+held-out subjects per cohort), and the severity scores on the bundled cohort at both sizes.
 
 Prints and records in benchmarks/RESULTS.md (section "ContrastiveVAE"):
 1. semi-synthetic benchmark (simulated CN, Table 1 atrophy, 1050 training subjects per
@@ -18,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +33,17 @@ import pandas as pd
 import torch
 
 from roisynth import ContrastiveVAE, datasets
+from roisynth.base import COHORTS
 from roisynth.demo import PATIENTS, split
 from roisynth.evaluation import semisynthetic_data, semisynthetic_scores, severity_comparison
+from roisynth.synthesizers._neural import SmallDataWarning
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import record  # noqa: E402
 
-TARGETS = {"effect_r": ">= 0.95", "effect_scale": "≈ 1", "twin_rmse_ratio": "<= 0.5", "common_auc": "<= 0.6", "salient_completeness": ">= 0.6",
-           "w2_background_ratio": "<= 1.2", "w2_target_ratio": "<= 1.2", "fit_seconds": "<= 10"}
+TARGETS = {"effect_r": ">= 0.95", "effect_scale": "≈ 1", "twin_rmse_ratio": "<= 0.5", "common_auc": "<= 0.6",
+           "salient_completeness": ">= 0.6", "w2_background_ratio": "<= 1.2", "w2_target_ratio": "<= 1.2",
+           "fit_seconds": "<= 10"}
 
 
 ABLATIONS = {  # design choices of roisynth that the paper does not have, switched back one at a time
@@ -46,10 +57,105 @@ ABLATIONS = {  # design choices of roisynth that the paper does not have, switch
 def semisynthetic(data, seeds: int) -> pd.DataFrame:
     rows = []
     for seed in range(seeds):
-        scores = semisynthetic_scores(ContrastiveVAE(random_state=seed, verbose=False), data, n_train=1050, random_state=seed)
+        scores = semisynthetic_scores(ContrastiveVAE(random_state=seed, verbose=False), data, n_train=1050,
+                                      random_state=seed)
         rows.append({"seed": seed, **scores})
         print(rows[-1], flush=True)
     return pd.DataFrame(rows).set_index("seed")
+
+
+def effects(configs: list[str], sizes: list[tuple[int, int]], seeds: int, n_synthetic: int = 2000) -> pd.DataFrame:
+    """One row per (configuration, calibration, size, seed) on the semi-synthetic data with 24 000
+    simulated CN (the true d from ~10 000 held-out subjects per cohort): effect scale, effect
+    error ratio and spurious mean |d| of ``n_synthetic`` unpaired subjects per cohort and of as
+    many pairs, fit time and epochs. Each fit is scored twice, as fitted and with its calibration
+    offsets removed (``calibration="none"``: the same network, which the calibration does not
+    change), so the two rows differ only by the calibration."""
+    from roisynth.metrics import effect_error, effect_scale, spurious_effects
+
+    data = semisynthetic_data(n=24_000)
+    rois = data.rois
+    unaffected = (data.factors[rois] == 0).all()
+    rows = []
+    for config in configs:
+        params = {} if config == "default" else eval(f"dict({config})")  # noqa: S307 (benchmark CLI)
+        for size in sizes:
+            for seed in range(seeds):
+                rng = np.random.default_rng(seed)
+                order_b, order_t = rng.permutation(len(data.background)), rng.permutation(len(data.target))
+                train = data.background[rois].iloc[order_b[:size[0]]], data.target[rois].iloc[order_t[:size[1]]]
+                held_out = data.background[rois].iloc[order_b[size[0]:]], data.target[rois].iloc[order_t[size[1]:]]
+                model = ContrastiveVAE(random_state=seed, verbose=False, **params)
+                start = time.perf_counter()
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    model.fit(*train)
+                seconds = time.perf_counter() - start
+                for calibrated in (True, False) if model.calibration != "none" else (False,):
+                    if not calibrated:
+                        model.calibration, model.calibration_offsets_ = "none", None
+                    synthetic = [model.sample(n_synthetic, cohort=c, random_state=seed + 1) for c in COHORTS]
+                    pairs = model.sample_paired(n_synthetic, random_state=seed + 2)
+                    error = effect_error(*train, *synthetic, held_out)
+                    rows.append({
+                        "config": config, "calibration": "moments" if calibrated else "none",
+                        "size": f"{size[0]}/{size[1]}", "seed": seed,
+                        "scale": effect_scale(*train, *synthetic), "error ratio": error["ratio"],
+                        "spurious": spurious_effects(*train, *synthetic, unaffected)["synthetic"],
+                        "spurious (train)": spurious_effects(*train, *synthetic, unaffected)["train"],
+                        "paired scale": effect_scale(*train, *pairs),
+                        "paired error ratio": effect_error(*train, *pairs, held_out)["ratio"],
+                        "paired spurious": spurious_effects(*train, *pairs, unaffected)["synthetic"],
+                        "fit (s)": seconds, "epochs": model.n_epochs_,
+                        "warned": any(issubclass(w.category, SmallDataWarning) for w in caught),
+                    })
+                    print(rows[-1], flush=True)
+    return pd.DataFrame(rows)
+
+
+def summarize(table: pd.DataFrame) -> pd.DataFrame:
+    """mean [min–max] over seeds of every figure, per configuration and size."""
+    groups = table.drop(columns="seed").groupby(["size", "config", "calibration"], sort=False)
+    fmt = lambda v: f"{v.mean():.3f} [{v.min():.3f}–{v.max():.3f}]" if len(v) > 1 else f"{v.mean():.3f}"  # noqa: E731
+    return groups.agg(fmt)
+
+
+class _PipelineSeverity:
+    """``severity(X)`` of a fitted pipeline's synthesizer with a chosen ``kind``, for the rows of
+    ``table`` (with their covariates) that ``X`` indexes; ``severity_comparison`` passes ROIs only."""
+
+    def __init__(self, pipeline, table: pd.DataFrame, kind: str):
+        self.pipeline, self.table, self.kind = pipeline, table, kind
+
+    def severity(self, X: pd.DataFrame) -> pd.Series:
+        values = self.pipeline._forward(self.table.loc[X.index])[list(self.pipeline.feature_names_in_)]
+        return self.pipeline.synthesizer.severity(values, kind=self.kind)
+
+
+def severity_at(sizes: list[tuple[int, int]], kinds=("llr", "mahalanobis", "mean_abs"), **params) -> pd.DataFrame:
+    """Every severity definition against the references on held-out subjects of the bundled
+    cohort (the demo's split; CovariateResidualizer + ContrastiveVAE), training on all (``None``)
+    or a random subset (CN, patients) of the training split."""
+    from roisynth import CovariateResidualizer, make_pipeline
+
+    cohort = datasets.load_example()
+    rois = datasets.roi_names()
+    rng = np.random.default_rng(0)  # the demo's split
+    cn_train, cn_test = split(cohort[cohort.diagnosis == "CN"], 0.2, rng)
+    pt_train, pt_test = split(cohort[cohort.diagnosis.isin(PATIENTS)], 0.2, rng)
+    held_out = pd.concat([cn_test, pt_test])
+    tables = []
+    for size in sizes:
+        cn, pt = (cn_train, pt_train) if size is None else (cn_train.sample(size[0], random_state=0),
+                                                             pt_train.sample(size[1], random_state=0))
+        pipeline = make_pipeline(CovariateResidualizer(), ContrastiveVAE(random_state=0, verbose=False, **params))
+        pipeline.fit(cn, pt)
+        label = "all" if size is None else f"{size[0]}/{size[1]}"
+        for kind in kinds:
+            table = severity_comparison(_PipelineSeverity(pipeline, held_out, kind), cn, held_out, rois)
+            tables.append(table.rename(index={"severity": f"severity kind={kind!r}"}).assign(train=label))
+    table = pd.concat(tables).reset_index(names="score").drop_duplicates(["score", "train"])
+    return table.set_index(["train", "score"])
 
 
 def ablations(data) -> pd.DataFrame:
@@ -83,10 +189,12 @@ def severity() -> pd.DataFrame:
     pt_train, pt_test = split(cohort[cohort.diagnosis.isin(PATIENTS)], 0.2, rng)
     model = ContrastiveVAE(random_state=0, verbose=False).fit(cn_train[rois], pt_train[rois])
     held_out = pd.concat([cn_test, pt_test])
-    with_covariates = severity_comparison(model, cn_train, held_out, rois).rename(index=lambda s: f"{s} (age/sex/ICV-adjusted)")
+    adjusted = "severity (age/sex/ICV-adjusted)"
+    with_covariates = severity_comparison(model, cn_train, held_out, rois).rename(
+        index=lambda s: f"{s} (age/sex/ICV-adjusted)")
     raw = severity_comparison(model, cn_train, held_out, rois, covariates=()).drop(index="severity")
-    return pd.concat([with_covariates.loc[["severity (age/sex/ICV-adjusted)"]].rename(index={"severity (age/sex/ICV-adjusted)": "model severity"}),
-                      raw.rename(index=lambda s: f"{s} (raw volumes)"), with_covariates.drop(index="severity (age/sex/ICV-adjusted)")])
+    return pd.concat([with_covariates.loc[[adjusted]].rename(index={adjusted: "model severity"}),
+                      raw.rename(index=lambda s: f"{s} (raw volumes)"), with_covariates.drop(index=adjusted)])
 
 
 def _tree_rss_kb(pid: int) -> int:
@@ -124,8 +232,35 @@ def demo() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--effects", action="store_true", help="run only the issue-15 effects study")
+    parser.add_argument("--sizes", nargs="+", default=["1050/1050", "100/190"], help="CN/patient training sizes")
+    parser.add_argument("--configs", nargs="+", default=["default"], help="ContrastiveVAE keyword arguments")
+    parser.add_argument("--severity", action="store_true", help="with --effects: also the severity study")
+    parser.add_argument("--no-record", action="store_true", help="print only, do not write RESULTS.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.effects:
+        sizes = [tuple(int(n) for n in size.split("/")) for size in args.sizes]
+        table = effects(args.configs, sizes, args.seeds)
+        body = f"""### Effects on the semi-synthetic data, mean [min–max] over {args.seeds} seeds
+
+`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_contrastive_vae.py --effects --seeds {args.seeds} \
+--sizes {' '.join(args.sizes)} --configs {' '.join(repr(c) for c in args.configs)}`
+
+{summarize(table).to_markdown()}
+"""
+        if args.severity:
+            params = {} if args.configs == ["default"] else eval(f"dict({args.configs[0]})")  # noqa: S307
+            sev = severity_at([None, *sizes], **params)
+            body += f"""
+### Severity on held-out subjects of the bundled cohort (CovariateResidualizer + ContrastiveVAE, demo split)
+
+{sev.to_markdown(floatfmt=".3f")}
+"""
+        print(body)
+        if not args.no_record:
+            record("Faithful disease effects (issue 15): " + ", ".join(args.configs), body)
+        return
     data = semisynthetic_data()
     semi = semisynthetic(data, args.seeds)
     ablation = ablations(data)
@@ -136,8 +271,9 @@ def main() -> None:
     sev = severity()
     body = f"""## ContrastiveVAE (`benchmarks/bench_contrastive_vae.py`)
 
-Measured {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread,
-torch {torch.__version__}, `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_contrastive_vae.py --seeds {args.seeds}`.
+Measured {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch \
+thread, torch {torch.__version__}, \
+`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_contrastive_vae.py --seeds {args.seeds}`.
 
 ### Semi-synthetic benchmark (1050 training subjects per cohort, 139 ROIs, paper setting, early stopping)
 Figures in z-scores of the background training cohort; W2 ratio = W2(synthetic, held-out) / W2(real training, held-out).
