@@ -177,3 +177,7 @@ class CovariateResidualizer(Persistent, TransformerMixin, BaseEstimator):
         self.feature_names_in_ = names_from_json(metadata["feature_names"])
         for name in ("coef_", "intercept_", "covariate_mean_"):
             setattr(self, name, tensors[name].numpy())
+        k, p = len(self.covariates), len(self.feature_names_in_)
+        for name, shape in (("coef_", (k, p)), ("intercept_", (p,)), ("covariate_mean_", (k,))):
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {shape}")

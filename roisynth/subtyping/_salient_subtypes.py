@@ -32,7 +32,7 @@ from ..base import BaseSynthesizer, Persistent, nested_from_state, nested_state
 from ..synthesizers._contrastive_vae import ContrastiveVAE
 from ..utils import persistence
 from ..utils._param_validation import Interval, Options, validate_params
-from ..utils.validation import as_frame, check_count, seed_from
+from ..utils.validation import as_frame, check_sample_size, seed_from
 from ._consensus import Consensus, SubtypeMixin, consensus, fold_subsets
 
 METHODS = ("gmm", "kmeans")
@@ -183,8 +183,9 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
         per_fold = max(2, int(round(self.fraction * n)))
         if per_fold < MIN_PER_SUBTYPE * k:
             raise ValueError(
-                f"{n} patients ({per_fold} per fold) are too few for {k} subtypes: at least {MIN_PER_SUBTYPE} per "
-                "subtype and fold are needed; lower max_subtypes (or n_subtypes) or raise fraction"
+                f"target has {n} patients ({per_fold} per fold): too few for {k} subtypes: at least "
+                f"{MIN_PER_SUBTYPE} per subtype and fold are needed; lower max_subtypes (or n_subtypes) or raise "
+                "fraction"
             )
 
     def _fitted_model(self, background, target):
@@ -338,7 +339,7 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
             The two versions of each person, in raw units.
         """
         check_is_fitted(self, "consensus_")
-        n = check_count(n)
+        n = check_sample_size(n, self.n_features_in_)
         k = self.n_subtypes_
         if subtype is not None and (isinstance(subtype, bool) or not isinstance(subtype, numbers.Integral)
                                     or not 1 <= subtype <= k):

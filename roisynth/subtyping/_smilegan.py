@@ -27,7 +27,7 @@ from ..nn import seeded, threads
 from ..nn.smilegan import SmileGANModule
 from ..utils import persistence
 from ..utils._param_validation import Interval, validate_params
-from ..utils.validation import check_choice, check_count, check_finite_output, seed_from
+from ..utils.validation import check_choice, check_finite_output, check_sample_size, seed_from
 from ._consensus import Consensus, SubtypeMixin, consensus, fold_subsets
 
 _MIN_SHARE = 0.01  # a subtype holding fewer patients than this share (or none) has collapsed
@@ -415,7 +415,7 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
             Raw units, both indexed by the pair's subtype.
         """
         check_is_fitted(self, "modules_")
-        n = check_count(n)
+        n = check_sample_size(n, self.n_features_in_)
         rng = np.random.default_rng(seed_from(self.random_state if random_state is None else random_state))
         if subtype is None:
             frequencies = np.bincount(self.consensus_.labels, minlength=self.n_subtypes) / len(self.consensus_.labels)

@@ -27,7 +27,7 @@ from ..nn.flows import CausalROIModule
 from ..utils import persistence
 from ..utils._param_validation import Interval, validate_params
 from ..utils.covariates import SEX_CODES, covariate_matrix
-from ..utils.validation import _rows, check_choice, check_count, seed_from
+from ..utils.validation import _rows, check_choice, check_sample_size, seed_from
 
 _ROLES = ("age", "sex", "icv")
 
@@ -246,7 +246,7 @@ class CausalROIModel(BaseSynthesizer):
 
         age, sex, icv = covariate_matrix(table, covariates, "table").T
         self._check_positive(icv, covariates[2], table.index)
-        log_rois = np.log(self._check_positive(table[rois].to_numpy(np.float64), "ROI", table.index))
+        log_rois = np.log(self._check_positive(table[rois].to_numpy(np.float64), "ROI", table.index, rois))
         self.mean_, self.scale_ = log_rois.mean(0), log_rois.std(0, ddof=1)
         covs = np.column_stack([age, np.log(icv)])
         self.covariate_mean_, self.covariate_scale_ = covs.mean(0), covs.std(0, ddof=1)
@@ -339,11 +339,13 @@ class CausalROIModel(BaseSynthesizer):
         return labels
 
     @staticmethod
-    def _check_positive(values: np.ndarray, name: str, index: pd.Index) -> np.ndarray:
+    def _check_positive(values: np.ndarray, name: str, index: pd.Index, columns=None) -> np.ndarray:
         bad = ~(values > 0)
         if bad.any():
             rows = list(index[bad.reshape(len(index), -1).any(1)][:5])
-            raise ValueError(f"{name} volumes must be positive (they are modelled on the log scale); rows {rows}")
+            where = "" if columns is None else f" column(s) {[c for c, b in zip(columns, bad.any(0)) if b][:5]}"
+            raise ValueError(f"{name} volumes must be positive (they are modelled on the log scale);{where} "
+                             f"rows {rows}")
         return values
 
     def _tensors(self, age, sex, icv, codes, log_rois, dtype=torch.float64) -> tuple[torch.Tensor, ...]:
@@ -369,7 +371,7 @@ class CausalROIModel(BaseSynthesizer):
         self._check_positive(icv, self.covariates_[2], X.index)
         _, rois = self._validate_X(X[list(self.feature_names_in_)], name)
         return X, self._tensors(age, sex, icv, self._codes(self._labels(X[self.diagnosis_], self.diagnosis_)),
-                                np.log(self._check_positive(rois, "ROI", X.index)))
+                                np.log(self._check_positive(rois, "ROI", X.index, self.feature_names_in_)))
 
     def _codes(self, labels: np.ndarray) -> np.ndarray:
         unknown = sorted(set(labels) - set(self.classes_))
@@ -460,7 +462,7 @@ class CausalROIModel(BaseSynthesizer):
             The covariate and diagnosis columns, then the ROI volumes (mm³).
         """
         check_is_fitted(self, "module_")
-        n = check_count(n)
+        n = check_sample_size(n, self.n_features_in_)
         if cohort is not None:
             self._check_cohort(cohort)
         do = self._interventions(do, n)

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..utils import persistence
 from ..utils._param_validation import Interval, Options, validate_params
-from ..utils.validation import check_count, seed_from
+from ..utils.validation import check_sample_size, seed_from
 from ._cohort_densities import CohortDensitySynthesizer
 
 COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
@@ -194,7 +194,7 @@ class GaussianMixtureSynthesizer(CohortDensitySynthesizer):
             Synthetic ROI volumes with the fitted column names.
         """
         cohort = self._check_cohort(cohort)
-        n = check_count(n)
+        n = check_sample_size(n, self.n_features_in_)
         check_is_fitted(self, "weights_")
         rng = self._rng(random_state)
         weights, means, factors = self.weights_[cohort], self.means_[cohort], self._factors(cohort)

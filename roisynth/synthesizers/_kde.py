@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..utils import persistence
 from ..utils._param_validation import Interval, Options, validate_params
-from ..utils.validation import check_count, seed_from
+from ..utils.validation import check_sample_size, seed_from
 from ._cohort_densities import CohortDensitySynthesizer
 
 DEFAULT_GRID = np.logspace(-1, 0.5, 16)  # multiples of Scott's bandwidth tried by cross-validation
@@ -420,7 +420,7 @@ class KDESynthesizer(CohortDensitySynthesizer):
             The strata columns (with ``strata``), then the ROI volumes.
         """
         cohort = self._check_cohort(cohort)
-        n = check_count(n)
+        n = check_sample_size(n, self.n_features_in_)
         check_is_fitted(self, "kernels_")
         kernels = self._select(cohort, stratum)
         rng = self._rng(random_state)
@@ -462,3 +462,17 @@ class KDESynthesizer(CohortDensitySynthesizer):
         pca = "pca_components_" in tensors
         self.pca_components_ = tensors["pca_components_"].numpy() if pca else None
         self.pca_explained_variance_ratio_ = tensors["pca_explained_variance_ratio_"].numpy() if pca else None
+
+    def _check_state(self) -> None:
+        """The base invariants, and kernels of 2-D points (one column per feature, or per PCA
+        component) with positive bandwidths."""
+        super()._check_state()
+        width = self.n_features_in_ if self.pca_components_ is None else len(self.pca_components_)
+        if self.pca_components_ is not None and self.pca_components_.shape != (width, self.n_features_in_):
+            raise ValueError(f"pca_components_ has shape {self.pca_components_.shape}, expected "
+                             f"(n_components, {self.n_features_in_})")
+        for i, kernel in enumerate(self.kernels_):
+            if kernel.points.ndim != 2 or kernel.points.shape[1] != width or not len(kernel.points):
+                raise ValueError(f"kernel{i}.points has shape {kernel.points.shape}, expected (n, {width})")
+            if not kernel.bandwidth > 0:
+                raise ValueError(f"kernel {i} has bandwidth {kernel.bandwidth!r}; it must be positive")

@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from ..base import BaseSynthesizer
 from ..utils import persistence
 from ..utils._param_validation import Interval, Options, validate_params
-from ..utils.validation import check_choice, check_codes, check_count, check_random_state
+from ..utils.validation import check_choice, check_codes, check_random_state, check_sample_size
 
 _NOISE_FLOOR = 1e-6  # smallest noise variance, in background-SD² units
 _INIT_FLOOR = 1e-2  # smallest initial variance per loading column (0 is a fixed point of EM)
@@ -291,7 +291,7 @@ class LinearContrastive(BaseSynthesizer):
     def _generate(self, n: int, random_state, which: tuple[str, ...]) -> list[pd.DataFrame]:
         """Raw-unit tables: healthy = Sz + ε, diseased = healthy + (μ_t − μ_b) + Wt (z, ε, then t drawn)."""
         S, W, psi, shift = self._params()
-        n = check_count(n)
+        n = check_sample_size(n, self.n_features_in_)
         rng = check_random_state(self.random_state if random_state is None else random_state)
         with threadpool_limits(limits=1, user_api="blas"):
             z = rng.standard_normal((n, S.shape[1]))

@@ -86,7 +86,12 @@ def _cell(df: pd.DataFrame, mask: np.ndarray) -> str:
     row, col = np.argwhere(mask)[0]
     count = int(mask.sum())
     more = f" (and {count - 1} more cell{'s' if count > 2 else ''})" if count > 1 else ""
-    return f"column {df.columns[col]!r} row {df.index[row]!r}", more
+    return f"column {_label(df.columns[col])!r} row {_label(df.index[row])!r}", more
+
+
+def _label(value):
+    """A row or column label as a plain Python value (``7``, not ``np.int64(7)``) for messages."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def check_covariate_bounds(table: pd.DataFrame, columns: Sequence[str], values: np.ndarray, name: str) -> None:
@@ -132,9 +137,9 @@ def check_covariate_bounds(table: pd.DataFrame, columns: Sequence[str], values: 
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(
-                f"{name} column {column!r} row {table.index[i]!r} holds {values[i, j]:g}, outside the plausible "
-                f"range [{low:g}, {high:g}] ({int(bad.sum())} row(s) in all); fix the data, or for legitimately "
-                "unusual data wrap the call in roisynth.utils.validation.plausibility_checks(False) "
+                f"{name} column {_label(column)!r} row {_label(table.index[i])!r} holds {values[i, j]:g}, outside "
+                f"the plausible range [{low:g}, {high:g}] ({int(bad.sum())} row(s) in all); fix the data, or for "
+                "legitimately unusual data wrap the call in roisynth.utils.validation.plausibility_checks(False) "
                 "(CLI: --no-plausibility)"
             )
 
