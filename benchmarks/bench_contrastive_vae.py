@@ -36,7 +36,7 @@ from roisynth import ContrastiveVAE, datasets
 from roisynth.base import COHORTS
 from roisynth.demo import PATIENTS, split
 from roisynth.evaluation import semisynthetic_data, semisynthetic_scores, severity_comparison
-from roisynth.synthesizers._neural import SmallDataWarning
+from roisynth.exceptions import SmallDataWarning
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import record  # noqa: E402

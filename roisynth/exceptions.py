@@ -41,4 +41,30 @@ class InvalidParameterError(ValueError, TypeError):
     """
 
 
-__all__ = ["InvalidParameterError", "NotFittedError", "PairingNotSupportedError"]
+class SmallDataWarning(UserWarning):
+    """A neural synthesizer was fitted on fewer training rows than its outputs.
+
+    Raised by :class:`~roisynth.ContrastiveVAE` and :class:`~roisynth.ConditionalVAE` at ``fit``
+    when a cohort has fewer training rows (after the validation hold-out) than ROIs. The cohort
+    means and effect sizes stay calibrated, but the synthetic distributions, the twins and the
+    severity score are measurably weaker than with ~1000 subjects per cohort; the message says
+    what was fitted from how many rows and what to do (check the fidelity against held-out data,
+    add subjects, or choose ``noise``).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from roisynth import ContrastiveVAE, datasets
+    >>> from roisynth.exceptions import SmallDataWarning
+    >>> cohort = datasets.load_example()
+    >>> rois = datasets.roi_names()[:30]
+    >>> cn, ad = (cohort.loc[cohort.diagnosis == d, rois].iloc[:20] for d in ("CN", "AD"))
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     model = ContrastiveVAE(epochs=1, verbose=False, random_state=0).fit(cn, ad)
+    >>> [w.category.__name__ for w in caught if issubclass(w.category, SmallDataWarning)]
+    ['SmallDataWarning']
+    """
+
+
+__all__ = ["InvalidParameterError", "NotFittedError", "PairingNotSupportedError", "SmallDataWarning"]

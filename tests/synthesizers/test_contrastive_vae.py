@@ -163,7 +163,7 @@ def test_columns_that_differ_between_cohorts(toy):
 
 def test_too_few_rows(toy):
     bg, tg = toy
-    with pytest.raises(ValueError, match="9 rows; at least 10"):
+    with pytest.raises(ValueError, match=r"target has 9 row\(s\); at least 10"):
         _fit(bg, tg.iloc[:9])
 
 
@@ -343,10 +343,12 @@ def test_mean_only_decoder_samples_the_decoder_means(cohorts):
 
 
 def test_small_data_warning(cohorts):
-    from roisynth.synthesizers._neural import SmallDataWarning
+    from roisynth.exceptions import SmallDataWarning
 
     cn, pt = cohorts
-    with pytest.warns(SmallDataWarning, match=r"ContrastiveVAE\(n_hidden=.*100 healthy and 300 patient rows.*139 ROIs"):
+    message = (r"ContrastiveVAE\(n_hidden=64, noise='full'\) fitted a dense observation covariance \(9730 parameters\)"
+               r".* 85 healthy and 255 patient training rows \(of 100 and 300 given\) for 139 ROIs.*noise='diagonal'")
+    with pytest.warns(SmallDataWarning, match=message):
         ContrastiveVAE(epochs=1, verbose=False, random_state=0).fit(cn.iloc[:100], pt.iloc[:300])
     with warnings.catch_warnings():
         warnings.simplefilter("error", SmallDataWarning)
