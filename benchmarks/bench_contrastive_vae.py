@@ -3,7 +3,12 @@
 Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_contrastive_vae.py [--seeds 3]
       OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_contrastive_vae.py --effects [--seeds 3]
           [--sizes 1050/1050 100/190] [--configs default "calibration='none'" ...]
+      OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_contrastive_vae.py --fidelity [--severity] [--seeds 3]
+          [--sizes 100/190] [--configs "noise='full'" "noise='diagonal'" ...]
 
+``--fidelity`` prints (does not record) :func:`semisynthetic_scores` (W2/floor, twins, common AUC,
+completeness, effects) of every configuration at every size and seed, mean [min–max] over seeds,
+and with ``--severity`` the severity study on the bundled cohort for every configuration and seed.
 ``--effects`` runs only the issue-15 study (section "Faithful disease effects (issue 15)"):
 every configuration (keyword arguments of ContrastiveVAE) at every training size and seed on
 the semi-synthetic data with 24 000 simulated CN subjects (so the true d comes from ~10 000
@@ -64,6 +69,11 @@ def semisynthetic(data, seeds: int) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("seed")
 
 
+def parse_config(config: str) -> dict:
+    """Keyword arguments of ContrastiveVAE from a --configs entry ("default": none)."""
+    return {} if config == "default" else eval(f"dict({config})")  # noqa: S307 (benchmark CLI)
+
+
 def effects(configs: list[str], sizes: list[tuple[int, int]], seeds: int, n_synthetic: int = 2000) -> pd.DataFrame:
     """One row per (configuration, calibration, size, seed) on the semi-synthetic data with 24 000
     simulated CN (the true d from ~10 000 held-out subjects per cohort): effect scale, effect
@@ -78,7 +88,7 @@ def effects(configs: list[str], sizes: list[tuple[int, int]], seeds: int, n_synt
     unaffected = (data.factors[rois] == 0).all()
     rows = []
     for config in configs:
-        params = {} if config == "default" else eval(f"dict({config})")  # noqa: S307 (benchmark CLI)
+        params = parse_config(config)
         for size in sizes:
             for seed in range(seeds):
                 rng = np.random.default_rng(seed)
@@ -113,9 +123,9 @@ def effects(configs: list[str], sizes: list[tuple[int, int]], seeds: int, n_synt
     return pd.DataFrame(rows)
 
 
-def summarize(table: pd.DataFrame) -> pd.DataFrame:
+def summarize(table: pd.DataFrame, keys=("size", "config", "calibration")) -> pd.DataFrame:
     """mean [min–max] over seeds of every figure, per configuration and size."""
-    groups = table.drop(columns="seed").groupby(["size", "config", "calibration"], sort=False)
+    groups = table.drop(columns="seed").groupby(list(keys), sort=False)
     fmt = lambda v: f"{v.mean():.3f} [{v.min():.3f}–{v.max():.3f}]" if len(v) > 1 else f"{v.mean():.3f}"  # noqa: E731
     return groups.agg(fmt)
 
@@ -132,10 +142,12 @@ class _PipelineSeverity:
         return self.pipeline.synthesizer.severity(values, kind=self.kind)
 
 
-def severity_at(sizes: list[tuple[int, int]], kinds=("llr", "mahalanobis", "mean_abs"), **params) -> pd.DataFrame:
+def severity_at(sizes: list[tuple[int, int]], kinds=("llr", "mahalanobis", "mean_abs"), seed: int = 0,
+                **params) -> pd.DataFrame:
     """Every severity definition against the references on held-out subjects of the bundled
     cohort (the demo's split; CovariateResidualizer + ContrastiveVAE), training on all (``None``)
-    or a random subset (CN, patients) of the training split."""
+    or a random subset (CN, patients) of the training split; ``seed`` draws the subset and seeds
+    the model."""
     from roisynth import CovariateResidualizer, make_pipeline
 
     cohort = datasets.load_example()
@@ -146,9 +158,9 @@ def severity_at(sizes: list[tuple[int, int]], kinds=("llr", "mahalanobis", "mean
     held_out = pd.concat([cn_test, pt_test])
     tables = []
     for size in sizes:
-        cn, pt = (cn_train, pt_train) if size is None else (cn_train.sample(size[0], random_state=0),
-                                                             pt_train.sample(size[1], random_state=0))
-        pipeline = make_pipeline(CovariateResidualizer(), ContrastiveVAE(random_state=0, verbose=False, **params))
+        cn, pt = (cn_train, pt_train) if size is None else (cn_train.sample(size[0], random_state=seed),
+                                                             pt_train.sample(size[1], random_state=seed))
+        pipeline = make_pipeline(CovariateResidualizer(), ContrastiveVAE(random_state=seed, verbose=False, **params))
         pipeline.fit(cn, pt)
         label = "all" if size is None else f"{size[0]}/{size[1]}"
         for kind in kinds:
@@ -156,6 +168,47 @@ def severity_at(sizes: list[tuple[int, int]], kinds=("llr", "mahalanobis", "mean
             tables.append(table.rename(index={"severity": f"severity kind={kind!r}"}).assign(train=label))
     table = pd.concat(tables).reset_index(names="score").drop_duplicates(["score", "train"])
     return table.set_index(["train", "score"])
+
+
+FIDELITY = {"effect_scale_d": "effect scale", "effect_error_ratio": "error ratio", "spurious_d": "spurious",
+            "spurious_d_train": "spurious (train)", "w2_background_ratio": "W2/floor CN",
+            "w2_target_ratio": "W2/floor patients", "twin_rmse_ratio": "twin ratio", "common_auc": "common AUC",
+            "salient_completeness": "completeness", "fit_seconds": "fit (s)", "epochs": "epochs"}
+
+
+def fidelity(configs: list[str], sizes: list[tuple[int, int]], seeds: int) -> pd.DataFrame:
+    """One row per (configuration, size, seed): :func:`semisynthetic_scores` on ``semisynthetic_data()``
+    (the issue-2 benchmark data; W2 floors and twins against its held-out rows)."""
+    data = semisynthetic_data()
+    rows = []
+    for config in configs:
+        for size in sizes:
+            for seed in range(seeds):
+                model = ContrastiveVAE(random_state=seed, verbose=False, **parse_config(config))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", SmallDataWarning)
+                    scores = semisynthetic_scores(model, data, n_train=size, random_state=seed, n_sample=10_000)
+                rows.append({"config": config, "size": f"{size[0]}/{size[1]}", "seed": seed,
+                             **{name: scores[key] for key, name in FIDELITY.items()}})
+                print(rows[-1], flush=True)
+    return pd.DataFrame(rows)
+
+
+def severity_seeds(configs: list[str], sizes: list[tuple[int, int]], seeds: int) -> pd.DataFrame:
+    """:func:`severity_at` of every configuration and seed, mean [min–max] over seeds; the
+    references (hippocampal z, normative mean |z|) depend only on the CN subset, listed once."""
+    tables = []
+    for config in configs:
+        for seed in range(seeds):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SmallDataWarning)
+                table = severity_at(sizes, seed=seed, **parse_config(config)).reset_index()
+            reference = ~table.score.str.startswith("severity")
+            table.loc[reference, "config"] = "(reference)"
+            table.loc[~reference, "config"] = config
+            tables.append(table.assign(seed=seed))
+    table = pd.concat(tables).drop_duplicates(["config", "train", "score", "seed"])
+    return summarize(table, keys=("train", "config", "score"))
 
 
 def ablations(data) -> pd.DataFrame:
@@ -236,9 +289,18 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["1050/1050", "100/190"], help="CN/patient training sizes")
     parser.add_argument("--configs", nargs="+", default=["default"], help="ContrastiveVAE keyword arguments")
     parser.add_argument("--severity", action="store_true", help="with --effects: also the severity study")
+    parser.add_argument("--fidelity", action="store_true",
+                        help="run only the fidelity study (semisynthetic_scores per config, size and seed)")
     parser.add_argument("--no-record", action="store_true", help="print only, do not write RESULTS.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.fidelity:
+        sizes = [tuple(int(n) for n in size.split("/")) for size in args.sizes]
+        body = summarize(fidelity(args.configs, sizes, args.seeds), keys=("size", "config")).to_markdown()
+        if args.severity:
+            body += "\n\n" + severity_seeds(args.configs, sizes, args.seeds).to_markdown()
+        print(body)
+        return
     if args.effects:
         sizes = [tuple(int(n) for n in size.split("/")) for size in args.sizes]
         table = effects(args.configs, sizes, args.seeds)
@@ -250,7 +312,7 @@ def main() -> None:
 {summarize(table).to_markdown()}
 """
         if args.severity:
-            params = {} if args.configs == ["default"] else eval(f"dict({args.configs[0]})")  # noqa: S307
+            params = parse_config(args.configs[0])
             sev = severity_at([None, *sizes], **params)
             body += f"""
 ### Severity on held-out subjects of the bundled cohort (CovariateResidualizer + ContrastiveVAE, demo split)

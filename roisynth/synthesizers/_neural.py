@@ -129,7 +129,7 @@ class NeuralSynthesizer(BaseSynthesizer):
         (after the validation hold-out) than ROIs, saying what was fitted from how few rows and what
         to do. The figures quoted are those of ``benchmarks/RESULTS.md`` ("Small data", 3 seeds at
         100 CN / 190 patients, 85 / 161 training rows for 139 ROIs): W2 to held-out data 1.14 (CN)
-        and 1.34 (patients) × the real data's own against 1.01 / 1.09 at 1050 per cohort, twins
+        and 1.34 (patients) × the real data's own against 1.05 / 1.11 at 1050 per cohort, twins
         0.63 × the patients' error against 0.35, severity AUC AD vs CN 0.78 against a hippocampal
         z-score's 0.90; ``noise="diagonal"`` raised that AUC to 0.84 but made the synthetic data
         less faithful (W2 1.36 / 1.49, twins 0.72)."""
