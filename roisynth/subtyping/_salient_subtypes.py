@@ -339,7 +339,7 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
             The two versions of each person, in raw units.
         """
         check_is_fitted(self, "consensus_")
-        n = check_sample_size(n, self.n_features_in_)
+        n = check_sample_size(n, self.model_.n_features_in_)
         k = self.n_subtypes_
         if subtype is not None and (isinstance(subtype, bool) or not isinstance(subtype, numbers.Integral)
                                     or not 1 <= subtype <= k):
