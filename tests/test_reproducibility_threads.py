@@ -1,19 +1,14 @@
 """Seeded fits must give the same result when two run at once in threads of one process (issue 17, item 6).
 
-``roisynth.nn.training.seeded`` seeds torch's process-global CPU generator inside
-``torch.random.fork_rng``; a second thread doing the same re-seeds or advances that one
-generator in the middle of the first fit, so concurrent fits differ from the same fits run one
-after the other. The fix belongs in roisynth/nn/training.py (a ``torch.Generator`` created from
-the seed and passed to every draw — initialization, dropout, shuffling, sampling — or a
-process-wide lock held for a whole seeded fit, documented as "fits are not thread-safe"). When
-it lands, this test passes and its ``xfail(strict=True)`` mark must be removed.
+Torch's CPU generator, thread count and denormal mode are process-wide: ``seeded``,
+``threads`` and ``flush_denormal`` in roisynth/nn/training.py hold one process-wide re-entrant
+lock, so concurrent fits in one process run one at a time and each gets the same draws as when
+run alone.
 """
 
 from __future__ import annotations
 
 import threading
-
-import pytest
 
 from roisynth import ContrastiveVAE, datasets
 
@@ -23,8 +18,6 @@ def _fit_and_sample(cn, ad, seed: int):
     return model.sample(50, random_state=0)
 
 
-@pytest.mark.xfail(strict=True, reason="seeded() in roisynth/nn/training.py uses torch's global generator: "
-                                       "concurrent fits interleave its draws (issue 17, item 6)")
 def test_seeded_fits_are_identical_when_run_in_threads():
     cohort = datasets.load_example()
     rois = datasets.roi_names()[:8]

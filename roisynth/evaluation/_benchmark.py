@@ -21,6 +21,7 @@ from ..synthesizers._contrastive_vae import ContrastiveVAE
 from ..synthesizers._gaussian_mixture import GaussianMixtureSynthesizer
 from ..synthesizers._kde import KDESynthesizer
 from ..synthesizers._linear_contrastive import LinearContrastive
+from ..utils.atomic import write_bytes
 from ._evaluate import effect_scores, evaluate, flatten, semisynthetic_scores
 
 QUICK_EPOCHS = 60
@@ -391,5 +392,5 @@ def write_benchmark(output="benchmark_output", *, table=None, group_column: str 
     header = (f"# roisynth benchmark\n\nData: {source}; {len(seeds)} seed(s); {n_bootstrap} bootstrap replicates "
               "(95 % centered intervals: the spread of each value over fresh samples of the same sizes)"
               f"{'; quick run: neural models capped in epochs' if quick else ''}.\n\n")
-    (output / "benchmark.md").write_text(header + markdown + "\n")
+    write_bytes(output / "benchmark.md", (header + markdown + "\n").encode("utf-8"))
     return {"scores": scores, "markdown": markdown, "csv": output / "benchmark.csv", "md": output / "benchmark.md"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -50,12 +51,21 @@ class TrainingHistory:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+#: Held for the whole of every :func:`seeded`, :func:`threads` and :func:`flush_denormal` block:
+#: torch's CPU generator, its thread count and its denormal mode are process-wide, so concurrent
+#: fits (and torch work of the estimators) in one process run one at a time, each exactly as when
+#: run alone. Re-entrant, so the blocks nest (a seeded fit may fit another, as SalientSubtypes does).
+_TORCH_STATE_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def threads(n: int | None) -> Iterator[None]:
     """Run torch with ``n`` intra-op threads, restoring the previous setting afterwards.
 
     Small models on 2-core machines run 10-60x slower and erratically when oversubscribed,
-    so the estimators default to one thread. ``None`` leaves torch's setting alone.
+    so the estimators default to one thread. ``None`` leaves torch's setting alone. The thread
+    count is process-wide: the block holds the process-wide re-entrant lock of :func:`seeded`,
+    so blocks started in several threads of one process run one at a time.
 
     Parameters
     ----------
@@ -77,15 +87,16 @@ def threads(n: int | None) -> Iterator[None]:
     >>> torch.get_num_threads() == before
     True
     """
-    if n is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+    with _TORCH_STATE_LOCK:
+        if n is None:
+            yield
+            return
+        previous = torch.get_num_threads()
+        torch.set_num_threads(int(n))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
 
 
 @contextlib.contextmanager
@@ -94,7 +105,8 @@ def flush_denormal() -> Iterator[None]:
 
     Products of small RBF kernel values underflow into subnormals, which x86 CPUs
     multiply up to ~100x slower than normal numbers; their contribution is below 1e-38.
-    Torch offers no getter for this mode, so the exit restores torch's default (off).
+    Torch offers no getter for this mode, so the exit restores torch's default (off). The mode is
+    process-wide: the block holds the process-wide re-entrant lock of :func:`seeded`.
 
     Yields
     ------
@@ -109,16 +121,23 @@ def flush_denormal() -> Iterator[None]:
     >>> tiny.item() < 1e-38  # 0 where the CPU supports flushing
     True
     """
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
+    with _TORCH_STATE_LOCK:
+        torch.set_flush_denormal(True)
+        try:
+            yield
+        finally:
+            torch.set_flush_denormal(False)
 
 
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Seed torch's CPU generator for the block without disturbing the caller's RNG state.
+
+    Torch's CPU generator is process-global, so the block holds a process-wide re-entrant lock
+    (shared with :func:`threads` and :func:`flush_denormal`): seeded fits started in several
+    threads of one process run one at a time, each with the same draws as when run alone.
+    Code outside these blocks that draws from torch's global generator while a seeded block
+    runs in another thread still changes that block's draws.
 
     Parameters
     ----------
@@ -140,7 +159,7 @@ def seeded(seed: int) -> Iterator[None]:
     >>> torch.equal(first, second)
     True
     """
-    with torch.random.fork_rng(devices=[]):
+    with _TORCH_STATE_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
 

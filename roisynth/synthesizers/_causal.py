@@ -98,7 +98,8 @@ class CausalROIModel(BaseSynthesizer):
     verbose : bool, default=True
         Show a progress bar.
     random_state : int, RandomState instance or None, default=None
-        Int for reproducible fits and samples.
+        Int for reproducible fits and samples; concurrent fits in one process run one at a time (torch's
+        generator is process-wide), so they stay bit-identical when run from several threads.
 
     Attributes
     ----------

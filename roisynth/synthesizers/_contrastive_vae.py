@@ -116,7 +116,8 @@ class ContrastiveVAE(NeuralSynthesizer):
     verbose : bool, default=True
         Show a progress bar.
     random_state : int, RandomState instance or None, default=None
-        Int for bit-identical results on CPU.
+        Int for bit-identical results on CPU; concurrent fits in one process run one at a time (torch's
+        generator is process-wide), so they stay bit-identical when run from several threads.
 
     Attributes
     ----------

@@ -51,5 +51,30 @@ class LatentMixture:
         return {f"{prefix}.weights": self.weights, f"{prefix}.means": self.means, f"{prefix}.factors": self.factors}
 
     @classmethod
-    def from_state(cls, tensors: dict[str, torch.Tensor], prefix: str) -> LatentMixture:
-        return cls(*(tensors[f"{prefix}.{name}"].float() for name in ("weights", "means", "factors")))
+    def from_state(cls, tensors: dict[str, torch.Tensor], prefix: str, width: int | None = None) -> LatentMixture:
+        """The mixture saved by :meth:`state` under ``prefix``, checked: a ``ValueError`` says what is wrong.
+
+        Weights must be non-negative and sum to 1, the means (k, d) and the Cholesky factors
+        (k, d, d) must match them (and ``width`` = d where given), everything finite, and the
+        factors' diagonals positive.
+        """
+        weights, means, factors = (tensors[f"{prefix}.{name}"].float() for name in ("weights", "means", "factors"))
+        k = weights.shape[0] if weights.dim() == 1 else None
+        if k is None or k < 1:
+            raise ValueError(f"{prefix}.weights has shape {tuple(weights.shape)}, not (n_components,)")
+        d = means.shape[1] if means.dim() == 2 else None
+        if d is None or means.shape[0] != k or d < 1:
+            raise ValueError(f"{prefix}.means has shape {tuple(means.shape)}, not ({k}, n_latent) for {k} weights")
+        if width is not None and d != width:
+            raise ValueError(f"{prefix}.means has {d} latent dimensions where the model's codes have {width}")
+        if tuple(factors.shape) != (k, d, d):
+            raise ValueError(f"{prefix}.factors has shape {tuple(factors.shape)}, not {(k, d, d)}")
+        for name, value in (("weights", weights), ("means", means), ("factors", factors)):
+            if not torch.isfinite(value).all():
+                raise ValueError(f"{prefix}.{name} holds NaN or infinite values")
+        if (weights < 0).any() or abs(weights.double().sum().item() - 1) > 1e-4:
+            raise ValueError(f"{prefix}.weights must be non-negative and sum to 1 (they sum to "
+                             f"{weights.double().sum().item():.6g}, smallest {weights.min().item():.6g})")
+        if not (factors.diagonal(dim1=1, dim2=2) > 0).all():
+            raise ValueError(f"{prefix}.factors are not Cholesky factors: their diagonals must be positive")
+        return cls(weights, means, factors)

@@ -27,7 +27,7 @@ from ..metrics import GaussianReference
 from ..nn import TrainingHistory, flush_denormal, seeded, threads, train
 from ..nn.decoder import NOISES
 from ..utils._param_validation import Interval, Options, validate_params
-from ..utils.validation import check_choice, check_count, seed_from
+from ..utils.validation import check_choice, check_sample_size, seed_from
 from ._latent_density import LatentMixture
 
 _CHUNK = 16_384  # rows generated at a time: buffers stay in cache
@@ -259,6 +259,11 @@ class NeuralSynthesizer(BaseSynthesizer):
         return tuple(torch.as_tensor(self.calibration_offsets_[index[r]], dtype=torch.float32) for r in rows)
 
     # -- generation ----------------------------------------------------------------------
+    def _latent_width(self, joint: bool) -> int:
+        """Width of the codes of the aggregate-posterior mixture of patients (``joint``) or healthy subjects."""
+        decoder = self.module_.decoder
+        return decoder.n_shared + (decoder.n_condition if joint and self._latent_condition else 0)
+
     def _draw_codes(self, k: int, generator: torch.Generator, joint: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Codes of ``k`` synthetic people: (z, c) of patients if ``joint``, else z of healthy."""
         n_shared = self.module_.decoder.n_shared
@@ -280,7 +285,7 @@ class NeuralSynthesizer(BaseSynthesizer):
         decodes healthy codes z. Generated in chunks so that buffers stay in cache.
         """
         check_is_fitted(self, "module_")
-        n = check_count(n)
+        n = check_sample_size(n, self.n_features_in_)
         generator = torch.Generator().manual_seed(self._sampling_seed(random_state))
         p = self.n_features_in_
         arrays = {c: np.empty((n, p), dtype=np.float32) for c in which}
@@ -409,7 +414,8 @@ class NeuralSynthesizer(BaseSynthesizer):
         self.module_.eval()
         self.history_ = TrainingHistory(**metadata["history"])
         for name in ("background_latents_", "target_latents_"):
-            density = LatentMixture.from_state(tensors, name) if self.latent_sampling == "aggregate" else None
+            width = self._latent_width(joint=name == "target_latents_")
+            density = LatentMixture.from_state(tensors, name, width) if self.latent_sampling == "aggregate" else None
             setattr(self, name, density)
         offsets = tensors.get("calibration_offsets_")
         if offsets is None and "calibration" not in metadata["params"]:
