@@ -27,7 +27,7 @@ def cmd_demo(args) -> None:
           "(z-scored on CN training data);")
     print("the floor is W2 between the same number of real training subjects and the held-out ones.")
     print(result["fidelity"][["n_synthetic", "w2", "floor", "ratio"]].round(3).to_string())
-    print("\nMean severity of held-out subjects (background-SD units):")
+    print("\nMean severity of held-out subjects (log-likelihood ratio of the disease code, nats; 0 = healthy):")
     print(result["severity"].round(3).to_string())
     print(f"\nWrote paired_synthetic.csv, healthy_twins.csv and model.roisynth to {result['output']} "
           f"({result['total_seconds']:.1f} s in all).")
