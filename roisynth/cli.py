@@ -10,10 +10,6 @@ import sys
 # torch or the models. Each command imports what it needs.
 
 
-def _split_list(text: str) -> tuple[str, ...]:
-    return tuple(c.strip() for c in text.split(",") if c.strip())
-
-
 def cmd_demo(args) -> None:
     from .demo import run_demo
 
@@ -35,14 +31,15 @@ def cmd_demo(args) -> None:
 
 def _harmonizer(args, **extra):
     """The Harmonizer that the harmonization options describe."""
+    from .io import split_list
     from .preprocessing import Harmonizer
 
-    return Harmonizer(site=args.site_column, covariates=_split_list(args.harmonize_covariates),
-                      smooth=_split_list(args.smooth), random_state=args.random_state, **extra)
+    return Harmonizer(site=args.site_column, covariates=split_list(args.harmonize_covariates),
+                      smooth=split_list(args.smooth), random_state=args.random_state, **extra)
 
 
 def cmd_fit(args) -> None:
-    from .io import read_cohorts, select_rois
+    from .io import read_cohorts, select_rois, split_list
     from .pipeline import make_pipeline
     from .preprocessing import CovariateResidualizer
     from .synthesizers import ContrastiveVAE
@@ -54,7 +51,7 @@ def cmd_fit(args) -> None:
         random_state=args.random_state, verbose=not args.quiet,
     )
     steps = ([_harmonizer(args)] if args.harmonize else []) + (
-        [CovariateResidualizer(covariates=_split_list(args.residualize))] if args.residualize else [])
+        [CovariateResidualizer(covariates=split_list(args.residualize))] if args.residualize else [])
     if steps:
         fitted = make_pipeline(*steps, model).set_params(rois=rois, random_state=args.random_state)
         fitted.fit(background, target)
@@ -86,14 +83,14 @@ def cmd_counterfactual(args) -> None:
 
 def cmd_harmonize(args) -> None:
     from .datasets import read_rois
-    from .io import select_rows, write_table
+    from .io import select_rows, split_list, write_table
     from .preprocessing import Harmonizer
 
     table = read_rois(args.table)
     if args.apply:
         harmonizer = Harmonizer.load(args.apply)
     else:
-        rois = None if args.rois == "muse" else list(_split_list(args.rois))
+        rois = None if args.rois == "muse" else list(split_list(args.rois))
         fit_rows = select_rows(table, args.group_column, args.fit_on) if args.fit_on else table
         harmonizer = _harmonizer(args, rois=rois, reference_site=args.reference_site).fit(fit_rows)
     write_table(harmonizer.transform(table), args.output)

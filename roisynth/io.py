@@ -139,8 +139,26 @@ def write_table(df: pd.DataFrame, path) -> None:
             df.to_parquet(tmp, index=False)
 
 
-def _labels(labels) -> tuple[str, ...]:
-    """Group labels from a comma-separated string or a sequence of labels."""
+def split_list(labels) -> tuple[str, ...]:
+    """Labels or column names from a comma-separated string (``"MCI, AD"``) or a sequence, stripped,
+    empty ones dropped: how the CLI's list options and the ``labels``/``rois`` arguments here are read.
+
+    Parameters
+    ----------
+    labels : str or sequence
+        ``"a, b,c"`` or ``["a", "b"]``.
+
+    Returns
+    -------
+    tuple of str
+        The labels, in order.
+
+    Examples
+    --------
+    >>> from roisynth.io import split_list
+    >>> split_list("MCI, AD,"), split_list(["CN", " MCI"])
+    (('MCI', 'AD'), ('CN', 'MCI'))
+    """
     parts = labels.split(",") if isinstance(labels, str) else labels
     return tuple(str(label).strip() for label in parts if str(label).strip())
 
@@ -177,7 +195,7 @@ def select_rows(table: pd.DataFrame, column: str, labels) -> pd.DataFrame:
     """
     if column not in table.columns:
         raise ValueError(f"the table has no group column {column!r} (group_column, --group-column)")
-    wanted = _labels(labels)
+    wanted = split_list(labels)
     rows = table[table[column].astype(str).isin(wanted)]
     if rows.empty:
         raise ValueError(f"no rows with {column} in {','.join(wanted)!r}")
@@ -285,7 +303,7 @@ def select_rois(table: pd.DataFrame, rois="muse") -> list[str]:
     if isinstance(rois, str) and rois == "numeric":
         numeric = pd.api.types.is_numeric_dtype
         return [c for c in table.columns if str(c).lower() not in COVARIATES and numeric(table[c])]
-    wanted = list(_labels(rois))
+    wanted = list(split_list(rois))
     missing = [c for c in wanted if c not in table.columns]
     if missing:
         raise ValueError(f"rois: columns {missing} are not in the table")

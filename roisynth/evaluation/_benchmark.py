@@ -364,12 +364,12 @@ def write_benchmark(output="benchmark_output", *, table=None, group_column: str 
     """
     from pathlib import Path
 
-    from ..io import _labels, read_cohorts, select_rois, write_table
+    from ..io import read_cohorts, select_rois, split_list, write_table
 
     every = benchmark_models(quick=quick)
     chosen = every
     if models:
-        wanted = _labels(models)
+        wanted = split_list(models)
         chosen = {name: m for name, m in every.items() if any(w.lower() in name.lower() for w in wanted)}
         if not chosen:
             raise ValueError(f"models {models!r} (--models) matches none of {list(every)}")

@@ -476,7 +476,7 @@ def build_report_from_tables(output="report.html", *, source, train, test=None, 
     >>> path.name, "w2_background" in path.read_text()
     ('report.html', True)
     """
-    from ..io import _labels, read_cohorts, read_synthetic
+    from ..io import read_cohorts, read_synthetic, split_list
 
     split = {"group_column": group_column, "background": background, "target": target}
     train = read_cohorts(train, **split)
@@ -488,7 +488,7 @@ def build_report_from_tables(output="report.html", *, source, train, test=None, 
     else:
         given = {"synthetic": read_synthetic(source)}
     return build_report(output, train=train, test=test, groups=groups,
-                        rois=None if rois is None else list(_labels(rois)), n_bootstrap=n_bootstrap,
+                        rois=None if rois is None else list(split_list(rois)), n_bootstrap=n_bootstrap,
                         random_state=random_state, title=title, **given)
 
 
