@@ -32,6 +32,7 @@ from ._latent_density import LatentMixture
 
 _CHUNK = 16_384  # rows generated at a time: buffers stay in cache
 _CALIBRATION_CODES = 131_072  # codes drawn to compute the calibration offsets (8 chunks)
+_OFFSET_ROWS = {"background": 0, "healthy": 1, "target": 2}  # rows b_B, b_H, b_T of calibration_offsets_
 
 
 class NeuralSynthesizer(BaseSynthesizer):
@@ -127,12 +128,7 @@ class NeuralSynthesizer(BaseSynthesizer):
     def _warn_if_small(self, n_background: int, n_target: int, train_background: int, train_target: int) -> None:
         """Warn (:class:`~roisynth.exceptions.SmallDataWarning`) when a cohort has fewer training rows
         (after the validation hold-out) than ROIs, saying what was fitted from how few rows and what
-        to do. The figures quoted are those of ``benchmarks/RESULTS.md`` ("Small data", 3 seeds at
-        100 CN / 190 patients, 85 / 161 training rows for 139 ROIs): W2 to held-out data 1.14 (CN)
-        and 1.34 (patients) × the real data's own against 1.05 / 1.11 at 1050 per cohort, twins
-        0.63 × the patients' error against 0.35, severity AUC AD vs CN 0.78 against a hippocampal
-        z-score's 0.90; ``noise="diagonal"`` raised that AUC to 0.84 but made the synthetic data
-        less faithful (W2 1.36 / 1.49, twins 0.72)."""
+        to do; the advice rests on the measurements in ``benchmarks/RESULTS.md`` ("Small data")."""
         p = self.n_features_in_
         if min(train_background, train_target) >= p:
             return
@@ -255,8 +251,7 @@ class NeuralSynthesizer(BaseSynthesizer):
         {"background", "healthy", "target"} (b_B, b_H, b_T), or None without calibration."""
         if self.calibration_offsets_ is None:
             return None
-        index = {"background": 0, "healthy": 1, "target": 2}
-        return tuple(torch.as_tensor(self.calibration_offsets_[index[r]], dtype=torch.float32) for r in rows)
+        return tuple(torch.as_tensor(self.calibration_offsets_[_OFFSET_ROWS[r]], dtype=torch.float32) for r in rows)
 
     # -- generation ----------------------------------------------------------------------
     def _latent_width(self, joint: bool) -> int:
@@ -389,7 +384,9 @@ class NeuralSynthesizer(BaseSynthesizer):
         """f(z, c) + b (standardized, float64): b_H for a healthy decode (c None), b_T otherwise,
         as on the two sides of a synthetic pair."""
         mean = self.module_.decoder(z, c).double().numpy()
-        return mean if self.calibration_offsets_ is None else mean + self.calibration_offsets_[1 if c is None else 2]
+        if self.calibration_offsets_ is None:
+            return mean
+        return mean + self.calibration_offsets_[_OFFSET_ROWS["healthy" if c is None else "target"]]
 
     def _as_tensor(self, values: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(self._standardize(values), dtype=torch.float32)
