@@ -32,7 +32,15 @@ class Persistent(ABC):
     ``metadata`` is JSON-able and holds the hyperparameters under ``"params"``; files are
     written by :mod:`roisynth.utils.persistence` and can be read back by :func:`load`. Every
     subclass is registered by name, so that :func:`load` finds the class of a file.
+
+    ``stores_training_data`` declares whether a saved file holds training rows or cells. It is
+    False for every estimator whose file holds only parameters; a class that *is* its training
+    data (:class:`~roisynth.KDESynthesizer`) sets it True, warns with
+    :class:`~roisynth.exceptions.TrainingDataWarning` in ``save``, and a release refuses it
+    unless asked explicitly.
     """
+
+    stores_training_data = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

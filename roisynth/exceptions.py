@@ -67,4 +67,31 @@ class SmallDataWarning(UserWarning):
     """
 
 
-__all__ = ["InvalidParameterError", "NotFittedError", "PairingNotSupportedError", "SmallDataWarning"]
+class TrainingDataWarning(UserWarning):
+    """A model file about to be written holds the training data itself.
+
+    Raised by ``save`` of the estimators that *are* their training data and declare it with the
+    class attribute ``stores_training_data = True``: :class:`~roisynth.KDESynthesizer` keeps its
+    kernels on the (standardized) training rows, so its file, and samples drawn close to a
+    kernel, reveal real subjects. Such a file is not shareable: keep it where the training data
+    may be kept, and share synthetic tables from a model that does not store its data instead
+    (a release refuses these models unless asked explicitly).
+
+    Examples
+    --------
+    >>> import os, tempfile, warnings
+    >>> from roisynth import KDESynthesizer, datasets
+    >>> from roisynth.exceptions import TrainingDataWarning
+    >>> cohort = datasets.load_example()
+    >>> cn = cohort.loc[cohort.diagnosis == "CN", datasets.roi_names()[:4]]
+    >>> model = KDESynthesizer(bandwidth=0.5, random_state=0).fit(cn)
+    >>> with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     model.save(os.path.join(folder, "kde.roisynth"))
+    >>> KDESynthesizer.stores_training_data, [w.category.__name__ for w in caught]
+    (True, ['TrainingDataWarning'])
+    """
+
+
+__all__ = ["InvalidParameterError", "NotFittedError", "PairingNotSupportedError", "SmallDataWarning",
+           "TrainingDataWarning"]

@@ -11,6 +11,7 @@ import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_is_fitted
 
+from ..exceptions import TrainingDataWarning
 from ..utils import persistence
 from ..utils._param_validation import Interval, Options, validate_params
 from ..utils.validation import check_sample_size, seed_from
@@ -141,10 +142,13 @@ class KDESynthesizer(CohortDensitySynthesizer):
     (σ̄² the mean per-dimension variance of the group, d its dimension). Log-likelihoods
     are computed exactly in log space (:func:`log_kde`).
 
-    Privacy: a KDE stores its training rows and samples perturbed copies of them; with a
-    small bandwidth synthetic subjects nearly reproduce real ones (the privacy metrics of
-    :mod:`roisynth.metrics` measure this), and a saved model file contains the
-    (standardized) training data itself.
+    **Privacy: a KDE is its training data.** It stores its training rows and samples perturbed
+    copies of them; with a small bandwidth synthetic subjects nearly reproduce real ones (the
+    privacy metrics of :mod:`roisynth.metrics` measure this), and a saved model file contains
+    the (standardized) training rows themselves, from which the raw rows follow exactly
+    (x = μ + σ ⊙ z). The class declares it (``stores_training_data = True``), :meth:`save`
+    warns with :class:`~roisynth.exceptions.TrainingDataWarning`, and a release refuses the
+    model unless asked explicitly. Do not share a KDE's file.
 
     Parameters
     ----------
@@ -205,6 +209,8 @@ class KDESynthesizer(CohortDensitySynthesizer):
     >>> model.sample(4, cohort="background").shape
     (4, 6)
     """
+
+    stores_training_data = True
 
     _parameter_constraints = {
         "bandwidth": [Options({"cv"}), Interval(numbers.Real, 0, None, closed="neither")],
@@ -437,6 +443,31 @@ class KDESynthesizer(CohortDensitySynthesizer):
         return pd.concat([labels, out], axis=1)
 
     # -- persistence ---------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Save the fitted model to ``path``, warning that the file holds the training rows.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (replaced atomically).
+
+        Warns
+        -----
+        TrainingDataWarning
+            Always: the kernels are the (standardized) training rows, so the file must not be
+            shared.
+        """
+        check_is_fitted(self, "kernels_")
+        super().save(path)
+        n = int(self.stratum_sizes_.sum())
+        warnings.warn(
+            f"{path} holds the {n} training rows of this KDESynthesizer (its kernels, standardized: "
+            "the raw rows follow exactly from the stored mean_ and scale_): do not share the file; share "
+            "synthetic tables of a model that stores no training data",
+            TrainingDataWarning,
+            stacklevel=2,
+        )
+
     def _get_state(self):
         check_is_fitted(self, "kernels_")
         metadata, tensors = super()._get_state()
