@@ -119,7 +119,9 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
     salient_mean_ : Series
         Patients' mean of every salient dimension (fills the dropped ones when sampling).
     codes_ : DataFrame of shape (n_target, n_salient_used)
-        The training patients' salient codes (columns ``salient_columns_``).
+        The training patients' salient codes (columns ``salient_columns_``), with the index of
+        ``target``; a loaded model numbers them 0..n_target − 1 instead, as its file keeps no
+        training identifier.
     n_subtypes_ : int
         K.
     bic_ : Series or None
@@ -133,7 +135,7 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
     fold_ari_ : float
         Its mean pairwise ARI (nan with one fold).
     labels_ : Series of shape (n_target,)
-        Consensus subtype (1..K) of every training patient.
+        Consensus subtype (1..K) of every training patient, with the index of ``codes_``.
     subtype_frequencies_ : Series of shape (K,)
         Share of the training patients in each subtype (index 1..K).
     fold_weights_ : ndarray of shape (n_folds, K)
@@ -380,7 +382,8 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
     # -- persistence -----------------------------------------------------------------------
     def _get_state(self) -> tuple[dict, dict]:
         """The model's own state (tensors prefixed ``model/``, as a pipeline saves its steps),
-        the codes, the fold mixtures and the consensus."""
+        the codes, the fold mixtures and the consensus; not the training patients' index (their
+        identifiers)."""
         check_is_fitted(self, "consensus_")
         model_entry, model_tensors = nested_state(self.model_, "model")
         given = "none" if self.model is None else "fitted" if self.model is self.model_ else "unfitted"
@@ -390,7 +393,7 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
             "params": params,
             "model": {**model_entry, "given": given},
             "salient": list(self.salient_mean_.index), "salient_columns": list(self.salient_columns_),
-            "index": self.codes_.index.tolist(), "n_subtypes": self.n_subtypes_,
+            "n_subtypes": self.n_subtypes_,
             "bic": criterion(self.bic_), "silhouette": criterion(self.silhouette_), "mean_ari": self.fold_ari_,
         }
         arrays = {
@@ -417,7 +420,7 @@ class SalientSubtypes(SubtypeMixin, Persistent, BaseEstimator):
         as_int = lambda a: a.astype(np.int64)  # noqa: E731
         self.salient_mean_ = pd.Series(array["salient_mean"], index=metadata["salient"])
         self.salient_columns_ = metadata["salient_columns"]
-        self.codes_ = pd.DataFrame(array["codes"], index=metadata["index"], columns=self.salient_columns_)
+        self.codes_ = pd.DataFrame(array["codes"], columns=self.salient_columns_)  # the file has no identifiers
         self.n_subtypes_ = metadata["n_subtypes"]
         ks = lambda start, n: pd.Index(range(start, start + n), name="n_subtypes")  # noqa: E731
         bic = metadata["bic"]
