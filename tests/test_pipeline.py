@@ -123,3 +123,66 @@ def test_bad_pipeline_input(cohort):
         pipe.fit(cohort.drop(columns="icv"), cohort)
     with pytest.raises(TypeError, match="DataFrame"):
         pipe.fit(cohort[ROIS].to_numpy(), None)
+
+
+# -- shareable by construction (issue 16): generated covariates, interactions, conditions ---------------------
+QUASI_IDENTIFIERS = ["site", "age", "sex", "icv"]
+
+
+def test_no_synthetic_subject_carries_a_real_quasi_identifier(fitted, cohort):
+    healthy, disease = fitted.sample_paired(2000, random_state=3)
+    real = set(cohort[QUASI_IDENTIFIERS].itertuples(index=False, name=None))
+    assert not real & set(healthy[QUASI_IDENTIFIERS].itertuples(index=False, name=None))
+    assert not healthy.age.isin(cohort.age).any() and not healthy.icv.isin(cohort.icv).any()
+    # the generated covariates still follow the patients' own distribution
+    patients = cohort[cohort.diagnosis != "CN"]
+    assert healthy.age.mean() == pytest.approx(patients.age.mean(), abs=0.6)
+    assert (healthy.sex == "F").mean() == pytest.approx((patients.sex == "F").mean(), abs=0.04)
+
+
+def test_conditional_sampling_in_the_pipeline(fitted):
+    women = fitted.sample(300, conditions={"sex": "F", "age": (70, 80), "site": "site2"}, random_state=4)
+    assert set(women.sex) == {"F"} and set(women.site) == {"site2"} and women.age.between(70, 80).all()
+    healthy, disease = fitted.sample_paired(conditions=pd.DataFrame({"age": [62.0, 88.0]}), random_state=4)
+    assert healthy.age.tolist() == disease.age.tolist() == [62.0, 88.0]
+    with pytest.raises(ValueError, match="outside the training support"):
+        fitted.sample(5, conditions={"age": 110})
+    with pytest.raises(ValueError, match="covariates .* or conditions, not both"):
+        fitted.sample(5, covariates=healthy[QUASI_IDENTIFIERS], conditions={"sex": "F"})
+
+
+def _interaction_cohorts(n=1500, seed=0):
+    """Healthy and patient tables where the patients' atrophy of ROI 0 grows with age:
+    effect(age) = -(0.04 + 0.004 (age - 70)) x the healthy volume, i.e. its age slope is
+    -0.004 x 3000 = -12 mm³ per year beyond the healthy slope."""
+    rng = np.random.default_rng(seed)
+    rois = ROIS[:4]
+
+    def cohort(disease):
+        age = rng.uniform(55, 90, n)
+        sex = rng.choice(["F", "M"], n)
+        icv = rng.normal(1.4e6, 1.2e5, n) + 1e5 * (sex == "M")
+        base = 3000 - 10 * (age - 70) + 4e-4 * (icv - 1.4e6)
+        values = base[:, None] * np.array([1.0, 0.9, 0.5, 1.2]) + rng.normal(0, 150, (n, 4))
+        if disease:
+            values[:, 0] -= (0.04 + 0.004 * (age - 70)) * 3000
+        return pd.DataFrame({"age": age, "sex": sex, "icv": icv, **dict(zip(rois, values.T))})
+
+    return cohort(False), cohort(True), rois
+
+
+@pytest.mark.parametrize("interactions", [True, False])
+def test_age_by_disease_interaction_survives(interactions):
+    from roisynth import GaussianMixtureSynthesizer
+
+    healthy, patients, rois = _interaction_cohorts()
+    pipe = make_pipeline(CovariateResidualizer(), GaussianMixtureSynthesizer(max_components=1, random_state=0))
+    pipe.set_params(rois=rois, interactions=interactions, random_state=0).fit(healthy, patients)
+    synthetic = {c: pipe.sample(8000, cohort=c, random_state=i) for i, c in enumerate(("background", "target"))}
+    slope = {c: _slope(t, rois[0]) for c, t in synthetic.items()}
+    interaction = slope["target"] - slope["background"]
+    if interactions:   # the truth is -12 mm³/year; within 20 %
+        assert interaction == pytest.approx(-12.0, rel=0.2)
+    else:              # without cohort effects the interaction is lost (the behaviour before issue 16)
+        assert abs(interaction) < 3.0
+    assert slope["background"] == pytest.approx(-10.0, rel=0.2)
