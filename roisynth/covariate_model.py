@@ -186,7 +186,8 @@ class CovariateModel(BaseEstimator):
         cells = sorted(set(keys), key=repr)
         index = {cell: i for i, cell in enumerate(cells)}
         codes = np.array([index[k] for k in keys])
-        return [tuple(map(_json_value, c)) for c in cells], codes, np.bincount(codes, minlength=len(cells)).astype(float)
+        counts = np.bincount(codes, minlength=len(cells)).astype(float)
+        return [tuple(map(_json_value, c)) for c in cells], codes, counts
 
     def _fit_mixture(self, z: np.ndarray, codes: np.ndarray, n_cells: int) -> None:
         d = z.shape[1]
