@@ -1,4 +1,6 @@
-r"""Privacy: how close synthetic rows sit to the training rows, compared with fresh real rows.
+r"""Privacy: how close synthetic rows sit to the training rows, compared with fresh real rows,
+and what they copy exactly (:func:`exact_copies`; the attacks of a privacy audit are in
+:mod:`roisynth.metrics.attacks`).
 
 All distances are Euclidean, computed after standardizing every table with the mean and
 standard deviation of ``train`` (z-score units; a constant training column is left unscaled).
@@ -10,8 +12,9 @@ rows as new real subjects are, one that memorizes puts them closer.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-from ..utils.validation import check_choice, check_nonnegative, seed_from
+from ..utils.validation import as_frame, check_choice, check_nonnegative, seed_from
 from ._common import check_tables
 
 METHODS = ("distance", "density")
@@ -181,3 +184,136 @@ def membership_inference_auc(synthetic, train, holdout, method: str = "distance"
             else check_nonnegative(bandwidth, "bandwidth", positive=True)
         scores = log_kde(synth, candidates, [h])[0]
     return float(roc_auc_score(np.r_[np.ones(m), np.zeros(m)], scores))
+
+
+#: Covariate-like columns taken as quasi-identifiers when present (matched case-insensitively):
+#: what a register or a hospital file holds besides the images.
+DEFAULT_QUASI_IDENTIFIERS = ("site", "age", "sex", "icv")
+
+#: Integer values below this magnitude are left out of the cell check of :func:`exact_copies`:
+#: codes, counts and ages in whole years coincide by chance.
+SMALL_INTEGER = 1000
+
+
+def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numeric columns rounded to float32 (then back to float64), others as strings: equal
+    values compare equal whatever the table's precision (a float32 file, a CSV round trip)."""
+    return pd.DataFrame({c: frame[c].to_numpy(float).astype(np.float32).astype(float)
+                         if _is_numeric(frame[c]) else frame[c].astype(str).to_numpy() for c in frame.columns})
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def _row_matches(synthetic: pd.DataFrame, train: pd.DataFrame, columns) -> np.ndarray:
+    """Which synthetic rows equal some training row on ``columns`` (float32-rounded)."""
+    hashes = [pd.util.hash_pandas_object(_comparable(t[columns]), index=False).to_numpy() for t in (synthetic, train)]
+    return np.isin(hashes[0], hashes[1])
+
+
+def default_quasi_identifiers(columns) -> list:
+    """The columns among ``columns`` named like a covariate of ``DEFAULT_QUASI_IDENTIFIERS``.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        Column names.
+
+    Returns
+    -------
+    list of str
+        Those named site, age, sex or icv (case-insensitive), in their order.
+
+    Examples
+    --------
+    >>> from roisynth.metrics.privacy import default_quasi_identifiers
+    >>> default_quasi_identifiers(["participant_id", "Site", "age", "Hippocampus_L", "ICV"])
+    ['Site', 'age', 'ICV']
+    """
+    return [c for c in columns if str(c).lower() in DEFAULT_QUASI_IDENTIFIERS]
+
+
+def exact_copies(synthetic, train, quasi_identifiers=None) -> dict:
+    """Count what a synthetic table copies exactly from the training table.
+
+    Values are compared on the columns the two tables share (DataFrames by name, two arrays by
+    position), numeric ones after rounding both sides to float32, so that a copy survives a
+    float32 file or a CSV round trip; other columns as text.
+
+    - ``rows``: synthetic rows equal to a training row on every shared column;
+    - ``quasi_identifiers``: synthetic rows whose quasi-identifier tuple (e.g. site, age, sex,
+      ICV) equals a training subject's — the attributes a register holds, which single a person
+      out even when the volumes are new;
+    - ``cells``: single numeric synthetic cells equal to a value of the same training column.
+      Integer values below ``SMALL_INTEGER`` (1000) in magnitude are left out: codes, counts and
+      whole-year ages coincide by chance, not by copying. ``cells_by_column`` gives, per column
+      with at least one copy, the share of its checked cells that are copies.
+
+    Parameters
+    ----------
+    synthetic : DataFrame or ndarray of shape (n_synthetic, n_columns)
+        Synthetic rows.
+    train : DataFrame or ndarray of shape (n_train, n_columns)
+        The real rows the synthesizer was trained on.
+    quasi_identifiers : list of str or None, default=None
+        The quasi-identifier columns; None: those named site, age, sex or icv
+        (case-insensitive, see :func:`default_quasi_identifiers`) among the shared columns.
+
+    Returns
+    -------
+    dict
+        ``n_synthetic``; ``rows``; ``quasi_identifiers`` (None when there is no quasi-identifier
+        column) and ``quasi_identifier_columns``; ``cells``, ``cells_checked`` and
+        ``cells_by_column`` ({column: share of its checked cells that are copies}).
+
+    Raises
+    ------
+    ValueError
+        If the tables share no column, or a quasi-identifier is not a shared column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from roisynth.metrics import exact_copies
+    >>> rng = np.random.default_rng(0)
+    >>> train = pd.DataFrame({"age": rng.uniform(60, 90, 50), "sex": rng.choice(["F", "M"], 50),
+    ...                       "Hippocampus_L": rng.normal(3500, 400, 50)})
+    >>> synthetic = train.assign(Hippocampus_L=rng.normal(3500, 400, 50))  # covariates copied
+    >>> copies = exact_copies(synthetic, train)
+    >>> copies["rows"], copies["quasi_identifiers"], copies["cells"], copies["cells_by_column"]
+    (0, 50, 50, {'age': 1.0})
+    """
+    synthetic, train = as_frame(synthetic, "synthetic"), as_frame(train, "train")
+    columns = [c for c in train.columns if c in synthetic.columns]
+    if not columns:
+        raise ValueError("synthetic and train share no column")
+    if quasi_identifiers is None:
+        quasi_identifiers = default_quasi_identifiers(columns)
+    else:
+        quasi_identifiers = [quasi_identifiers] if isinstance(quasi_identifiers, str) else list(quasi_identifiers)
+        unknown = [c for c in quasi_identifiers if c not in columns]
+        if unknown:
+            raise ValueError(f"quasi_identifiers {unknown} are not columns of both synthetic and train")
+    cells = checked = 0
+    by_column = {}
+    for column in columns:
+        if not (_is_numeric(synthetic[column]) and _is_numeric(train[column])):
+            continue
+        values = synthetic[column].to_numpy(float).astype(np.float32)
+        counted = ~((values == np.round(values)) & (np.abs(values) < SMALL_INTEGER))
+        copied = counted & np.isin(values, train[column].to_numpy(float).astype(np.float32))
+        cells, checked = cells + int(copied.sum()), checked + int(counted.sum())
+        if copied.any():
+            by_column[column] = float(copied.sum() / counted.sum())
+    return {
+        "n_synthetic": len(synthetic),
+        "rows": int(_row_matches(synthetic, train, columns).sum()),
+        "quasi_identifiers": int(_row_matches(synthetic, train, quasi_identifiers).sum()) if quasi_identifiers
+        else None,
+        "quasi_identifier_columns": quasi_identifiers,
+        "cells": cells,
+        "cells_checked": checked,
+        "cells_by_column": by_column,
+    }
