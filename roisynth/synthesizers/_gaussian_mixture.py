@@ -17,6 +17,7 @@ from ..utils.validation import check_sample_size, seed_from
 from ._cohort_densities import CohortDensitySynthesizer
 
 COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
+MIN_COMPONENT_ROWS = 5  # training rows (responsibility mass) below which a component would near-copy real subjects
 
 
 def _full_covariances(covariances: np.ndarray, covariance_type: str, n_components: int, n_features: int) -> np.ndarray:
@@ -43,6 +44,11 @@ class GaussianMixtureSynthesizer(CohortDensitySynthesizer):
     K = 1..``max_components`` (p_K: free parameters). Sampling draws k ~ Categorical(π_c),
     z = m_ck + L_ck ε with ε ~ N(0, I) and L_ck L_ckᵀ = Σ_ck, and returns x = μ + σ ⊙ z.
     The two cohorts are independent: nothing pairs a synthetic control with a patient.
+
+    No component may rest on fewer than 5 training rows (n_c π_ck < 5): EM gives a component
+    that holds one row a mean equal to that row, which the model file would then store. With
+    ``"bic"`` such mixture sizes are not chosen (their BIC is still reported); a fixed
+    ``n_components`` that leads to one is a ``ValueError``.
 
     Parameters
     ----------
@@ -150,7 +156,7 @@ class GaussianMixtureSynthesizer(CohortDensitySynthesizer):
         for cohort, Z in cohorts.items():
             if sizes[0] > len(Z):
                 raise ValueError(f"n_components={sizes[0]} exceeds the {len(Z)} rows of the {cohort} cohort")
-            bic[cohort], best = {}, None
+            bic[cohort], best, smallest = {}, None, {}
             for k in sizes[: len(Z)]:  # at most one component per row
                 gmm = GaussianMixture(
                     k,
@@ -160,9 +166,17 @@ class GaussianMixtureSynthesizer(CohortDensitySynthesizer):
                     max_iter=self.max_iter,
                     random_state=seed,
                 ).fit(Z)
-                bic[cohort][k] = gmm.bic(Z)
-                if best is None or bic[cohort][k] < bic[cohort][best.n_components]:
+                bic[cohort][k], smallest[k] = gmm.bic(Z), gmm.weights_.min() * len(Z)
+                eligible = smallest[k] >= MIN_COMPONENT_ROWS
+                if eligible and (best is None or bic[cohort][k] < bic[cohort][best.n_components]):
                     best = gmm
+            if best is None:
+                tried = ", ".join(f"{rows:.1f} with n_components={k}" for k, rows in smallest.items())
+                raise ValueError(
+                    f"the {cohort} cohort ({len(Z)} rows) leaves a mixture component with fewer than "
+                    f"{MIN_COMPONENT_ROWS} training rows ({tried}): its mean would be a near copy of real subjects; "
+                    "lower n_components or add subjects"
+                )
             self.weights_[cohort] = best.weights_
             self.means_[cohort] = best.means_
             self.covariances_[cohort] = best.covariances_
