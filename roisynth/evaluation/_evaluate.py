@@ -87,7 +87,7 @@ def fidelity_summary(model, train: tuple, test: tuple, random_state=0) -> pd.Dat
 
 
 def evaluate(model, train: tuple, test: tuple, n_bootstrap: int = 1000, ci: float = 0.95, random_state=0,
-             n_jobs: int = 1) -> pd.DataFrame:
+             n_jobs: int = 1, n_attacks: int = 500) -> pd.DataFrame:
     """Fidelity, utility and privacy of a fitted synthesizer, each next to its real-data reference.
 
     ``train`` and ``test`` are the ``(background, target)`` ROI tables the model was fitted on
@@ -119,7 +119,19 @@ def evaluate(model, train: tuple, test: tuple, n_bootstrap: int = 1000, ci: floa
       synthetic rows; reference = trained on real rows (TRTR);
     - ``dcr_ratio``: median distance of synthetic rows to their closest training row over the
       same for held-out rows (≈ 1 ideal, ≪ 1 = copies of training subjects);
-    - ``membership_auc``: AUC of a distance-based membership-inference attack (0.5 ideal).
+    - ``membership_auc``: AUC of a distance-based membership-inference attack (0.5 ideal);
+    - the privacy audit of :func:`~roisynth.metrics.privacy_audit` (anonymeter's attacks, both
+      cohorts pooled; the held-out rows are the control): ``singling_out_univariate``,
+      ``singling_out_multivariate``, ``linkability`` and ``inference_<roi>`` (three ROIs), each
+      the risk with its confidence interval as ``low``/``high`` (reference 0; flagged by
+      :func:`~roisynth.metrics.privacy_flags` when ``low`` > 0.1), then ``exact_rows`` and
+      ``exact_cells``, counts of synthetic rows and cells equal to training ones (reference 0).
+
+    ``evaluate`` sees the tables it is given, usually ROI columns only. Covariates (site, age,
+    sex, ICV) are audited when the tables carry them: call
+    :func:`~roisynth.metrics.privacy_audit` on the full synthetic table against the full
+    training and held-out tables, which adds the ``exact_quasi_identifiers`` row and
+    quasi-identifier linkability (the report and ``roisynth release`` do so).
 
     Parameters
     ----------
@@ -137,6 +149,8 @@ def evaluate(model, train: tuple, test: tuple, n_bootstrap: int = 1000, ci: floa
         Seed of the synthetic draws, the classifiers and the bootstrap.
     n_jobs : int, default=1
         Workers of the bootstrap.
+    n_attacks : int, default=500
+        Attacks of each kind in the privacy audit (0: no audit rows).
 
     Returns
     -------
@@ -169,18 +183,22 @@ def evaluate(model, train: tuple, test: tuple, n_bootstrap: int = 1000, ci: floa
         effect_error,
         membership_inference_auc,
         mmd,
+        privacy_audit,
         tstr,
     )
+    from ..utils.validation import check_nonnegative
 
+    n_attacks = int(check_nonnegative(n_attacks, "n_attacks"))
     z = standardizer(train[0])
     rng = np.random.default_rng(random_state)
     seed = lambda: int(rng.integers(2**31))  # noqa: E731
     real_train, real_test = [z(t) for t in train], [z(t) for t in test]
-    synth = [z(model.sample(len(t), cohort=c, random_state=seed())) for c, t in zip(("background", "target"), train)]
+    raw = [model.sample(len(t), cohort=c, random_state=seed()) for c, t in zip(("background", "target"), train)]
+    synth = [z(t) for t in raw]
     rows = {}
 
-    def add(name, value, reference=np.nan, ideal="", ratio=True, pair=None):
-        low = high = np.nan
+    def add(name, value, reference=np.nan, ideal="", ratio=True, pair=None, interval=(np.nan, np.nan)):
+        low, high = interval
         if pair is not None and n_bootstrap:
             result = bootstrap(gaussian_w2, *pair, n=n_bootstrap, ci=ci, random_state=seed(), n_jobs=n_jobs,
                                method="centered")
@@ -209,6 +227,17 @@ def evaluate(model, train: tuple, test: tuple, n_bootstrap: int = 1000, ci: floa
     pooled = [pd.concat(pair) for pair in (synth, real_train, real_test)]
     add("dcr_ratio", distance_to_closest_record(*pooled)["ratio"], 1.0, "1 (≪ 1: copies)", ratio=False)
     add("membership_auc", membership_inference_auc(*pooled, random_state=seed()), 0.5, "0.5", ratio=False)
+    if n_attacks:
+        columns = train[0].columns
+        audit = privacy_audit(*(pd.concat([t[columns] for t in pair]) for pair in (raw, train, test)),
+                              n_attacks=n_attacks, random_state=seed())
+        for name, row in audit.iterrows():
+            if name.startswith("exact_"):
+                if not np.isnan(row["copies"]):
+                    add(name, row["copies"], 0.0, "0", ratio=False)
+            else:
+                add(name, row["risk"], 0.0, "0 (flagged when low > 0.1)", ratio=False,
+                    interval=(row["risk_low"], row["risk_high"]))
     table = pd.DataFrame(rows).T
     return table.astype({c: float for c in ("value", "low", "high", "reference", "ratio")})
 

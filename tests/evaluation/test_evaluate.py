@@ -54,6 +54,11 @@ def test_a_perfect_generator_scores_like_real_data(tables):
     assert abs(table.loc["detection_auc_target", "value"] - 0.5) < 0.08
     assert table.loc["dcr_ratio", "value"] == pytest.approx(1, abs=0.1)
     assert abs(table.loc["membership_auc", "value"] - 0.5) < 0.08
+    attacks = [n for n in table.index if n.startswith(("singling_out", "linkability", "inference_"))]
+    assert len(attacks) == 6 and (table.loc[attacks, "low"] == 0).all()  # every risk interval covers 0
+    assert table.loc["exact_rows", "value"] == 0
+    # cells equal at float32 precision (7 digits) by chance: a few in 9600, far below the 1 % flag
+    assert table.loc["exact_cells", "value"] < 0.001 * 800 * P
     # fresh draws of 400 per cohort: as close to the held-out d as 400 real rows, within the noise of d
     # at these sizes (over seeds of the draws, 90 % of scales in [0.97, 1.15], of ratios in [0.70, 1.38])
     assert table.loc["effect_map_rmse", "ratio"] == pytest.approx(1, abs=0.4)
@@ -63,7 +68,10 @@ def test_a_perfect_generator_scores_like_real_data(tables):
 def test_a_copier_is_flagged_by_the_privacy_rows(tables):
     table = evaluate(Copier(tables[0]), *tables, n_bootstrap=0)
     assert table.loc["dcr_ratio", "value"] < 0.01 and table.loc["membership_auc", "value"] > 0.95
-    assert table[["low", "high"]].isna().all().all()  # no bootstrap asked
+    assert table.loc[["w2_background", "w2_target", "w2_unpaired"], ["low", "high"]].isna().all().all()  # no bootstrap
+    attacks = [n for n in table.index if n.startswith(("singling_out", "linkability", "inference_"))]
+    assert (table.loc[attacks, "low"] > 0.1).all()  # the audit flags every attack
+    assert table.loc["exact_rows", "value"] == 800 and table.loc["exact_cells", "value"] == 800 * P
     # the training rows themselves reproduce the training effects exactly
     assert table.loc["effect_map_scale", "value"] == pytest.approx(1.0)
     assert table.loc["effect_map_rmse", "ratio"] == pytest.approx(1.0)
