@@ -18,7 +18,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..base import load
 from ..io import read_table
-from ..metrics import cohens_d, effect_error, effect_maps
+from ..metrics import cohens_d, effect_error, effect_maps, privacy_audit, privacy_flags
+from ..metrics.privacy import default_quasi_identifiers
 from ..pipeline import SynthesisPipeline
 from ..utils.atomic import write_bytes
 from ..utils.validation import as_frame, check_numeric_table, seed_from
@@ -89,7 +90,7 @@ th,td{border:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top
 th{background:#f3f3f3} td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 .banner{padding:.7em 1em;border-radius:4px;margin:1em 0}
 .warning{background:#fff4e5;border:1px solid #f0a030} .alert{background:#fdecea;border:1px solid #d9534f}
-.note{color:#555;font-style:italic} .muted{color:#666;font-size:.9em}
+tr.flagged td{background:#fdecea} .note{color:#555;font-style:italic} .muted{color:#666;font-size:.9em}
 figure{margin:1em 0} figure img{max-width:100%;border:1px solid #eee} figcaption{color:#333;margin-top:.4em}
 """
 
@@ -185,13 +186,13 @@ def _metric_table(synthetic: tuple, train: tuple, test, n_bootstrap: int, seeds:
     of the training tables (both seen by the model: optimistic) and blanks the privacy rows,
     which need subjects the model never saw."""
     source = _SyntheticTables(*synthetic)
-    if test is not None:
-        return evaluate(source, train, test, n_bootstrap=n_bootstrap, random_state=seeds["evaluate"])
+    if test is not None:  # the privacy audit has its own section (_privacy_html), with the covariates
+        return evaluate(source, train, test, n_bootstrap=n_bootstrap, random_state=seeds["evaluate"], n_attacks=0)
     rng = np.random.default_rng(seeds["split"])
     halves = [rng.permutation(len(t)) for t in train]
     first = tuple(t.iloc[np.sort(h[: len(h) // 2])] for t, h in zip(train, halves))
     second = tuple(t.iloc[np.sort(h[len(h) // 2:])] for t, h in zip(train, halves))
-    table = evaluate(source, first, second, n_bootstrap=n_bootstrap, random_state=seeds["evaluate"])
+    table = evaluate(source, first, second, n_bootstrap=n_bootstrap, random_state=seeds["evaluate"], n_attacks=0)
     table.loc[list(PRIVACY_ROWS), ["value", "low", "high", "reference", "ratio"]] = np.nan
     return table
 
@@ -224,6 +225,69 @@ def _privacy_alert(table: pd.DataFrame) -> str:
     return ('<div class="banner alert"><b>Privacy warning:</b> synthetic subjects sit unusually close to training '
             f"subjects (DCR ratio {_number(dcr)}, membership AUC {_number(auc)}): some may be near-copies of real "
             "people. Do not share this synthetic cohort as it is.</div>")
+
+
+#: Plain-language meaning of each row of :func:`~roisynth.metrics.privacy_audit` (inference rows
+#: share one text).
+AUDIT_TEXT = {
+    "singling_out_univariate": "Can one rare value of a synthetic subject (a smallest volume, a value held by "
+                               "nobody else) point at exactly one real training subject?",
+    "singling_out_multivariate": "The same with combinations of three attributes (\u201cthe only subject older "
+                                 "than 84 with a hippocampus under 2900 mm\u00b3\u201d).",
+    "linkability": "Can the synthetic data join two partial records of the same real person (e.g. a register with "
+                   "site, age, sex and ICV, and an imaging table) by their nearest synthetic subject?",
+    "inference": "Knowing every other column of a real person, can the nearest synthetic subject reveal this one "
+                 "(within 5 %)?",
+    "exact_rows": "Synthetic subjects identical to a training subject.",
+    "exact_quasi_identifiers": "Synthetic subjects carrying a training subject's exact site, age, sex and ICV.",
+    "exact_cells": "Single synthetic values equal to a training value of the same column (small integers left "
+                   "out); the risk column gives the largest share in one column.",
+}
+
+
+def _audit(synthetic: tuple, train: tuple, test: tuple, features: list, random_state: int) -> pd.DataFrame:
+    """:func:`~roisynth.metrics.privacy_audit` of the pooled cohorts on ``features`` plus the
+    covariates (site, age, sex, ICV) that the synthetic, training and held-out tables all carry."""
+    tables = [pd.concat(list(pair)) for pair in (synthetic, train, test)]
+    shared = set.intersection(*(set(t.columns) for t in tables))
+    covariates = [c for c in default_quasi_identifiers(tables[1].columns) if c in shared and c not in features]
+    return privacy_audit(*(t[covariates + list(features)] for t in tables), random_state=random_state)
+
+
+def _privacy_html(audit: pd.DataFrame | None) -> str:
+    """The privacy section: every risk with its interval, the exact copies, flagged rows marked."""
+    intro = ("<p>Attacks after anonymeter (Giomi et al., PETS 2023), the framework reviewed by the French data "
+             "protection authority (CNIL): each uses the synthetic data against the real training subjects "
+             "(<i>main</i>) and against held-out subjects the model never saw (<i>control</i>). The risk is the "
+             "main attack's success beyond the control's, (main \u2212 control) / (1 \u2212 control), with a 95 % "
+             "interval; 0 = the synthetic data tell nothing more about the training subjects than about "
+             "strangers. <i>baseline</i> = random guessing. A row is flagged when the interval's lower bound "
+             "exceeds 0.1, or when any record or quasi-identifier tuple is copied.</p>")
+    if audit is None:
+        return ("<h2>Privacy audit</h2>" + intro + '<p class="note">Not run: the attacks need held-out subjects '
+                "(test) as their control.</p>")
+    flags = privacy_flags(audit)
+    banner = ('<div class="banner alert"><b>Privacy audit failed:</b><ul>'
+              + "".join(f"<li>{html.escape(reason)}</li>" for reason in flags) + "</ul></div>") if flags else \
+        '<p class="note">Privacy audit passed: no risk above its threshold, no copied record.</p>'
+    rows = []
+    for name, row in audit.iterrows():
+        flagged = bool(privacy_flags(audit.loc[[name]]))
+        if name.startswith("exact_"):
+            figure = f"{_number(row['copies'])} of {_number(row['n_checked'])}"
+            rates = "<td></td><td></td><td></td>"
+        else:
+            figure = f"{row['risk']:.3f} [{row['risk_low']:.3f}, {row['risk_high']:.3f}]"
+            rates = "".join(f'<td class="num">{row[c]:.3f}</td>' for c in ("main_rate", "control_rate",
+                                                                            "baseline_rate"))
+        text = AUDIT_TEXT["inference" if name.startswith("inference_") else name]
+        status = '<tr class="flagged"><td>\u26a0 flagged</td>' if flagged else "<tr><td>ok</td>"
+        rows.append(f"{status}<td><code>{html.escape(str(name))}</code></td><td class=\"num\">{figure}</td>{rates}"
+                    f"<td>{html.escape(text)}</td></tr>")
+    head = "".join(f"<th>{c}</th>" for c in ("", "measure", "risk [95 % interval] or copies", "main", "control",
+                                            "baseline", "what it asks"))
+    return (f"<h2>Privacy audit</h2>{intro}{banner}<table id=\"privacy\"><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
 
 
 def _header(title: str, model, sizes: dict, n_features: int, notes: list[str]) -> str:
@@ -360,13 +424,15 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
     chosen = _choose_rois(rois, features, train)
     labels = _labels(groups, held_out)
     rng = np.random.default_rng(seed_from(random_state))
-    seeds = dict(zip(("background", "target", "evaluate", "split", "paired"), map(int, rng.integers(2**31, size=5))))
+    seeds = dict(zip(("background", "target", "evaluate", "split", "paired", "audit"),
+                     map(int, rng.integers(2**31, size=6))))
     if model is not None:
         synthetic = tuple(model.sample(len(t), cohort=c, random_state=seeds[c])
                           for c, t in zip(("background", "target"), train))
     _check_features({"synthetic background": synthetic[0], "synthetic target": synthetic[1]}, features)
     table = _metric_table(tuple(s[features] for s in synthetic), tuple(t[features] for t in train),
                           None if test is None else tuple(t[features] for t in test), n_bootstrap, seeds)
+    audit = None if test is None else _audit(synthetic, train, test, features, seeds["audit"])
 
     notes = []
     if test is None:
@@ -413,7 +479,8 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
         "copies of the training subjects? Every number sits next to the score of real data.</p>"
         f"<ul>{column_help}</ul>{_privacy_alert(table)}{_metrics_html(table)}"
         f'<p class="muted">All tables z-scored on the real healthy training subjects; {n_bootstrap} bootstrap '
-        f"replicates; random_state={html.escape(repr(random_state))}.</p>{''.join(body)}</body></html>"
+        f"replicates; random_state={html.escape(repr(random_state))}.</p>{_privacy_html(audit)}{''.join(body)}"
+        "</body></html>"
     )
     write_bytes(output, document.encode("utf-8"))
     return output

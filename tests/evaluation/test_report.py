@@ -138,6 +138,41 @@ def test_without_test_data_the_report_warns_and_blanks_privacy(model, data, tmp_
     assert _value(page, "w2_target") > 0
 
 
+def _privacy_rows(page: str) -> dict:
+    """measure -> status ("ok" or "flagged") of the rows of the privacy table."""
+    table = re.search(r'<table id="privacy">.*?</table>', page).group(0)
+    return {name: "flagged" if "flagged" in status else status
+            for status, name in re.findall(r"<tr(?: class=\"flagged\")?><td>([^<]*)</td><td><code>(\w+)</code>", table)}
+
+
+def test_the_privacy_audit_lists_every_risk_and_passes_a_generator(report):
+    _, page = report
+    rows = _privacy_rows(page)
+    assert {"singling_out_univariate", "singling_out_multivariate", "linkability", "exact_rows",
+            "exact_quasi_identifiers", "exact_cells"} <= set(rows)
+    assert sum(name.startswith("inference_") for name in rows) == 3
+    assert set(rows.values()) == {"ok"} and "Privacy audit passed" in page
+    assert re.search(r"<code>linkability</code></td><td class=\"num\">[\d.]+ \[[\d.]+, [\d.]+\]", page)
+
+
+def test_the_privacy_audit_flags_a_copier_with_its_covariates(data, tmp_path):
+    train, test, _ = data
+    covariates = datasets.load_example()[["site", "age", "sex", "icv"]]
+    train, test = ([t.join(covariates) for t in pair] for pair in (train, test))
+    page = build_report(tmp_path / "copier.html", synthetic=train, train=train, test=test,
+                        n_bootstrap=0).read_text(encoding="utf-8")
+    rows = _privacy_rows(page)
+    assert rows["exact_rows"] == rows["exact_quasi_identifiers"] == rows["linkability"] == "flagged"
+    assert "Privacy audit failed" in page and "500 of 500 synthetic rows copy a training row" in page
+
+
+def test_without_test_data_the_privacy_audit_is_not_run(model, data, tmp_path):
+    train, _, _ = data
+    page = build_report(tmp_path / "r.html", synthetic=[model.sample(100, c) for c in ("background", "target")],
+                        train=train, n_bootstrap=0).read_text(encoding="utf-8")
+    assert "Not run: the attacks need held-out subjects" in page and '<table id="privacy">' not in page
+
+
 def test_bad_arguments_are_clear_errors(model, data, tmp_path):
     train, test, groups = data
     out = tmp_path / "r.html"
