@@ -213,6 +213,17 @@ def _interval(scores: pd.DataFrame, name: str) -> pd.Series:
     return mean.apply(lambda r: f"{r[name]:.3f} [{r[name + '_low']:.3f}, {r[name + '_high']:.3f}]", axis=1)
 
 
+def _worst_risk(mean: pd.DataFrame, prefix: str) -> pd.Series | None:
+    """'risk [low, high]' of the privacy-audit row starting with ``prefix`` whose lower bound is
+    largest (means over seeds), per model; None when the scores have no such row."""
+    names = [c[:-4] for c in mean if c.startswith(prefix) and c.endswith("_low")]
+    if not names:
+        return None
+    worst = mean[[f"{n}_low" for n in names]].to_numpy().argmax(axis=1)
+    return pd.Series([f"{r[n]:.3f} [{r[n + '_low']:.3f}, {r[n + '_high']:.3f}]"
+                      for (_, r), n in zip(mean.iterrows(), np.array(names)[worst])], index=mean.index)
+
+
 def table_a1(scores: pd.DataFrame, can_pair: dict[str, bool] | None = None) -> pd.DataFrame:
     """The seed paper's Table A1 (Gaussian W2 of generated vs real target, generated vs real
     background, and generated background vs generated target next to the real value, each
@@ -220,7 +231,9 @@ def table_a1(scores: pd.DataFrame, can_pair: dict[str, bool] | None = None) -> p
     noise floor, truth-based scores (semi-synthetic data only), the effect figures of
     :func:`~roisynth.evaluation.effect_scores` (effect scale and effect error ratio, unpaired
     and paired; spurious |d| on unaffected ROIs next to the training data's own, semi-synthetic
-    data only), utility, privacy and times.
+    data only), utility, privacy (DCR, membership AUC and the audit of
+    :func:`~roisynth.metrics.privacy_audit`: the singling-out, linkability and inference risks
+    with their intervals, the worst row of each kind, and the exact row and cell copies) and times.
     Means over seeds; NaN (— in :func:`to_markdown`) where a model cannot produce a figure.
 
     Parameters
@@ -268,6 +281,14 @@ def table_a1(scores: pd.DataFrame, can_pair: dict[str, bool] | None = None) -> p
         "TSTR AUC (TRTR)": mean.apply(lambda r: f"{r['tstr_auc']:.3f} ({r['tstr_auc_reference']:.3f})", axis=1),
         "DCR ratio": mean["dcr_ratio"],
         "membership AUC": mean["membership_auc"],
+    }
+    audit = {"singling_out": "singling-out risk [95% CI]", "linkability": "linkability risk [95% CI]",
+             "inference_": "inference risk, worst ROI [95% CI]"}
+    columns |= {label: risk for prefix, label in audit.items() if (risk := _worst_risk(mean, prefix)) is not None}
+    if "exact_rows" in mean:
+        columns["exact copies (rows, cells)"] = mean.apply(lambda r: f"{r['exact_rows']:.0f}, {r['exact_cells']:.0f}",
+                                                           axis=1)
+    columns |= {
         "fit (s)": mean["fit_seconds"],
         "sample 100k (s)": mean["sample_seconds"],
     }

@@ -61,6 +61,17 @@ def test_effect_figures_of_every_model(scores):
             "spurious |d| (training data)"} <= set(table.columns)
 
 
+def test_privacy_risks_are_recorded_for_every_model(scores):
+    risks = ["singling_out_univariate", "singling_out_multivariate", "linkability"]
+    assert np.isfinite(scores[risks + [f"{r}_low" for r in risks] + [f"{r}_high" for r in risks]]).all().all()
+    assert sum(c.startswith("inference_") and c.endswith("_low") for c in scores) == 3
+    assert (scores["exact_rows"] == 0).all()
+    table = table_a1(scores)
+    for column in ("singling-out risk [95% CI]", "linkability risk [95% CI]", "inference risk, worst ROI [95% CI]"):
+        assert table[column].str.fullmatch(r"[\d.]+ \[[\d.]+, [\d.]+\]").all(), column
+    assert table["exact copies (rows, cells)"].str.startswith("0, ").all()
+
+
 class TrainingRows:
     """A "synthesizer" returning its training rows: the training effects exactly, paired too."""
 
