@@ -320,7 +320,9 @@ def _registered(name: str) -> bool:
         from importlib import import_module
 
         for module in ("synthesizers", "subtyping", "preprocessing", "pipeline"):
-            import_module(f"roisynth.{module}")
+            package = import_module(f"roisynth.{module}")
+            for public in getattr(package, "__all__", ()):   # lazy packages import their modules on access
+                getattr(package, public)
     return name in _REGISTRY
 
 

@@ -1,4 +1,5 @@
-"""Command line: ``roisynth demo | fit | sample | counterfactual | harmonize | benchmark | report | imaging``."""
+"""Command line: ``roisynth demo | fit | sample | counterfactual | harmonize | benchmark | report | release |
+imaging``."""
 
 from __future__ import annotations
 
@@ -46,6 +47,11 @@ def cmd_fit(args) -> None:
 
     background, target = read_cohorts(args.tables, args.group_column, args.background, args.target)
     rois = select_rois(background, args.rois)
+    # the model keeps the user's own ROI column names (numeric MUSE indices, DL_MUSE_Volume_47, ...),
+    # so that its synthetic tables drop into the tools that read the real ones
+    labels = background.attrs.get("roi_labels", {})
+    background, target = (t.rename(columns=labels) for t in (background, target))
+    rois = [labels.get(r, r) for r in rois]
     model = ContrastiveVAE(
         n_common=args.n_common, n_salient=args.n_salient, mmd_weight=args.mmd_weight, epochs=args.epochs,
         random_state=args.random_state, verbose=not args.quiet,
@@ -64,11 +70,29 @@ def cmd_fit(args) -> None:
 
 def cmd_sample(args) -> None:
     from .base import load
-    from .io import sample_table, write_table
+    from .io import parse_conditions, read_table, sample_table, write_table
 
-    table = sample_table(load(args.model), args.n, cohort=args.cohort, site=args.site, random_state=args.random_state)
+    conditions = read_table(args.conditions) if args.conditions else parse_conditions(args.condition) or None
+    table = sample_table(load(args.model), args.n, cohort=args.cohort, site=args.site, random_state=args.random_state,
+                         conditions=conditions)
     write_table(table, args.output)
     print(f"wrote {len(table)} rows to {args.output}")
+
+
+def cmd_release(args) -> None:
+    from .release import release
+
+    result = release(args.output, train=args.train, holdout=args.holdout, model=args.model, synthetic=args.synthetic,
+                     n=args.n, group_column=args.group_column, background=args.background, target=args.target,
+                     quasi_identifiers=args.quasi_identifiers.split(",") if args.quasi_identifiers else None,
+                     override=args.override, n_attacks=args.n_attacks, n_bootstrap=args.n_bootstrap,
+                     random_state=args.random_state, title=args.title)
+    risks = [m for m in result["privacy"]["measures"] if m.get("risk_high") is not None]
+    worst = max(risks, key=lambda m: m["risk_high"])
+    print(f"released {result['synthetic']['rows']} synthetic rows to {result['folder']} "
+          f"({', '.join(result['files'])}); highest risk bound: {worst['measure']} {worst['risk']:.2f} "
+          f"[{worst['risk_low']:.2f}, {worst['risk_high']:.2f}]"
+          + (f"; OVERRIDDEN: {result['privacy']['override']['reason']}" if result["privacy"]["override"] else ""))
 
 
 def cmd_counterfactual(args) -> None:
@@ -195,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site", default=None,
                    help="pipeline models: all subjects at this site, or 'harmonized' (default: each at its drawn site)")
     p.add_argument("--random-state", type=int, default=None)
+    p.add_argument("--condition", action="append", default=[], metavar="COLUMN=VALUE",
+                   help="pipeline models: restrict the drawn covariates, repeatable: sex=F, site=site1,site2 "
+                        "(any of), age=70:80 (70 <= age < 80; age=70: or age=:80 for an open end), age=75")
+    p.add_argument("--conditions", default=None, metavar="TABLE",
+                   help="pipeline models: a table of per-subject covariate values (empty cells drawn); "
+                        "one synthetic subject (pair) per row")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("counterfactual", help="twins of real subjects in the other cohort")
@@ -237,6 +267,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default=None)
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser("release", help="audit a synthetic cohort against its training data (exact copies, "
+                                       "anonymeter risks) and write a shareable folder, or refuse")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="a fitted model file: the synthetic cohort is drawn from it")
+    source.add_argument("--synthetic", help="a synthetic table with a cohort column (roisynth sample)")
+    p.add_argument("--train", required=True, help="the real table the model was fitted on (split by --group-column)")
+    p.add_argument("--holdout", required=True, help="real subjects the model never saw (the attacks' control)")
+    p.add_argument("-o", "--output", required=True, help="the release folder to create (must not exist)")
+    p.add_argument("-n", type=int, default=None, help="synthetic people to draw (default: as many as the patients)")
+    p.add_argument("--group-column", default="diagnosis")
+    p.add_argument("--background", default="CN")
+    p.add_argument("--target", default="MCI,AD")
+    p.add_argument("--quasi-identifiers", default=None, help="comma-separated (default: site, age, sex, icv)")
+    p.add_argument("--override", default=None, metavar="REASON",
+                   help="release despite privacy flags, for this stated reason (recorded in release.json)")
+    p.add_argument("--n-attacks", type=int, default=500)
+    p.add_argument("--n-bootstrap", type=int, default=200)
+    p.add_argument("--random-state", type=int, default=0)
+    p.add_argument("--title", default=None)
+    p.set_defaults(func=cmd_release)
+
     add_imaging_parser(sub)
     return parser
 
@@ -252,7 +303,7 @@ def _one_line(exc: BaseException) -> str:
     return text if not isinstance(exc, MemoryError) else f"out of memory ({text})"
 
 #: Outputs that are folders, by command: they must not be existing files.
-_FOLDER_OUTPUTS = frozenset({"demo", "benchmark", "imaging phantom", "imaging train"})
+_FOLDER_OUTPUTS = frozenset({"demo", "benchmark", "release", "imaging phantom", "imaging train"})
 #: Outputs that are model files (a zip archive written by torch.save), by (command, option).
 _MODEL_OUTPUTS = frozenset({("fit", "output"), ("harmonize", "save")})
 _KIND_NAMES = {"zip": "a zip archive (a model file)", "parquet": "a Parquet table", "gzip": "a gzip file",

@@ -93,5 +93,15 @@ class TrainingDataWarning(UserWarning):
     """
 
 
-__all__ = ["InvalidParameterError", "NotFittedError", "PairingNotSupportedError", "SmallDataWarning",
-           "TrainingDataWarning"]
+class ReleaseRefusedError(ValueError):
+    """A synthetic cohort failed the privacy checks of :func:`roisynth.release.release`.
+
+    The message lists every reason (an exact copy of a training row or quasi-identifier
+    tuple, a risk whose lower confidence bound exceeds its threshold, a model that stores
+    its training data); nothing was written. ``release(..., override="reason")`` releases
+    nonetheless and records the reason and the flags in ``release.json``.
+    """
+
+
+__all__ = ["InvalidParameterError", "NotFittedError", "PairingNotSupportedError", "ReleaseRefusedError",
+           "SmallDataWarning", "TrainingDataWarning"]

@@ -163,6 +163,62 @@ def split_list(labels) -> tuple[str, ...]:
     return tuple(str(label).strip() for label in parts if str(label).strip())
 
 
+def parse_conditions(items) -> dict:
+    """Covariate conditions from ``COLUMN=VALUE`` texts (``roisynth sample --condition``).
+
+    ``age=70:80`` is the range 70 ≤ age < 80 (``age=70:`` and ``age=:80`` leave an end open),
+    ``site=site1,site2`` any of these values, and one value (a number where it reads as one)
+    fixes the column; see :meth:`roisynth.SynthesisPipeline.sample`.
+
+    Parameters
+    ----------
+    items : sequence of str
+        The conditions, one ``COLUMN=VALUE`` each.
+
+    Returns
+    -------
+    dict
+        Column → value, list of values, or ``(low, high)`` range.
+
+    Raises
+    ------
+    ValueError
+        For a text without ``=``, an empty column, a column given twice or a range whose ends
+        are not numbers.
+
+    Examples
+    --------
+    >>> from roisynth.io import parse_conditions
+    >>> parse_conditions(["sex=F", "age=70:80", "site=site1,site2", "icv=:1.5e6", "apoe4=1"])
+    {'sex': 'F', 'age': (70.0, 80.0), 'site': ['site1', 'site2'], 'icv': (None, 1500000.0), 'apoe4': 1.0}
+    """
+    def number(text):
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+    conditions = {}
+    for item in items:
+        column, equals, value = str(item).partition("=")
+        column = column.strip()
+        if not equals or not column or not value.strip():
+            raise ValueError(f"condition {item!r} is not COLUMN=VALUE (e.g. sex=F, age=70:80, site=site1,site2)")
+        if column in conditions:
+            raise ValueError(f"condition: column {column!r} is given twice")
+        value = value.strip()
+        if ":" in value:
+            ends = [number(end) if end.strip() else None for end in value.split(":", 1)]
+            if any(isinstance(end, str) for end in ends):
+                raise ValueError(f"condition {item!r}: the ends of a range LOW:HIGH must be numbers")
+            conditions[column] = tuple(ends)
+        elif "," in value:
+            conditions[column] = [number(v.strip()) for v in value.split(",")]
+        else:
+            conditions[column] = number(value)
+    return conditions
+
+
 def select_rows(table: pd.DataFrame, column: str, labels) -> pd.DataFrame:
     """The rows of ``table`` whose ``column`` holds one of ``labels``.
 
@@ -268,7 +324,8 @@ def select_rois(table: pd.DataFrame, rois="muse") -> list[str]:
     rois : {"muse", "numeric"}, str or sequence of str, default="muse"
         ``"muse"``: the 139 usual MUSE ROIs found in the table, in MUSE order; ``"numeric"``:
         every numeric column but the usual covariates (:data:`COVARIATES`); otherwise the
-        columns themselves, as a sequence or one comma-separated string.
+        columns themselves, as a sequence or one comma-separated string (a ROI may be named
+        in any MUSE convention, :func:`roisynth.datasets.canonical_roi_name`).
 
     Returns
     -------
@@ -303,7 +360,10 @@ def select_rois(table: pd.DataFrame, rois="muse") -> list[str]:
     if isinstance(rois, str) and rois == "numeric":
         numeric = pd.api.types.is_numeric_dtype
         return [c for c in table.columns if str(c).lower() not in COVARIATES and numeric(table[c])]
-    wanted = list(split_list(rois))
+    from .datasets import canonical_roi_name
+
+    # a ROI named in another MUSE convention (47, DL_MUSE_Volume_47) than the table's names the same column
+    wanted = [c if c in table.columns else canonical_roi_name(c) or c for c in split_list(rois)]
     missing = [c for c in wanted if c not in table.columns]
     if missing:
         raise ValueError(f"rois: columns {missing} are not in the table")
@@ -350,7 +410,48 @@ def read_synthetic(source) -> tuple[pd.DataFrame, pd.DataFrame]:
     return tuple(read_rois(table[table["cohort"] == cohort]) for cohort in ("background", "target"))
 
 
-def sample_table(model, n: int, cohort: str = "paired", site=None, random_state=None) -> pd.DataFrame:
+def conform_rois(table: pd.DataFrame, names) -> pd.DataFrame:
+    """``table`` with its ROI columns renamed to ``names`` where they name the same MUSE ROI.
+
+    A model fitted on ``DL_MUSE_Volume_47``-style or numeric (``47``) columns keeps those names;
+    a table read with :func:`roisynth.datasets.read_rois` has ``Hippocampus_R``-style names.
+    Each of ``names`` missing from ``table`` is matched by :func:`roisynth.datasets.canonical_roi_name`
+    to a column of ``table`` naming the same ROI; other columns are left as they are.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table of subjects.
+    names : sequence
+        The column names wanted (a model's ``feature_names_in_``, a synthetic table's columns).
+
+    Returns
+    -------
+    DataFrame
+        ``table`` with the matched columns renamed (a new frame; ``table`` is not modified).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from roisynth.io import conform_rois
+    >>> table = pd.DataFrame({"age": [70.2], "Hippocampus_R": [3.1]})
+    >>> conform_rois(table, ["age", "47"]).columns.tolist()
+    ['age', '47']
+    """
+    from .datasets import canonical_roi_name
+
+    present = set(table.columns)
+    by_roi = {canonical_roi_name(c): c for c in table.columns if canonical_roi_name(c) is not None}
+    renames = {}
+    for name in names:
+        roi = None if name in present else canonical_roi_name(name)
+        if roi is not None and roi in by_roi and by_roi[roi] not in renames:
+            renames[by_roi[roi]] = name
+    return table.rename(columns=renames)
+
+
+def sample_table(model, n: int, cohort: str = "paired", site=None, random_state=None, conditions=None
+                 ) -> pd.DataFrame:
     """Synthetic subjects of a fitted model as one long table, the layout ``roisynth sample`` writes.
 
     Parameters
@@ -359,14 +460,18 @@ def sample_table(model, n: int, cohort: str = "paired", site=None, random_state=
         A fitted roisynth model (e.g. from :func:`roisynth.load`).
     n : int
         Number of synthetic subjects (of pairs for ``cohort="paired"``).
-    cohort : {"paired", "background", "target"}, default="paired"
+    cohort : {"paired", "both", "background", "target"}, default="paired"
         ``"paired"``: every synthetic person twice, background row first (pairing models only);
-        otherwise ``n`` subjects of that cohort.
+        ``"both"``: ``n`` subjects of each cohort, drawn independently; otherwise ``n``
+        subjects of that cohort.
     site : str, default=None
         Pipeline models only: every subject at this site, or ``"harmonized"``; None: each at
         its drawn site.
     random_state : int, default=None
         Seed of the draw.
+    conditions : dict or DataFrame, default=None
+        Pipeline models only: conditions on the drawn covariates
+        (:meth:`roisynth.SynthesisPipeline.sample`).
 
     Returns
     -------
@@ -390,21 +495,30 @@ def sample_table(model, n: int, cohort: str = "paired", site=None, random_state=
     >>> sample_table(model, 3, cohort="target", random_state=0).columns.tolist()
     ['synthetic_id', 'cohort', 'Hippocampus_L']
     """
+    from .base import COHORTS
     from .pipeline import SynthesisPipeline
     from .utils.frames import long_pairs
-    from .utils.validation import check_sample_size
+    from .utils.validation import check_choice, check_random_state, check_sample_size
 
-    check_sample_size(n * (2 if cohort == "paired" else 1), len(model.feature_names_in_) + 4)
+    check_choice(cohort, "cohort", ("paired", "both", *COHORTS))
+    check_sample_size(n * (1 if cohort in COHORTS else 2), len(model.feature_names_in_) + 4)
     options = {"random_state": random_state}
     if isinstance(model, SynthesisPipeline):
-        options["site"] = site
-    elif site is not None:
-        raise ValueError("site (--site) needs a pipeline model, fitted with a Harmonizer (--harmonize)")
+        options |= {"site": site, "conditions": conditions}
+    elif site is not None or conditions is not None:
+        raise ValueError("site and conditions (--site, --condition) need a pipeline model, fitted with "
+                         "--harmonize or --residualize")
     if cohort == "paired":
-        return long_pairs(*model.sample_paired(n, **options), names=("background", "target"))
-    table = model.sample(n, cohort=cohort, **options)
-    table = table.rename_axis("synthetic_id").reset_index().assign(cohort=cohort)
-    return table[["synthetic_id", "cohort", *table.columns[1:-1]]]
+        return long_pairs(*model.sample_paired(n, **options), names=COHORTS)
+    names = COHORTS if cohort == "both" else (cohort,)
+    rng = check_random_state(random_state)
+    seeds = [random_state] if len(names) == 1 else [rng.randint(2**31) for _ in names]
+    tables = []
+    for name, seed in zip(names, seeds):
+        table = model.sample(n, cohort=name, **(options | {"random_state": seed}))
+        table = table.rename_axis("synthetic_id").reset_index().assign(cohort=name)
+        tables.append(table[["synthetic_id", "cohort", *table.columns[1:-1]]])
+    return pd.concat(tables, ignore_index=True)
 
 
 def counterfactual_table(model, table, to: str = "background", mode: str = "residual", severity: bool = False,
@@ -454,8 +568,8 @@ def counterfactual_table(model, table, to: str = "background", mode: str = "resi
     from .pipeline import SynthesisPipeline
     from .utils.frames import replace_columns
 
-    subjects = read_rois(table)
     rois = list(model.feature_names_in_)
+    subjects = conform_rois(read_rois(table), rois)
     missing = [c for c in rois if c not in subjects.columns]
     if missing:
         raise ValueError(f"{_where(table)} lacks the model's ROI columns {missing[:5]}")

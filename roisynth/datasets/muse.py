@@ -219,7 +219,9 @@ def read_rois(path_or_df, rois: Sequence | None = None) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        The table with ROI columns renamed to MUSE names.
+        The table with ROI columns renamed to MUSE names; ``attrs["roi_labels"]`` maps each
+        renamed ROI to its label in the source (kept by row selections), so that outputs can
+        be written back in the source's convention (``roisynth fit`` does).
 
     Examples
     --------
@@ -245,6 +247,7 @@ def read_rois(path_or_df, rois: Sequence | None = None) -> pd.DataFrame:
         source_of[name] = column
         renames[column] = name
     table = table.rename(columns=renames)
+    table.attrs["roi_labels"] = {name: column for column, name in renames.items() if column != name}
     if rois is None:
         return table
     wanted = [canonical_roi_name(roi) for roi in rois]
