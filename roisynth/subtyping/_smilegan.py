@@ -4,6 +4,8 @@ Smile-GAN (Yang et al. 2021, *Nat. Commun.* 12:7065) learns k mapping directions
 healthy controls (CN) into patients (PT); the network that recovers the direction from a
 mapped subject then assigns real patients to subtypes. Because every subtype is a change
 *from* the healthy population, normal variation among CN is not mistaken for subtypes.
+Paired samples start from synthetic healthy people, drawn from a background synthesizer fitted
+on the CN, so neither they nor the model file hold a real subject.
 """
 
 from __future__ import annotations
@@ -15,16 +17,17 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
-from ..base import Persistent, TableEstimator
+from ..base import BaseSynthesizer, Persistent, TableEstimator, nested_from_state, nested_state
 from ..nn import seeded, threads
 from ..nn.smilegan import SmileGANModule
+from ..synthesizers._gaussian_mixture import GaussianMixtureSynthesizer
 from ..utils import persistence
 from ..utils._param_validation import Interval, validate_params
 from ..utils.validation import check_choice, check_finite_output, check_sample_size, seed_from
@@ -68,6 +71,12 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
     ``min_fold_ari``; it is retrained with a new seed up to ``max_retries`` times, then the
     best attempt is kept with a ``ConvergenceWarning``.
 
+    **Synthetic healthy side.** After the fold models, ``background_model`` (by default a
+    :class:`~roisynth.GaussianMixtureSynthesizer` whose number of components is chosen by BIC) is
+    fitted on the CN rows; :meth:`sample_paired` draws its healthy people from it and maps them
+    to patients. The model file holds that synthesizer's parameters and the fold networks, no
+    CN or patient row: the training CN are used to learn the mapping only.
+
     Parameters
     ----------
     n_subtypes : int, default=3
@@ -104,6 +113,12 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         agrees less has, as a rule, merged two subtypes and split another).
     max_retries : int, default=3
         Most retrainings per fold.
+    background_model : estimator, default=None
+        An unfitted roisynth synthesizer of the healthy cohort, cloned and fitted on the CN rows
+        alone (``fit(background)``) for the healthy halves of :meth:`sample_paired`; None =
+        ``GaussianMixtureSynthesizer(random_state=...)`` seeded from ``random_state``. A
+        synthesizer that stores its training data (``stores_training_data = True``, e.g.
+        :class:`~roisynth.KDESynthesizer`) is refused: it would put the CN rows in the file.
     n_threads : int or None, default=1
         Torch threads during fit and inference (None: leave torch's setting).
     verbose : bool, default=True
@@ -117,15 +132,16 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
     consensus_ : Consensus
         :class:`roisynth.subtyping.Consensus` of the fold models on the training patients.
     labels_ : Series of shape (n_target,)
-        Consensus subtype (1..k) of each training patient, the input's index.
+        Consensus subtype (1..k) of each training patient, the input's index (a loaded model
+        numbers them 0..n_target − 1: its file keeps no training identifier).
     fold_ari_ : float
         Mean pairwise ARI between fold models (nan with one fold).
     retries_ : list of int
         Retrainings of each fold.
     converged_ : list of bool
         Whether each fold model kept passed every check.
-    background_ : Tensor of shape (n_background, n_features_in_)
-        The training CN rows (raw units), the healthy halves of :meth:`sample_paired`.
+    background_model_ : estimator
+        The fitted background synthesizer, source of the healthy halves of :meth:`sample_paired`.
 
     Examples
     --------
@@ -159,6 +175,7 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         "patience": [Interval(numbers.Integral, 1, None, closed="left")],
         "min_fold_ari": [Interval(numbers.Real, 0, None, closed="left")],
         "max_retries": [Interval(numbers.Integral, 0, None, closed="left")],
+        "background_model": [BaseSynthesizer, None],
         "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "verbose": ["boolean"],
         "random_state": ["random_state"],
@@ -182,6 +199,7 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         patience: int = 3,
         min_fold_ari: float = 0.7,
         max_retries: int = 3,
+        background_model=None,
         n_threads: int | None = 1,
         verbose: bool = True,
         random_state=None,
@@ -201,6 +219,7 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         self.patience = patience
         self.min_fold_ari = min_fold_ari
         self.max_retries = max_retries
+        self.background_model = background_model
         self.n_threads = n_threads
         self.verbose = verbose
         self.random_state = random_state
@@ -242,11 +261,14 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         if target is None:
             raise ValueError("SmileGAN maps healthy subjects to patients: pass the patients as target, "
                              "fit(background, target)")
+        if getattr(self.background_model, "stores_training_data", False):
+            raise ValueError(f"background_model={type(self.background_model).__name__} stores its training rows, so "
+                             "the SmileGAN file would hold the real CN: use a synthesizer that stores parameters "
+                             "only, e.g. GaussianMixtureSynthesizer (the default)")
         Xc, Xp = self._validate_fit_tables(background, target)
         if len(Xp) < 2 * self.n_subtypes:
             raise ValueError(f"target has {len(Xp)} rows: too few for {self.n_subtypes} subtypes")
         xc, xp = self._normalize(Xc), self._normalize(Xp)
-        self.background_ = persistence.to_tensor(Xc)
 
         rng = check_random_state(self.random_state)
         cn_folds = fold_subsets(len(xc), self.n_folds, self.fraction, rng)
@@ -278,7 +300,17 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         self.converged_ = [run["ok"] for run in kept]
         index = target.index if isinstance(target, pd.DataFrame) else pd.RangeIndex(len(Xp))
         self._set_consensus(consensus([run["proba"] for run in kept]), index)
+        self.background_model_ = self._fit_background_model(Xc, rng)
         return self
+
+    def _fit_background_model(self, Xc: np.ndarray, rng: np.random.RandomState) -> BaseSynthesizer:
+        """The background synthesizer fitted on the CN rows (raw units); the default is seeded by ``rng``,
+        drawn after the fold models so that they do not depend on it."""
+        if self.background_model is None:
+            model = GaussianMixtureSynthesizer(random_state=seed_from(rng))
+        else:
+            model = clone(self.background_model)
+        return model.fit(pd.DataFrame(Xc, columns=list(self.feature_names_in_)))
 
     def _train_fold(self, xc: torch.Tensor, xp: torch.Tensor, xp_all: torch.Tensor, seed: int) -> dict:
         """Train one fold model; returns it with its probabilities on all patients and its checks."""
@@ -396,9 +428,9 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
     def sample_paired(self, n: int, subtype: int | None = None, random_state=None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """``n`` (healthy, patient) pairs in raw units; both frames are indexed by the pair's subtype.
 
-        The healthy rows are **real training CN subjects** drawn with replacement, and the
-        patient rows their mapped versions f(x, e_k) (the method's paired generator), so the
-        healthy half must not be shared as synthetic data.
+        The healthy rows are synthetic CN subjects drawn from ``background_model_`` (fitted on
+        the training CN), and the patient rows their mapped versions f(x, e_k) (the method's
+        paired generator): no row is a real subject.
 
         Parameters
         ----------
@@ -423,27 +455,30 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
             subtypes = rng.choice(self.n_subtypes, n, p=frequencies) + 1
         else:
             subtypes = self._subtypes(subtype, n)
-        healthy = self.background_[torch.as_tensor(rng.integers(len(self.background_), size=n))].numpy()
+        seed = int(rng.integers(2**31 - 1))
+        healthy = self.background_model_.sample(n, "background", random_state=seed)[list(self.feature_names_in_)]
         index = pd.Index(subtypes, name="subtype")
-        patient = self._raw(self._map(self._normalize(healthy), subtypes), index)
-        return pd.DataFrame(healthy, index=index, columns=list(self.feature_names_in_)), patient
+        patient = self._raw(self._map(self._normalize(healthy.to_numpy(np.float64)), subtypes), index)
+        return healthy.set_axis(index), patient
 
     # -- persistence ---------------------------------------------------------------------
     def _get_state(self) -> tuple[dict, dict]:
+        """The fold networks, the consensus and the background synthesizer's own state (tensors prefixed
+        ``background_model/``); no training row and not the training patients' index (their identifiers)."""
         check_is_fitted(self, "modules_")
         result = self.consensus_
+        entry, background_tensors = nested_state(self.background_model_, "background_model")
         metadata = {
-            "params": self.get_params(deep=False),
+            "params": {k: v for k, v in self.get_params(deep=False).items() if k != "background_model"},
+            "background_model": {**entry, "given": self.background_model is not None},
             "feature_names": persistence.names_to_json(self.feature_names_in_),
-            "labels_index": self.labels_.index.tolist(),
             "mean_ari": result.mean_ari,
             "retries": self.retries_,
             "converged": self.converged_,
         }
-        tensors = {
+        tensors = background_tensors | {
             "mean_": persistence.to_tensor(self.mean_),
             "scale_": persistence.to_tensor(self.scale_),
-            "background_": self.background_,
             "proba": persistence.to_tensor(result.proba),
             "labels": torch.as_tensor(result.labels),
             "fold_labels": torch.as_tensor(result.fold_labels),
@@ -454,11 +489,20 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
             tensors.update({f"fold{i}.{name}": value for name, value in module.state_dict().items()})
         return metadata, tensors
 
+    @classmethod
+    def _from_state(cls, metadata: dict, tensors: dict) -> SmileGAN:
+        entry = metadata["background_model"]
+        background_model = nested_from_state(entry, tensors, "background_model", "background model")
+        estimator = cls(background_model=clone(background_model) if entry["given"] else None, **metadata["params"])
+        estimator.background_model_ = background_model
+        estimator._set_state(metadata, tensors)
+        estimator._check_state()
+        return estimator
+
     def _set_state(self, metadata: dict, tensors: dict) -> None:
         self.feature_names_in_ = persistence.names_from_json(metadata["feature_names"])
         self.n_features_in_ = len(self.feature_names_in_)
         self.mean_, self.scale_ = tensors["mean_"].numpy(), tensors["scale_"].numpy()
-        self.background_ = tensors["background_"]
         self.modules_ = []
         for i in range(self.n_folds):
             module = SmileGANModule(self.n_features_in_, self.n_subtypes, self.n_hidden)
@@ -468,4 +512,4 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         self.retries_, self.converged_ = metadata["retries"], metadata["converged"]
         result = Consensus(tensors["proba"].numpy(), tensors["labels"].numpy(), tensors["fold_labels"].numpy(),
                            tensors["pairwise_ari"].numpy(), metadata["mean_ari"], list(tensors["orders"].numpy()))
-        self._set_consensus(result, pd.Index(metadata["labels_index"]))
+        self._set_consensus(result, pd.RangeIndex(len(result.labels)))  # the file has no training identifiers

@@ -4,7 +4,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
-from roisynth import datasets
+from roisynth import GaussianMixtureSynthesizer, KDESynthesizer, datasets
 from roisynth.subtyping import SmileGAN
 
 
@@ -67,8 +67,11 @@ def test_paired_samples_change_the_subtype_pattern(fitted, semi):
         change = ((patient - healthy).mean() / semi.background[semi.rois].std()).abs()
         inside = change[semi.patterns[k]].mean()
         assert inside > 3 * change.drop(semi.patterns[k]).mean(), k
-        # healthy halves are real training CN rows
-        assert healthy.merge(semi.background[semi.rois], how="left", indicator=True)["_merge"].eq("both").all()
+        # healthy halves are synthetic CN: none is a training row, and they match the CN per ROI
+        cn = semi.background[semi.rois]
+        assert not healthy.merge(cn, how="left", indicator=True)["_merge"].eq("both").any()
+        assert ((healthy.mean() - cn.mean()) / cn.std()).abs().max() < 0.15
+        np.testing.assert_allclose(healthy.std() / cn.std(), 1, atol=0.15)
     healthy, patient = fitted.sample_paired(3000)
     shares = np.bincount(patient.index, minlength=4)[1:] / 3000
     np.testing.assert_allclose(shares, np.bincount(fitted.labels_)[1:] / len(fitted.labels_), atol=0.04)
@@ -92,10 +95,31 @@ def test_save_load_round_trip(fitted, semi, tmp_path):
     loaded = SmileGAN.load(path)
     pt = semi.target[semi.rois]
     pd.testing.assert_frame_equal(loaded.predict_proba(pt), fitted.predict_proba(pt))
-    pd.testing.assert_series_equal(loaded.labels_, fitted.labels_)
+    # the file keeps no training identifiers: the loaded labels are numbered by position
+    pd.testing.assert_series_equal(loaded.labels_, fitted.labels_.reset_index(drop=True))
     for a, b in zip(loaded.sample_paired(20), fitted.sample_paired(20)):
         pd.testing.assert_frame_equal(a, b)
     assert loaded.get_params() == fitted.get_params() and loaded.converged_ == fitted.converged_
+    assert isinstance(loaded.background_model_, GaussianMixtureSynthesizer)
+
+
+def test_background_model_is_the_given_synthesizer_and_is_saved(semi, tmp_path):
+    cn, pt = semi.background[semi.rois].iloc[:300], semi.target[semi.rois].iloc[:300]
+    given = GaussianMixtureSynthesizer(n_components=2, covariance_type="diag", random_state=3)
+    model = SmileGAN(n_subtypes=2, max_iter=20, max_retries=0, background_model=given, verbose=False,
+                     random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(cn, pt)
+    assert model.background_model is given and not hasattr(given, "weights_")  # cloned, not fitted in place
+    assert model.background_model_.get_params() == given.get_params() and model.background_model_.n_components_ == {
+        "background": 2}
+    model.save(tmp_path / "m.roisynth")
+    loaded = SmileGAN.load(tmp_path / "m.roisynth")
+    assert loaded.background_model.get_params() == given.get_params()
+    for a, b in zip(loaded.sample_paired(30, random_state=1), model.sample_paired(30, random_state=1)):
+        pd.testing.assert_frame_equal(a, b)
+    with pytest.raises(ValueError, match="background_model=KDESynthesizer stores its training rows"):
+        SmileGAN(background_model=KDESynthesizer()).fit(cn, pt)
 
 
 def test_bad_input(fitted, semi):
