@@ -1,7 +1,8 @@
 """No model file holds a training row or a training cell value (issue 16, "shareable by construction").
 
-Every registered estimator is fitted with its small configuration of ``tests/test_common.py`` on
-the bundled cohort's tables, indexed by ``participant_id`` as a user's table would be, and saved.
+Every registered estimator is fitted with its small configuration of ``tests/test_common.py``
+(and a few settings that keep more of the data, ``EXTRA``) on the bundled cohort's tables,
+indexed by ``participant_id`` as a user's table would be, and saved.
 The file is read back as stored (``torch.load(..., weights_only=True)``: a JSON metadata string
 and a dict of tensors) and searched for
 
@@ -9,8 +10,8 @@ and a dict of tensors) and searched for
   element is compared with the training cells in float64 and after rounding both to float32
   (a cell stored as a float32 tensor). The bundled cohort's numeric cells (ROI volumes, age,
   ICV) are non-round floats, so a match is a copied cell, not a coincidence; integer-valued
-  cells of magnitude up to ``SMALL_INTEGER`` (codes, counts, a round age) would also be
-  hyperparameters or sizes of the file, so they are left out of the search;
+  cells of magnitude up to ``SMALL_INTEGER`` (codes, counts, a round age) could equal a
+  hyperparameter or a size stored in the file, so they are left out of the search;
 - every training row: each tensor whose last axis has one entry per ROI is read as rows, as
   stored and mapped back through every (``mean``, ``scale``) pair of ROI-length tensors of the
   file (an estimator keeps its data standardized), and no row may equal a training row of ROI
@@ -19,8 +20,8 @@ and a dict of tensors) and searched for
 
 A model that *is* its training data (:class:`~roisynth.KDESynthesizer` keeps its kernels on
 the training points) declares it with ``stores_training_data = True``: its ``save`` warns with
-:class:`~roisynth.exceptions.TrainingDataWarning`, and the search must find the training cells
-in its file (the declaration is honest).
+:class:`~roisynth.exceptions.TrainingDataWarning`, and the row search must find every training
+row in its file (the declaration is honest).
 """
 
 from __future__ import annotations
