@@ -26,8 +26,19 @@ def cmd_demo(args) -> None:
     print(result["fidelity"][["n_synthetic", "w2", "floor", "ratio"]].round(3).to_string())
     print("\nMean severity of held-out subjects (log-likelihood ratio of the disease code, nats; 0 = healthy):")
     print(result["severity"].round(3).to_string())
-    print(f"\nWrote paired_synthetic.csv, healthy_twins.csv and model.roisynth to {result['output']} "
-          f"({result['total_seconds']:.1f} s in all).")
+    audit = result["release"]
+    if "refused" in audit:
+        print(f"\nRelease refused by the privacy audit: {audit['refused']}")
+    else:
+        measures = [m for m in audit["privacy"]["measures"] if m.get("risk_high") is not None]
+        worst = max(measures, key=lambda m: m["risk_high"])
+        copies = {m["measure"]: int(m["copies"]) for m in audit["privacy"]["measures"]
+                  if m["measure"] in ("exact_rows", "exact_quasi_identifiers") and m.get("copies") is not None}
+        print(f"\nPrivacy audit of the release ({audit['synthetic']['rows']} rows vs the training data, held-out "
+              f"control): exact copies {copies}; highest risk {worst['measure']} {worst['risk']:.3f} "
+              f"[{worst['risk_low']:.3f}, {worst['risk_high']:.3f}]; no flag.")
+    print(f"\nWrote paired_synthetic.csv, healthy_twins.csv, model.roisynth and release/ (synthetic.csv, "
+          f"report.html, release.json) to {result['output']} ({result['total_seconds']:.1f} s in all).")
 
 
 def _harmonizer(args, **extra):

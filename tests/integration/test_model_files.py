@@ -63,10 +63,6 @@ EXTRA = {  # settings beyond the contract's configurations that keep more of the
         model=roisynth.LinearContrastive(n_common=2, n_salient=2, random_state=0), n_subtypes=2, method="kmeans",
         n_folds=2, random_state=0)),
 }
-PENDING = {
-    "SynthesisPipeline": "its covariate pools (covariates_) store training rows until the generative covariate "
-    "model of issue 16 replaces them",
-}
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +152,7 @@ def saved(data, tmp_path_factory) -> dict:
     return files
 
 
-CASES = [pytest.param(name, marks=[pytest.mark.xfail(strict=False, reason=PENDING[name])] if name in PENDING else [])
-         for name in NAMES if not _REGISTRY[name].stores_training_data] + list(EXTRA)
+CASES = [name for name in NAMES if not _REGISTRY[name].stores_training_data] + list(EXTRA)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -191,3 +186,12 @@ def test_mixture_components_on_single_rows_are_refused(data):
     """A Gaussian mixture with about one component per row would store the rows as its means."""
     with pytest.raises(ValueError, match="near copy of real subjects"):
         roisynth.GaussianMixtureSynthesizer(n_components=100, random_state=0).fit(data[0][ROIS])
+
+
+def test_a_pipeline_around_a_kde_warns_at_save(data, tmp_path):
+    cn, pt = data
+    pipe = roisynth.make_pipeline(roisynth.CovariateResidualizer(covariates=["age"]),
+                                  roisynth.KDESynthesizer(bandwidth=0.5, random_state=0))
+    pipe.fit(cn.assign(age=np.linspace(60, 80, len(cn))), pt.assign(age=np.linspace(62, 84, len(pt))))
+    with pytest.warns(TrainingDataWarning, match="its synthesizer KDESynthesizer"):
+        pipe.save(tmp_path / "pipe.roisynth")
