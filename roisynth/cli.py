@@ -81,13 +81,15 @@ def cmd_fit(args) -> None:
 
 def cmd_sample(args) -> None:
     from .base import load
-    from .io import parse_conditions, read_table, sample_table, write_table
+    from .io import parse_conditions, read_table, write_samples
 
     conditions = read_table(args.conditions) if args.conditions else parse_conditions(args.condition) or None
-    table = sample_table(load(args.model), args.n, cohort=args.cohort, site=args.site, random_state=args.random_state,
-                         conditions=conditions)
-    write_table(table, args.output)
-    print(f"wrote {len(table)} rows to {args.output}")
+    n = len(conditions) if args.n is None and args.conditions else args.n
+    if n is None:
+        raise ValueError("-n is required (unless --conditions gives one row per synthetic subject)")
+    rows = write_samples(load(args.model), n, args.output, cohort=args.cohort, site=args.site, conditions=conditions,
+                         random_state=args.random_state, progress=not args.quiet and sys.stderr.isatty())
+    print(f"wrote {rows} rows to {args.output}")
 
 
 def cmd_release(args) -> None:
@@ -224,9 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="draw synthetic subjects from a model file")
     p.add_argument("model")
-    p.add_argument("-n", type=int, required=True, help="number of synthetic subjects (pairs for --cohort paired)")
+    p.add_argument("-n", type=int, default=None, help="number of synthetic subjects (pairs for --cohort paired, "
+                                                       "per cohort for both); any size: written in blocks")
     p.add_argument("-o", "--output", required=True, help="CSV or Parquet file to write")
-    p.add_argument("--cohort", choices=["paired", "background", "target"], default="paired")
+    p.add_argument("--cohort", choices=["paired", "both", "background", "target"], default="paired")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--site", default=None,
                    help="pipeline models: all subjects at this site, or 'harmonized' (default: each at its drawn site)")
     p.add_argument("--random-state", type=int, default=None)

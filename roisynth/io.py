@@ -521,6 +521,128 @@ def sample_table(model, n: int, cohort: str = "paired", site=None, random_state=
     return pd.concat(tables, ignore_index=True)
 
 
+#: Synthetic subjects (pairs) drawn per block by :func:`iter_samples`: the unit of seeding, so a seed
+#: gives the same rows whatever the size of the chunks they are written in.
+BLOCK = 65_536
+
+
+def iter_samples(model, n: int, cohort: str = "paired", *, site=None, conditions=None, random_state=None):
+    """:func:`sample_table`'s rows in blocks of :data:`BLOCK` subjects (pairs), in bounded memory.
+
+    Block ``i`` is drawn with its own seed, derived from ``random_state`` and ``i``
+    (``numpy.random.SeedSequence``), and its ``synthetic_id`` continue those of the block
+    before: the rows depend on ``random_state`` and ``n`` only, not on how they are consumed.
+
+    Parameters
+    ----------
+    model : synthesizer or SynthesisPipeline
+        A fitted roisynth model.
+    n : int
+        Synthetic subjects (pairs for ``cohort="paired"``, per cohort for ``"both"``); with a
+        DataFrame of ``conditions``, ``n`` must equal its length.
+    cohort, site : see :func:`sample_table`
+    conditions : dict or DataFrame, default=None
+        See :func:`sample_table`; a DataFrame is cut into the blocks' rows.
+    random_state : int, default=None
+        Seed of the whole draw (None: fresh entropy).
+
+    Yields
+    ------
+    DataFrame
+        The next block's rows, columns as :func:`sample_table`.
+
+    Examples
+    --------
+    >>> from roisynth import GaussianMixtureSynthesizer, datasets
+    >>> from roisynth.io import iter_samples
+    >>> cohort = datasets.load_example()
+    >>> model = GaussianMixtureSynthesizer(random_state=0).fit(cohort.loc[cohort.diagnosis == "CN", ["Amygdala_L"]],
+    ...                                                        cohort.loc[cohort.diagnosis == "AD", ["Amygdala_L"]])
+    >>> [len(block) for block in iter_samples(model, 70_000, cohort="target", random_state=0)]
+    [65536, 4464]
+    """
+    import numpy as np
+
+    from .utils.validation import seed_from
+
+    if isinstance(conditions, pd.DataFrame) and n != len(conditions):
+        raise ValueError(f"n={n} differs from the {len(conditions)} rows of conditions")
+    seed = seed_from(random_state)
+    for index, start in enumerate(range(0, n, BLOCK)):
+        size = min(BLOCK, n - start)
+        block_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+        given = conditions.iloc[start:start + size] if isinstance(conditions, pd.DataFrame) else conditions
+        table = sample_table(model, size, cohort, site=site, random_state=block_seed, conditions=given)
+        table["synthetic_id"] += start
+        yield table
+
+
+def write_samples(model, n: int, path, cohort: str = "paired", *, site=None, conditions=None, random_state=None,
+                  progress: bool = False) -> int:
+    """Draw and write a synthetic table of any size in bounded memory (``roisynth sample``).
+
+    Rows are drawn by :func:`iter_samples` one block at a time and appended to the file — a
+    Parquet row group or CSV lines per block — so memory holds one block, whatever ``n``. The
+    file is written whole or not at all (:func:`roisynth.utils.atomic.atomic_output`).
+
+    Parameters
+    ----------
+    model : synthesizer or SynthesisPipeline
+        A fitted roisynth model.
+    n : int
+        Synthetic subjects (pairs for ``cohort="paired"``).
+    path : str or path
+        ``.parquet``/``.pq``, ``.csv`` or ``.csv.gz`` file.
+    cohort, site, conditions, random_state : see :func:`iter_samples`
+    progress : bool, default=False
+        Show a progress bar (tqdm, on stderr).
+
+    Returns
+    -------
+    int
+        Rows written.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from roisynth import GaussianMixtureSynthesizer, datasets
+    >>> from roisynth.io import read_table, write_samples
+    >>> cohort = datasets.load_example()
+    >>> model = GaussianMixtureSynthesizer(random_state=0).fit(cohort.loc[cohort.diagnosis == "CN", ["Amygdala_L"]],
+    ...                                                        cohort.loc[cohort.diagnosis == "AD", ["Amygdala_L"]])
+    >>> path = os.path.join(tempfile.mkdtemp(), "synthetic.parquet")
+    >>> write_samples(model, 1000, path, random_state=0), len(read_table(path))
+    (2000, 2000)
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from tqdm import tqdm
+
+    from .utils.atomic import atomic_output
+    from .utils.validation import check_sample_size
+
+    kind = _kind(path)
+    rows_per_subject = 1 if cohort in ("background", "target") else 2
+    check_sample_size(min(n, BLOCK) * rows_per_subject, len(model.feature_names_in_) + 4)
+    written = 0
+    with atomic_output(path) as tmp, tqdm(total=n, unit="subjects", disable=not progress) as bar:
+        writer = None
+        try:
+            for block in iter_samples(model, n, cohort, site=site, conditions=conditions, random_state=random_state):
+                if kind == "csv":
+                    block.to_csv(tmp, index=False, mode="a" if written else "w", header=not written)
+                else:
+                    batch = pa.Table.from_pandas(block, preserve_index=False)
+                    writer = writer or pq.ParquetWriter(tmp, batch.schema)
+                    writer.write_table(batch)
+                written += len(block)
+                bar.update(len(block) // rows_per_subject)
+        finally:
+            if writer is not None:
+                writer.close()
+    return written
+
+
 def counterfactual_table(model, table, to: str = "background", mode: str = "residual", severity: bool = False,
                          random_state=None) -> pd.DataFrame:
     """Twins of every subject of a table in the other cohort, other columns kept (``roisynth counterfactual``).
