@@ -1,4 +1,4 @@
-r"""Site harmonization of ROI volumes with ComBat-GAM (neuroHarmonize), invertible, saved without pickle.
+r"""Site harmonization of ROI volumes with ComBat-GAM, all ROIs at once, invertible, saved without pickle.
 
 ComBat's model for ROI :math:`g` of subject :math:`i` scanned at site :math:`j`, in its
 standardized form, is
@@ -8,42 +8,30 @@ standardized form, is
 
 with :math:`\alpha_g` the size-weighted mean of the site intercepts (``stand_mean``),
 :math:`f_g(c)` the covariate effects (``mod_mean``: linear terms plus a penalized cubic
-B-spline in the smooth covariate, a GAM whose penalty is chosen by 5-fold cross-validation),
-:math:`\sigma^2_g` the pooled residual variance (``var_pooled``) and :math:`\gamma^*,
-\delta^*` the empirical-Bayes site shifts and scales. Harmonizing keeps everything but the
-site effect, :math:`x^h = \alpha + f(c) + \sigma s^h`; the inverse puts a site's effect back,
+B-spline in each smooth covariate, a GAM), :math:`\sigma^2_g` the pooled residual variance
+(``var_pooled``) and :math:`\gamma^*, \delta^*` the empirical-Bayes site shifts and scales.
+Harmonizing keeps everything but the site effect, :math:`x^h = \alpha + f(c) + \sigma s^h`;
+the inverse puts a site's effect back,
 
 .. math:: s^h = (x^h - \alpha - f(c))/\sigma,\quad x = \alpha + f(c) + \sigma(\gamma^*_j + \sqrt{\delta^*_j}\,s^h).
 
-Fitting runs neuroHarmonize's ``harmonizationLearn`` with its per-ROI GAM step replaced by
-an equivalent one that gives each ROI's penalty search its own seeded folds (so fits are
-reproducible) and runs the independent per-ROI fits in parallel. Transforming evaluates the
-formulas above row by row; neuroHarmonize 2.4.5's ``harmonizationApply`` gives the same on
-tables holding every training site but re-codes the sites of a table that lacks some (wrong
-site effects, or a shape error in linear ComBat), so it is not used; ``model_`` stays a
-model it accepts.
+The GAM is fitted as neuroHarmonize fits it (statsmodels' ``GLMGam``: the same basis,
+penalty, candidate penalties and cross-validation cost), but for every ROI, penalty and fold
+in one batched solve (:mod:`roisynth.preprocessing._combat`) with one seeded fold assignment
+shared by all ROIs and penalties, and the empirical Bayes is neuroCombat's. ``model_`` is a
+model neuroHarmonize's ``harmonizationApply`` accepts; it is not used to transform, since
+neuroHarmonize 2.4.5 re-codes the sites of a table that lacks some of them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import io
 import numbers
-import threading
-import warnings
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
-from neuroHarmonize import harmonizationLearn
-from neuroHarmonize.harmonizationApply import applyStandardizationAcrossFeatures
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
-from statsmodels.gam.api import BSplines, GLMGam
-from statsmodels.gam.gam_cross_validation.cross_validators import KFold
-from threadpoolctl import threadpool_limits
 
 from ..base import Persistent
 from ..datasets import roi_columns
@@ -52,9 +40,10 @@ from ..utils._param_validation import validate_params
 from ..utils.covariates import covariate_matrix
 from ..utils.frames import replace_columns
 from ..utils.validation import _rows, check_numeric_table
+from . import _combat
 
-_K_FOLDS = 5  # neuroHarmonize's penalty search: statsmodels' default 5 folds
-_LEARN_LOCK = threading.Lock()  # the GAM step is swapped in neuroHarmonize's module while fitting
+_WIDEN = 0.1  # a smooth term without bounds: its training range widened by this fraction of the width on each side
+_FORMAT = 2  # model file layout: 2 = knots [term, knot] and per-ROI penalties; 1 (no "format") = one term, no penalties
 
 
 def _names(value, param: str) -> list[str]:
@@ -67,73 +56,41 @@ def _names(value, param: str) -> list[str]:
     return names
 
 
-class _SeededKFold(KFold):
-    """statsmodels' shuffled k-fold split with a seeded generator (statsmodels shuffles with
-    the global ``np.random`` (0.14) or fresh OS entropy (0.15), which makes ComBat-GAM irreproducible)."""
-
-    def __init__(self, k_folds: int, seed: int):
-        super().__init__(k_folds)
-        self.generator = np.random.default_rng(seed)
-
-    def split(self, X, y=None, label=None):
-        nobs = X.shape[0]
-        for fold in np.array_split(self.generator.permutation(nobs), self.k_folds):
-            test = np.zeros(nobs, dtype=bool)
-            test[fold] = True
-            yield ~test, test
-
-
-def _fit_gam(y: np.ndarray, formula: str, df_gam: pd.DataFrame, smoother, seed: int) -> np.ndarray:
-    """One ROI's GAM coefficients, as neuroHarmonize fits them: penalty weight by 5-fold CV
-    over statsmodels' default grid (10⁰..10⁷), then a refit at that weight."""
-    with threadpool_limits(1):
-        gam = GLMGam.from_formula(formula, data=df_gam.assign(y=y), smoother=smoother,
-                                  alpha=np.ones(len(smoother.smoothers)))
-        gam.alpha = gam.select_penweight_kfold(cv_iterator=_SeededKFold(_K_FOLDS, seed))[0]
-        return np.asarray(gam.fit().params, dtype=np.float64)
-
-
-def _standardizer(seeds: np.ndarray, n_jobs):
-    """A drop-in for neuroHarmonize's ``standardizeAcrossFeatures`` (smooth case, no reference
-    batch): per-ROI GAM fits with seeded folds, in parallel; the rest as in the library."""
-
-    def standardize(X, design, info_dict, smooth_model):
-        args = (smooth_model["formula"], smooth_model["df_gam"], smooth_model["bsplines_constructor"])
-        fits = Parallel(n_jobs=n_jobs)(delayed(_fit_gam)(y, *args, int(seed)) for y, seed in zip(X, seeds))
-        B_hat = np.column_stack(fits)
-        n_batch, n_sample = info_dict["n_batch"], info_dict["n_sample"]
-        grand_mean = np.dot((info_dict["sample_per_batch"] / float(n_sample)).T, B_hat[:n_batch, :])
-        var_pooled = np.dot((X - np.dot(design, B_hat).T) ** 2, np.ones((n_sample, 1)) / float(n_sample))
-        stand_mean = np.dot(grand_mean.T.reshape((len(grand_mean), 1)), np.ones((1, n_sample)))
-        fitted = {"B_hat": B_hat, "stand_mean": stand_mean, "var_pooled": var_pooled}
-        s_data, _, _, mod_mean = applyStandardizationAcrossFeatures(X, design, info_dict, fitted)
-        return s_data, stand_mean, var_pooled, mod_mean, B_hat
-
-    return standardize
-
-
-@contextlib.contextmanager
-def _gam_step(standardize):
-    """Let ``harmonizationLearn`` use ``standardize`` for its GAM step, restoring it afterwards."""
-    module = importlib.import_module("neuroHarmonize.harmonizationLearn")
-    with _LEARN_LOCK:
-        original = module.standardizeAcrossFeatures
-        module.standardizeAcrossFeatures = standardize
-        try:
-            yield
-        finally:
-            module.standardizeAcrossFeatures = original
-
-
-def _bsplines(knots: np.ndarray, df: int, degree: int) -> BSplines:
-    """neuroHarmonize's B-spline basis (one smooth term) rebuilt from its knots."""
-    return BSplines(knots[:, None], df=df, degree=degree, knot_kwds=[{"all_knots": knots}])
+def _pair(value, param: str) -> tuple[float, float]:
+    """``(low, high)`` as finite floats with low < high."""
+    try:
+        lo, hi = (float(b) for b in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{param} must be a pair (low, high), got {value!r}") from None
+    if not np.isfinite([lo, hi]).all() or lo >= hi:
+        raise ValueError(f"{param} must be finite with low < high, got {value!r}")
+    return lo, hi
 
 
 class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
-    """Remove scanner/site effects from ROI volumes with ComBat-GAM (neuroHarmonize), invertibly.
+    r"""Remove scanner/site effects from ROI volumes with ComBat-GAM, invertibly.
 
-    Model and inverse: see the module docstring. Site labels are compared as text.
+    The model and its inverse are in the module docstring; fitting, for all ROIs at once:
+
+    1. **GAM.** Every ROI :math:`y_g` is regressed on one shared design
+       :math:`X = [\text{site indicators}, \text{linear covariates}, B_1(c_1), \dots]`, with
+       :math:`B_t` the cubic B-spline basis (9 columns, statsmodels' ``BSplines``, df 10) of
+       smooth covariate :math:`t`: :math:`\hat\beta_g = (X^\top X + 2\sum_t\lambda_{gt}S_t)^{-1}
+       X^\top y_g`, with :math:`S_t` the integrated squared second derivative of :math:`B_t`.
+       Each ROI's penalties :math:`\lambda_g` are the combination of the grid
+       :math:`10^0, 10^{0.7}, \dots, 10^7` (11 values per smooth term) with the smallest
+       5-fold cross-validation cost (mean over folds of :math:`\lVert y - \hat y\rVert/n` on the
+       held-out fold); the folds are one random partition of the subjects drawn from
+       ``random_state``, shared by every ROI and penalty. This is statsmodels' ``GLMGam``
+       with ``select_penweight_kfold``, as neuroHarmonize runs it per ROI.
+    2. **Standardization.** :math:`\alpha_g = \sum_j (n_j/n)\hat\beta_{gj}` over the site
+       coefficients, :math:`f_g(c)` the rest of the fit, :math:`\sigma^2_g` the mean squared
+       residual of the full fit, :math:`s = (y - \alpha - f(c))/\sigma`.
+    3. **Empirical Bayes** per site over the ROIs (neuroCombat's parametric priors; see
+       :func:`~roisynth.preprocessing._combat.site_estimates`), giving :math:`\gamma^*_j,
+       \delta^*_j`; with a single ROI the plain per-site mean and variance of :math:`s`.
+
+    Site labels are compared as text.
 
     Parameters
     ----------
@@ -143,21 +100,25 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         Covariate columns whose effects ComBat keeps (numeric; ``sex`` may be
         ``"M"``/``"F"``, ``"male"``/``"female"`` in any case, or 0/1).
     smooth : sequence of str, default=("age",)
-        At most one covariate modelled as a penalized B-spline (ComBat-GAM); ``()`` for
-        linear ComBat.
+        Covariates modelled as penalized B-splines (ComBat-GAM), each with its own penalty;
+        ``()`` for linear ComBat. Several terms (e.g. ``("age", "icv")``) search the product
+        of the penalty grids (121 combinations for two).
     rois : list of str, default=None
         ROI columns; None = the MUSE ROI columns found in the table, in table order.
     reference_site : str, default=None
         If set, ``transform`` maps to that site's scale instead of the pooled one
         (harmonize, then :meth:`inverse_transform` to the site; the site's own rows come
         back unchanged).
-    smooth_bounds : tuple of two floats, default=(0, 120)
-        Range of the smooth covariate: the outer spline knots, so any value in it can be
-        transformed; values outside are an error.
+    smooth_bounds : pair of floats, dict or None, default=(0, 120)
+        Range of each smooth covariate, its outer spline knots: any value in it can be
+        transformed, values outside are an error. A pair ``(low, high)`` when ``smooth``
+        names one term; a dict ``{column: (low, high) or None}`` for several; None (or a
+        column the dict leaves out or maps to None) = the training range widened by 10 % of
+        its width on each side.
     n_jobs : int or None, default=1
-        Joblib workers for the per-ROI GAM fits (results do not depend on it).
+        Ignored: the fit is vectorized across ROIs (kept for callers that still pass it).
     random_state : int, RandomState instance or None, default=0
-        Seed for the folds of the per-ROI penalty search (int: identical refits).
+        Seed of the cross-validation folds of the penalty search (int: identical refits).
 
     Attributes
     ----------
@@ -166,9 +127,14 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
     n_features_in_ : int
         Number of ROIs.
     sites_ : ndarray of shape (n_sites,)
-        Training site labels (sorted).
+        Site labels: the training sites (sorted), then those added by :meth:`add_site`.
+    penalty_ : ndarray of shape (n_features_in_, n_smooth)
+        The penalty weight :math:`\lambda` chosen for each ROI and smooth term (in
+        ``covariates`` order).
     model_ : dict
-        The neuroHarmonize model, reduced to what ``harmonizationApply`` reads.
+        The model in neuroHarmonize's layout (``B_hat``: site rows, linear covariates,
+        spline columns; ``stand_mean``, ``var_pooled``, ``gamma_star``, ``delta_star``,
+        ``smooth_model``), reduced to what ``harmonizationApply`` reads.
 
     ``save(path)`` / ``Harmonizer.load(path)`` write and read it as tensors + JSON (no pickle).
 
@@ -189,7 +155,7 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         "smooth": [str, "array-like", None],
         "rois": [str, "array-like", None],
         "reference_site": [str, numbers.Integral, None],
-        "smooth_bounds": ["array-like"],
+        "smooth_bounds": ["array-like", dict, None],
         "n_jobs": [numbers.Integral, None],
         "random_state": ["random_state"],
     }
@@ -206,23 +172,29 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     # -- parameters ----------------------------------------------------------------------
-    def _columns(self) -> tuple[list[str], list[str], tuple[float, float]]:
-        """(covariates, smooth covariate(s), smooth bounds) as lists and floats, checked together."""
+    def _columns(self) -> tuple[list[str], list[str], dict]:
+        """(covariates, smooth covariates in covariate order, {smooth column: (low, high) or None})."""
         covariates, smooth = _names(self.covariates, "covariates"), _names(self.smooth, "smooth")
         if self.site in covariates:
             raise ValueError(f"the site column {self.site!r} cannot also be a covariate")
-        if len(smooth) > 1:
-            raise ValueError(f"smooth={self.smooth!r}: at most one smooth covariate "
-                             "(neuroHarmonize only supports smooth_bounds for one)")
-        if smooth and smooth[0] not in covariates:
-            raise ValueError(f"smooth covariate {smooth[0]!r} is not one of covariates={covariates}")
-        try:
-            lo, hi = (float(b) for b in self.smooth_bounds)
-        except (TypeError, ValueError):
-            raise ValueError(f"smooth_bounds must be a pair (low, high), got {self.smooth_bounds!r}") from None
-        if not np.isfinite([lo, hi]).all() or lo >= hi:
-            raise ValueError(f"smooth_bounds must be finite with low < high, got {self.smooth_bounds!r}")
-        return covariates, smooth, (lo, hi)
+        unknown = [c for c in smooth if c not in covariates]
+        if unknown:
+            raise ValueError(f"smooth covariate(s) {unknown} are not among covariates={covariates}")
+        smooth = [c for c in covariates if c in smooth]
+        bounds = self.smooth_bounds
+        if bounds is None:
+            bounds = {}
+        elif not isinstance(bounds, dict):
+            if len(smooth) > 1:
+                raise ValueError(f"smooth_bounds={bounds!r} is one pair but smooth names {len(smooth)} terms "
+                                 f"{smooth}; give a dict {{column: (low, high) or None}}")
+            bounds = dict.fromkeys(smooth, bounds)
+        stray = [c for c in bounds if c not in smooth]
+        if stray:
+            raise ValueError(f"smooth_bounds names {stray}, which are not smooth terms (smooth={smooth})")
+        return covariates, smooth, {
+            c: None if bounds.get(c) is None else _pair(bounds[c], f"smooth_bounds[{c!r}]") for c in smooth
+        }
 
     # -- input ---------------------------------------------------------------------------
     def _frame(self, X, name: str) -> pd.DataFrame:
@@ -232,10 +204,7 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         return X
 
     def _find_rois(self, X: pd.DataFrame, covariates: list[str]) -> list[str]:
-        if self.rois is not None:
-            rois = _names(self.rois, "rois")
-        else:
-            rois = roi_columns(X)
+        rois = _names(self.rois, "rois") if self.rois is not None else roi_columns(X)
         clash = [c for c in rois if c in (self.site, *covariates)]
         if clash:
             raise ValueError(f"column(s) {clash} cannot be both ROIs and site/covariates")
@@ -261,26 +230,29 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
             raise ValueError(f"{name} column {self.site!r} has missing site labels in rows {rows}")
         return labels.astype(str).to_numpy(dtype=object)
 
-    def _covars(self, X: pd.DataFrame, sites: np.ndarray, name: str) -> pd.DataFrame:
-        """neuroHarmonize's covariate table: ``SITE`` then the numeric covariates."""
-        covariates, smooth, (lo, hi) = self._columns()
+    def _covariate_values(self, X: pd.DataFrame, name: str) -> np.ndarray:
+        """The covariates [subject, covariate]; a smooth one outside its spline's range is an error."""
+        covariates, smooth, _ = self._columns()
         values = covariate_matrix(X, covariates, name)
-        for column in smooth:
-            v = values[:, covariates.index(column)]
-            outside = (v < lo) | (v > hi)
-            if outside.any():
-                raise ValueError(
-                    f"{name} column {column!r} is outside smooth_bounds=({lo:g}, {hi:g}) in rows "
-                    f"{_rows(X.index, outside)} (values {sorted(set(v[outside]))[:5]}); refit with wider smooth_bounds"
-                )
-        return pd.DataFrame({"SITE": sites, **dict(zip(covariates, values.T))}, index=range(len(X)))
+        if hasattr(self, "model_"):
+            for column, knots in zip(smooth, self._knots()):
+                v = values[:, covariates.index(column)]
+                outside = (v < knots[0]) | (v > knots[-1])
+                if outside.any():
+                    raise ValueError(
+                        f"{name} column {column!r} is outside the range ({knots[0]:g}, {knots[-1]:g}) of its spline "
+                        f"in rows {_rows(X.index, outside)} (values {sorted(set(v[outside]))[:5]}); refit with wider "
+                        "smooth_bounds"
+                    )
+        return values
 
     def _site_index(self, sites: np.ndarray, name: str) -> np.ndarray:
         """Row -> index of its site in ``sites_``; unseen sites are an error naming them."""
         index = pd.Index(self.sites_).get_indexer(sites)
         if (index < 0).any():
             unseen = sorted(set(sites[index < 0]))
-            raise ValueError(f"{name}: site(s) {unseen} were not seen in fit (training sites: {list(self.sites_)})")
+            raise ValueError(f"{name}: site(s) {unseen} were not seen in fit (sites: {list(self.sites_)}); "
+                             "add_site learns a new site from a few of its subjects")
         return index
 
     def _reference_index(self, sites) -> int | None:
@@ -312,12 +284,13 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         validate_params(self)
         X = self._frame(X, "X")
         covariates, smooth, bounds = self._columns()
+        for attribute in ("model_", "sites_", "penalty_"):  # a refit starts from nothing
+            self.__dict__.pop(attribute, None)
         self.feature_names_in_ = np.asarray(self._find_rois(X, covariates), dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
-        data = self._values(X, "X")
-        sites = self._sites(X, "X")
-        covars = self._covars(X, sites, "X")
-        labels, counts = np.unique(sites, return_counts=True)
+        data, sites = self._values(X, "X"), self._sites(X, "X")
+        values = self._covariate_values(X, "X")
+        labels, codes, counts = np.unique(sites, return_inverse=True, return_counts=True)
         if len(labels) < 2:
             raise ValueError(
                 f"X has a single site {list(labels)} in column {self.site!r}; harmonization needs at least two"
@@ -327,64 +300,135 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
                 f"site(s) {list(labels[counts < 2])} have a single subject; ComBat needs at least two per site"
             )
         self._reference_index(labels)
-        entropy = check_random_state(self.random_state).randint(2**31)
-        seeds = np.random.SeedSequence(entropy).generate_state(data.shape[1])
-        gam_step = _gam_step(_standardizer(seeds, self.n_jobs)) if smooth else contextlib.nullcontext()
-        with threadpool_limits(1), contextlib.redirect_stdout(io.StringIO()), gam_step, warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "the matrix subclass", PendingDeprecationWarning)  # its np.matrix
-            # seed: any non-None value; with seed=None neuroHarmonize calls np.random.seed(None)
-            model, _ = harmonizationLearn(data, covars, smooth_terms=smooth, smooth_term_bounds=bounds, seed=0)
-        self._set_model(labels, covariates, smooth, model)
+        knots = []
+        for column in smooth:
+            v = values[:, covariates.index(column)]
+            lo, hi = bounds[column] or (v.min() - _WIDEN * np.ptp(v), v.max() + _WIDEN * np.ptp(v))
+            outside = (v < lo) | (v > hi)
+            if outside.any():
+                raise ValueError(
+                    f"X column {column!r} is outside smooth_bounds=({lo:g}, {hi:g}) in rows {_rows(X.index, outside)} "
+                    f"(values {sorted(set(v[outside]))[:5]}); refit with wider smooth_bounds"
+                )
+            if np.ptp(v) == 0:
+                raise ValueError(f"smooth covariate {column!r} takes a single value in X; a spline needs a range")
+            knots.append(_combat.spline_knots(v, (lo, hi)))
+        self._set_model(labels, covariates, smooth, np.array(knots))
+        onehot = np.eye(len(labels))[codes]
+        design = np.concatenate([onehot, self._covariate_design(values)], axis=1)
+        basis = self.model_["smooth_model"]["bsplines_constructor"]
+        penalties = [s.cov_der2 for s in basis.smoothers] if smooth else []
+        constant = np.r_[np.ones(len(labels)), np.zeros(design.shape[1] - len(labels))]
+        folds = _combat.fold_of_rows(len(X), check_random_state(self.random_state))
+        B_hat, self.penalty_ = _combat.fit_penalized(design, data, penalties, constant, folds)
+        stand_mean = counts / len(X) @ B_hat[:len(labels)]
+        var_pooled = np.mean(np.square(data - design @ B_hat), axis=0)
+        s = (data - design[:, len(labels):] @ B_hat[len(labels):] - stand_mean) / np.sqrt(var_pooled)
+        estimates = [_combat.site_estimates(s[codes == j], eb=data.shape[1] > 1) for j in range(len(labels))]
+        self.model_.update(B_hat=B_hat, stand_mean=stand_mean[:, None], var_pooled=var_pooled[:, None],
+                           gamma_star=np.array([g for g, _ in estimates]),
+                           delta_star=np.array([d for _, d in estimates]))
         return self
 
-    def _set_model(self, labels, covariates, smooth, model: dict) -> None:
-        """Keep the fields ``harmonizationApply`` and the inverse read (the rest is per-subject)."""
+    def _set_model(self, labels, covariates, smooth, knots: np.ndarray, **fitted) -> None:
+        """``sites_`` and ``model_`` (neuroHarmonize's layout) from the sites, columns, knots and estimates."""
         self.sites_ = np.asarray(labels, dtype=object)
-        smooth_model = model["smooth_model"]
         self.model_ = {
             "SITE_labels": self.sites_,
-            "B_hat": model["B_hat"],
-            "stand_mean": model["stand_mean"][:, [0]],
-            "var_pooled": model["var_pooled"],
-            "gamma_star": np.asarray(model["gamma_star"], dtype=np.float64),
-            "delta_star": np.asarray(model["delta_star"], dtype=np.float64),
+            **fitted,
             "info_dict": {"ref_level": None},
             "smooth_model": {
                 "perform_smoothing": bool(smooth),
-                "smooth_terms": smooth,
+                "smooth_terms": list(smooth),
                 "smooth_cols": [1 + covariates.index(c) for c in smooth],
-                "bsplines_constructor": smooth_model["bsplines_constructor"],
+                "bsplines_constructor": _combat.spline_basis(knots) if smooth else None,
             },
         }
 
-    # -- the maps ------------------------------------------------------------------------
-    def _covariate_mean(self, covars: pd.DataFrame) -> np.ndarray:
-        r""":math:`\alpha + f(c)` [subject, ROI]: the fitted GAM without site terms, with the
-        design neuroHarmonize builds (linear covariates; B-spline basis of the smooth one;
-        covariates rounded to float32 in linear ComBat, as ``make_design_matrix`` does)."""
-        smooth_model = self.model_["smooth_model"]
-        smooth = smooth_model["smooth_terms"]
-        linear = covars.drop(columns=["SITE", *smooth]).to_numpy(np.float64)
-        if smooth:
-            basis = smooth_model["bsplines_constructor"].transform(covars[smooth].to_numpy(np.float64))
-            design = np.concatenate([linear, basis], axis=1)
-        else:
-            design = linear.astype(np.float32).astype(np.float64)
-        return self.model_["stand_mean"].T + design @ self.model_["B_hat"][len(self.sites_):]
+    def _knots(self) -> list[np.ndarray]:
+        """All knots of each smooth term's spline."""
+        basis = self.model_["smooth_model"]["bsplines_constructor"]
+        return [s.knots for s in basis.smoothers] if basis is not None else []
 
-    def _site_map(self, values: np.ndarray, covars: pd.DataFrame, site_index: np.ndarray, to_site: bool) -> np.ndarray:
+    def add_site(self, X, site=None):
+        r"""Learn the site effect of a site not seen in ``fit`` from a few of its subjects.
+
+        Out-of-sample ComBat: the fitted model (intercepts :math:`\alpha`, covariate effects
+        :math:`f`, pooled scale :math:`\sigma`, every known site's :math:`\gamma^*,
+        \delta^*`) is kept as it is; the new site's subjects are standardized against it,
+        :math:`s = (x - \alpha - f(c))/\sigma`, and the site's :math:`\gamma^*, \delta^*` are
+        estimated from their :math:`s` by the same empirical Bayes as in ``fit`` (priors
+        across ROIs, so a few subjects suffice: about 20 give shifts within a fraction of
+        the residual SD). Afterwards :meth:`transform` and :meth:`inverse_transform` accept
+        the site, and ``save`` keeps it. Its row of ``B_hat`` is the mean of :math:`x - f(c)`
+        (as neuroHarmonize stores a new site).
+
+        Parameters
+        ----------
+        X : DataFrame
+            Subjects of the new site(s) (at least two per site), with the covariate and ROI
+            columns, and the site column unless ``site`` is given.
+        site : str, default=None
+            None: the sites named in the site column, none of them a known site; a label:
+            every row belongs to that one new site.
+
+        Returns
+        -------
+        self : Harmonizer
+            The model, now covering the new site(s).
+        """
+        check_is_fitted(self, "model_")
+        X = self._frame(X, "X")
+        name = "X" if site is None else "add_site(site=...)"
+        data = self._values(X, "X")
+        sites = self._sites(X, "X") if site is None else np.full(len(X), str(site), dtype=object)
+        labels, codes, counts = np.unique(sites, return_inverse=True, return_counts=True)
+        known = [s for s in labels if s in set(self.sites_)]
+        if known:
+            raise ValueError(f"{name}: site(s) {known} are already in the model (sites: {list(self.sites_)})")
+        if (counts < 2).any():
+            raise ValueError(f"{name}: site(s) {list(labels[counts < 2])} have a single subject; a site's "
+                             "location and scale need at least two")
+        effects = self._covariate_design(self._covariate_values(X, "X")) @ self.model_["B_hat"][len(self.sites_):]
+        s = (data - effects - self.model_["stand_mean"].T) / np.sqrt(self.model_["var_pooled"]).T
+        estimates = [_combat.site_estimates(s[codes == j], eb=data.shape[1] > 1) for j in range(len(labels))]
+        intercepts = np.array([(data - effects)[codes == j].mean(axis=0) for j in range(len(labels))])
+        model = self.model_
+        n_sites = len(self.sites_)
+        self.sites_ = np.concatenate([self.sites_, labels]).astype(object)
+        model.update(SITE_labels=self.sites_,
+                     B_hat=np.concatenate([model["B_hat"][:n_sites], intercepts, model["B_hat"][n_sites:]]),
+                     gamma_star=np.concatenate([model["gamma_star"], [g for g, _ in estimates]]),
+                     delta_star=np.concatenate([model["delta_star"], [d for _, d in estimates]]))
+        return self
+
+    # -- the maps ------------------------------------------------------------------------
+    def _covariate_design(self, values: np.ndarray) -> np.ndarray:
+        """The design without its site columns: linear covariates, then each smooth term's basis."""
+        covariates, smooth, _ = self._columns()
+        linear = values[:, [covariates.index(c) for c in covariates if c not in smooth]]
+        if not smooth:
+            return linear
+        basis = self.model_["smooth_model"]["bsplines_constructor"]
+        return np.concatenate([linear, basis.transform(values[:, [covariates.index(c) for c in smooth]])], axis=1)
+
+    def _site_map(self, values: np.ndarray, mean: np.ndarray, site_index: np.ndarray, to_site: bool) -> np.ndarray:
         r"""Site scale -> harmonized (ComBat's ``adjust_data_final``), or back (``to_site``).
 
-        With :math:`m = \alpha + f(c)` and :math:`s = (x - m)/\sigma`: harmonizing gives
-        :math:`m + \sigma(s - \gamma^*_j)/\sqrt{\delta^*_j}`, the way back
+        With :math:`m = \alpha + f(c)` (``mean``) and :math:`s = (x - m)/\sigma`: harmonizing
+        gives :math:`m + \sigma(s - \gamma^*_j)/\sqrt{\delta^*_j}`, the way back
         :math:`m + \sigma(\gamma^*_j + \sqrt{\delta^*_j}\,s)`; :math:`j` is each row's site.
         """
-        mean = self._covariate_mean(covars)
         sd = np.sqrt(self.model_["var_pooled"]).T
         gamma = self.model_["gamma_star"][site_index]
         scale = np.sqrt(self.model_["delta_star"][site_index])
         s = (values - mean) / sd
         return mean + sd * (gamma + scale * s if to_site else (s - gamma) / scale)
+
+    def _mean(self, X: pd.DataFrame) -> np.ndarray:
+        r""":math:`\alpha + f(c)` [subject, ROI]: the fitted GAM without its site terms."""
+        design = self._covariate_design(self._covariate_values(X, "X"))
+        return self.model_["stand_mean"].T + design @ self.model_["B_hat"][len(self.sites_):]
 
     def _output(self, X: pd.DataFrame, values: np.ndarray) -> pd.DataFrame:
         return replace_columns(X, self.feature_names_in_, values)
@@ -395,7 +439,7 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame
-            Subjects with the site, covariate and ROI columns (sites seen in ``fit``).
+            Subjects with the site, covariate and ROI columns (sites of ``sites_``).
 
         Returns
         -------
@@ -406,11 +450,11 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         X = self._frame(X, "X")
         data, sites = self._values(X, "X"), self._sites(X, "X")
         site_index = self._site_index(sites, "X")
-        covars = self._covars(X, sites, "X")
-        harmonized = self._site_map(data, covars, site_index, to_site=False)
+        mean = self._mean(X)
+        harmonized = self._site_map(data, mean, site_index, to_site=False)
         reference = self._reference_index(self.sites_)
         if reference is not None:
-            harmonized = self._site_map(harmonized, covars, np.full(len(X), reference), to_site=True)
+            harmonized = self._site_map(harmonized, mean, np.full(len(X), reference), to_site=True)
         return self._output(X, harmonized)
 
     def inverse_transform(self, X, site=None) -> pd.DataFrame:
@@ -422,9 +466,8 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
             Harmonized subjects with the covariate and ROI columns, and the site column
             unless ``site`` is given.
         site : str, default=None
-            None: each row goes back to its own site (column ``self.site``); a training
-            site label: all rows go to that site (then the site column, if any, is set
-            to it).
+            None: each row goes back to its own site (column ``self.site``); a label of
+            ``sites_``: all rows go to that site (then the site column, if any, is set to it).
 
         Returns
         -------
@@ -436,45 +479,52 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         data = self._values(X, "X")
         sites = self._sites(X, "X") if site is None else np.full(len(X), str(site), dtype=object)
         site_index = self._site_index(sites, "X" if site is None else "inverse_transform(site=...)")
-        covars = self._covars(X, sites, "X")
+        mean = self._mean(X)
         reference = self._reference_index(self.sites_)
         if reference is not None:
-            data = self._site_map(data, covars, np.full(len(X), reference), to_site=False)
-        out = self._output(X, self._site_map(data, covars, site_index, to_site=True))
+            data = self._site_map(data, mean, np.full(len(X), reference), to_site=False)
+        out = self._output(X, self._site_map(data, mean, site_index, to_site=True))
         if site is not None and self.site in out.columns:
             out[self.site] = site
         return out
 
     # -- persistence ---------------------------------------------------------------------
+    _TENSORS = ("B_hat", "stand_mean", "var_pooled", "gamma_star", "delta_star")
+
     def _get_state(self) -> tuple[dict, dict]:
-        """(JSON metadata, tensors) of the fitted model; the spline basis is kept as its knots."""
+        """(JSON metadata, tensors) of the fitted model; the spline bases are kept as their knots."""
         check_is_fitted(self, "model_")
         params = self.get_params(deep=False)
         seed = params["random_state"]
         params["random_state"] = int(seed) if isinstance(seed, numbers.Integral) else None  # not a RandomState
-        smooth_model = self.model_["smooth_model"]
+        if isinstance(params["smooth_bounds"], dict):
+            params["smooth_bounds"] = {c: None if b is None else [float(v) for v in b]
+                                       for c, b in params["smooth_bounds"].items()}
+        covariates, smooth, _ = self._columns()
         metadata = {
+            "format": _FORMAT,
             "params": params,
             "feature_names": persistence.names_to_json(self.feature_names_in_),
             "sites": [str(s) for s in self.sites_],
-            "covariates": _names(self.covariates, "covariates"),
-            "smooth": smooth_model["smooth_terms"],
+            "covariates": covariates,
+            "smooth": smooth,
         }
-        tensors = {
-            k: persistence.to_tensor(self.model_[k])
-            for k in ("B_hat", "stand_mean", "var_pooled", "gamma_star", "delta_star")
-        }
-        if smooth_model["perform_smoothing"]:
-            spline = smooth_model["bsplines_constructor"].smoothers[0]
-            metadata["spline"] = {"df": int(spline.df), "degree": int(spline.degree)}
-            tensors["knots"] = persistence.to_tensor(spline.knots)
+        tensors = {k: persistence.to_tensor(self.model_[k]) for k in self._TENSORS}
+        tensors["penalty"] = persistence.to_tensor(self.penalty_)
+        if smooth:
+            tensors["knots"] = persistence.to_tensor(np.stack(self._knots()))
         return metadata, tensors
 
     def _set_state(self, metadata: dict, tensors: dict) -> None:
+        version = metadata.get("format", 1)
+        if version not in (1, _FORMAT):
+            raise ValueError(f"this Harmonizer file has format {version}; this roisynth reads formats 1 and {_FORMAT}")
         self.feature_names_in_ = persistence.names_from_json(metadata["feature_names"])
         self.n_features_in_ = len(self.feature_names_in_)
-        model = {k: v.numpy() for k, v in tensors.items() if k != "knots"}
-        spline = metadata.get("spline")
-        bs = _bsplines(tensors["knots"].numpy(), spline["df"], spline["degree"]) if spline else None
-        model["smooth_model"] = {"bsplines_constructor": bs}
-        self._set_model(metadata["sites"], metadata["covariates"], metadata["smooth"], model)
+        smooth = metadata["smooth"]
+        knots = tensors["knots"].numpy().reshape(len(smooth), -1) if smooth else np.empty((0, 0))
+        self._set_model(metadata["sites"], metadata["covariates"], smooth, knots,
+                        **{k: tensors[k].numpy() for k in self._TENSORS})
+        # format 1 (neuroHarmonize-based fits) did not record the penalties
+        self.penalty_ = tensors["penalty"].numpy() if "penalty" in tensors else np.full((self.n_features_in_,
+                                                                                          len(smooth)), np.nan)
