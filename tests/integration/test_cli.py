@@ -26,6 +26,21 @@ def test_demo_writes_a_paired_cohort_and_twins(tmp_path, capsys):
     patients = example[example.diagnosis != "CN"].reset_index(drop=True)
     pd.testing.assert_frame_equal(twins[["participant_id", "site", "age"]], patients[["participant_id", "site", "age"]])
     assert (tmp_path / "model.roisynth").exists()
+    # the release: generated covariates (no real quasi-identifier), audited, written whole
+    assert "Privacy audit of the release" in printed
+    released = pd.read_csv(tmp_path / "release" / "synthetic.csv")
+    real = set(example[["site", "age", "sex", "icv"]].itertuples(index=False, name=None))
+    assert not real & set(released[["site", "age", "sex", "icv"]].itertuples(index=False, name=None))
+    assert not real & set(paired[["site", "age", "sex", "icv"]].itertuples(index=False, name=None))
+    assert {p.name for p in (tmp_path / "release").iterdir()} >= {"synthetic.csv", "report.html", "release.json"}
+    # a pipeline with a Harmonizer loads in a fresh process (its class is registered on demand)
+    import subprocess
+    import sys
+
+    loaded = subprocess.run([sys.executable, "-c", "import sys, roisynth; m = roisynth.load(sys.argv[1]); "
+                             "print(type(m.steps_[0][1]).__name__)", str(tmp_path / "model.roisynth")],
+                            capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "Harmonizer"
 
 
 def test_fit_sample_counterfactual_round_trip(tmp_path, example):
