@@ -151,31 +151,12 @@ def test_conditional_sampling_in_the_pipeline(fitted):
         fitted.sample(5, covariates=healthy[QUASI_IDENTIFIERS], conditions={"sex": "F"})
 
 
-def _interaction_cohorts(n=1500, seed=0):
-    """Healthy and patient tables where the patients' atrophy of ROI 0 grows with age:
-    effect(age) = -(0.04 + 0.004 (age - 70)) x the healthy volume, i.e. its age slope is
-    -0.004 x 3000 = -12 mm³ per year beyond the healthy slope."""
-    rng = np.random.default_rng(seed)
-    rois = ROIS[:4]
-
-    def cohort(disease):
-        age = rng.uniform(55, 90, n)
-        sex = rng.choice(["F", "M"], n)
-        icv = rng.normal(1.4e6, 1.2e5, n) + 1e5 * (sex == "M")
-        base = 3000 - 10 * (age - 70) + 4e-4 * (icv - 1.4e6)
-        values = base[:, None] * np.array([1.0, 0.9, 0.5, 1.2]) + rng.normal(0, 150, (n, 4))
-        if disease:
-            values[:, 0] -= (0.04 + 0.004 * (age - 70)) * 3000
-        return pd.DataFrame({"age": age, "sex": sex, "icv": icv, **dict(zip(rois, values.T))})
-
-    return cohort(False), cohort(True), rois
-
-
 @pytest.mark.parametrize("interactions", [True, False])
 def test_age_by_disease_interaction_survives(interactions):
     from roisynth import GaussianMixtureSynthesizer
 
-    healthy, patients, rois = _interaction_cohorts()
+    healthy, patients = datasets.make_age_interaction(random_state=0)
+    rois = list(healthy.columns[3:])
     pipe = make_pipeline(CovariateResidualizer(), GaussianMixtureSynthesizer(max_components=1, random_state=0))
     pipe.set_params(rois=rois, interactions=interactions, random_state=0).fit(healthy, patients)
     synthetic = {c: pipe.sample(8000, cohort=c, random_state=i) for i, c in enumerate(("background", "target"))}
