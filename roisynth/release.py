@@ -199,7 +199,7 @@ def release(output, *, train, holdout, model=None, synthetic=None, n=None, group
     """
     from .base import COHORTS, load
     from .evaluation import build_report
-    from .io import conform_rois, read_cohorts, read_synthetic, read_table, sample_table, write_table
+    from .io import conform_rois, read_cohorts, read_table, sample_table, write_table
     from .metrics import PRIVACY_THRESHOLDS, privacy_audit, privacy_flags
 
     output = Path(output)
@@ -222,9 +222,11 @@ def release(output, *, train, holdout, model=None, synthetic=None, n=None, group
         n = len(real["train"][1]) if n is None else n
         drawn = sample_table(model, n, cohort="paired" if model.can_pair else "both", random_state=random_state)
     else:
-        background_rows, target_rows = read_synthetic(synthetic)
-        drawn = pd.concat([background_rows.assign(cohort="background"), target_rows.assign(cohort="target")],
-                          ignore_index=True)
+        drawn = read_table(synthetic)         # the table as given: its column names are the ones released
+        cohorts = set(drawn["cohort"]) if "cohort" in drawn.columns else set()
+        if not cohorts or not cohorts <= set(COHORTS):
+            raise ValueError("synthetic must have a cohort column of background/target rows, as `roisynth sample` "
+                             f"writes (found {sorted(map(str, cohorts)) or 'no cohort column'})")
     names = [c for c in drawn.columns if c not in IDENTIFIERS]
     real = {name: tuple(conform_rois(t, names) for t in tables) for name, tables in real.items()}
     pooled = {name: pd.concat(tables, ignore_index=True) for name, tables in real.items()}
