@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .exceptions import PairingNotSupportedError
+from .exceptions import PairingNotSupportedError, TrainingDataWarning
 from .utils import persistence
 from .utils.validation import (
     align_columns,
@@ -57,9 +58,24 @@ class Persistent(ABC):
         ----------
         path : str or os.PathLike
             The file to write (replaced atomically).
+
+        Warns
+        -----
+        TrainingDataWarning
+            When the estimator, or the synthesizer it holds (a pipeline's last step), stores its
+            training rows (``stores_training_data``): the file must not be shared.
         """
         metadata, tensors = self._get_state()
         persistence.save_model(path, type(self).__name__, metadata, tensors)
+        holder = next((part for part in (self, getattr(self, "synthesizer", None))
+                       if getattr(part, "stores_training_data", False)), None)
+        if holder is not None:
+            warnings.warn(f"{path} holds {holder._training_data_note()}: do not share the file; share synthetic "
+                          "tables of a model that stores no training data", TrainingDataWarning, stacklevel=2)
+
+    def _training_data_note(self) -> str:
+        """What of the training data a saved file of this estimator holds (``stores_training_data`` only)."""
+        return f"the training rows of this {type(self).__name__}"
 
     @classmethod
     def load(cls, path):

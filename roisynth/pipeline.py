@@ -42,7 +42,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from .base import COHORTS, BaseSynthesizer, Persistent, nested_from_state, nested_state
 from .covariate_model import CovariateModel
-from .exceptions import TrainingDataWarning
 from .preprocessing.residualization import CovariateResidualizer, find_rois
 from .utils._param_validation import validate_params
 from .utils.persistence import names_from_json, names_to_json
@@ -480,25 +479,6 @@ class SynthesisPipeline(Persistent, BaseEstimator):
         return self.synthesizer.severity(self._forward(X)[list(self.feature_names_in_)])
 
     # -- persistence ------------------------------------------------------------------------
-    def save(self, path) -> None:
-        """Save the fitted pipeline to ``path``; warn when its synthesizer stores training rows.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            The file to write (replaced atomically).
-
-        Warns
-        -----
-        TrainingDataWarning
-            When the synthesizer is its training data (``stores_training_data``, e.g. a
-            :class:`~roisynth.KDESynthesizer`): the file must not be shared.
-        """
-        super().save(path)
-        if self.synthesizer.stores_training_data:
-            warnings.warn(f"{path} holds the training rows of its synthesizer {type(self.synthesizer).__name__} "
-                          "(stores_training_data): do not share the file", TrainingDataWarning, stacklevel=2)
-
     def _get_state(self) -> tuple[dict, dict]:
         """Every step's state (tensors prefixed by the step's name) + the covariate pools."""
         check_is_fitted(self, "steps_")

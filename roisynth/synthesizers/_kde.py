@@ -11,7 +11,6 @@ import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_is_fitted
 
-from ..exceptions import TrainingDataWarning
 from ..utils import persistence
 from ..utils._param_validation import Interval, Options, validate_params
 from ..utils.validation import check_sample_size, seed_from
@@ -443,30 +442,10 @@ class KDESynthesizer(CohortDensitySynthesizer):
         return pd.concat([labels, out], axis=1)
 
     # -- persistence ---------------------------------------------------------------------
-    def save(self, path) -> None:
-        """Save the fitted model to ``path``, warning that the file holds the training rows.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            The file to write (replaced atomically).
-
-        Warns
-        -----
-        TrainingDataWarning
-            Always: the kernels are the (standardized) training rows, so the file must not be
-            shared.
-        """
+    def _training_data_note(self) -> str:
         check_is_fitted(self, "kernels_")
-        super().save(path)
-        n = int(self.stratum_sizes_.sum())
-        warnings.warn(
-            f"{path} holds the {n} training rows of this KDESynthesizer (its kernels, standardized: "
-            "the raw rows follow exactly from the stored mean_ and scale_): do not share the file; share "
-            "synthetic tables of a model that stores no training data",
-            TrainingDataWarning,
-            stacklevel=2,
-        )
+        return (f"the {int(self.stratum_sizes_.sum())} training rows of this KDESynthesizer (its kernels, "
+                "standardized: the raw rows follow exactly from the stored mean_ and scale_)")
 
     def _get_state(self):
         check_is_fitted(self, "kernels_")

@@ -193,5 +193,5 @@ def test_a_pipeline_around_a_kde_warns_at_save(data, tmp_path):
     pipe = roisynth.make_pipeline(roisynth.CovariateResidualizer(covariates=["age"]),
                                   roisynth.KDESynthesizer(bandwidth=0.5, random_state=0))
     pipe.fit(cn.assign(age=np.linspace(60, 80, len(cn))), pt.assign(age=np.linspace(62, 84, len(pt))))
-    with pytest.warns(TrainingDataWarning, match="its synthesizer KDESynthesizer"):
+    with pytest.warns(TrainingDataWarning, match="training rows of this KDESynthesizer"):
         pipe.save(tmp_path / "pipe.roisynth")
