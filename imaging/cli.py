@@ -147,11 +147,12 @@ def cmd_sample(args) -> None:
 
 
 def cmd_counterfactual(args) -> None:
-    from .nifti import load_nifti, save_nifti
+    from .nifti import align_to, load_nifti, save_nifti
 
     phantom = _load_phantom(args.phantom)
     model = _load_model(args.model, args.device)
-    labels_cf, _, _ = load_nifti(args.labels_cf)
+    labels_cf, affine_cf, _ = load_nifti(args.labels_cf)
+    labels_cf = align_to(labels_cf, affine_cf, phantom.image.shape, phantom.affine, name=args.labels_cf)
     factual = _metadata(args.age, args.sex, args.diagnosis)
     cf = _metadata(args.age if args.age_cf is None else args.age_cf, args.sex,
                    args.diagnosis if args.diagnosis_cf is None else args.diagnosis_cf)

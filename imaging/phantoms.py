@@ -47,7 +47,7 @@ from roisynth.utils.atomic import write_bytes
 
 from ._anatomy import FOV_MM, procedural_labels, t1_prior
 from .labels import CSF, EXTRACEREBRAL_CODES
-from .nifti import load_nifti, save_nifti, voxel_volume
+from .nifti import align_to, load_nifti, save_nifti, voxel_volume
 
 SYNTHSEG_LABEL_MAPS = Path(__file__).resolve().parents[1].parent / "shared/data/synthseg_label_maps"
 """Where an integer ``source`` i is looked up as ``training_seg_{i:02d}.nii.gz``."""
@@ -269,10 +269,19 @@ def load(folder: str | os.PathLike) -> Phantom:
     folder : str or path-like
         A folder written by :func:`save`.
 
+    The label map and posteriors are put on the image's grid by their affines
+    (:func:`~roisynth.imaging.nifti.align_to`: a flipped or reordered file is reordered exactly,
+    another grid resampled by nearest neighbour, with a warning either way).
+
     Returns
     -------
     Phantom
         The phantom (image and posteriors as float32, labels as int16).
+
+    Raises
+    ------
+    ValueError
+        When the label map does not overlap the image, or holds codes beyond int16.
 
     Examples
     --------
@@ -285,10 +294,23 @@ def load(folder: str | os.PathLike) -> Phantom:
     folder = Path(folder)
     info = json.loads((folder / "phantom.json").read_text())
     image, affine, _ = load_nifti(folder / "image.nii.gz")
-    labels = load_nifti(folder / "labels.nii.gz")[0].astype(np.int16)
-    posteriors = np.ascontiguousarray(np.moveaxis(load_nifti(folder / "posteriors.nii.gz")[0], -1, 0), dtype=np.float32)
+    aligned = {}
+    for name in ("labels.nii.gz", "posteriors.nii.gz"):  # on the image's grid, by their own affines
+        array, own_affine, _ = load_nifti(folder / name)
+        aligned[name] = align_to(array, own_affine, image.shape, affine, name=str(folder / name))
+    labels = _check_label_range(aligned["labels.nii.gz"], folder / "labels.nii.gz")
+    posteriors = np.ascontiguousarray(np.moveaxis(aligned["posteriors.nii.gz"], -1, 0), dtype=np.float32)
     return Phantom(image.astype(np.float32), labels, posteriors, tuple(info["posterior_labels"]), affine,
                    info["metadata"])
+
+
+def _check_label_range(labels: np.ndarray, name) -> np.ndarray:
+    """``labels`` as int16, or a ``ValueError`` naming ``name`` if a code does not fit."""
+    info = np.iinfo(np.int16)
+    if labels.size and (labels.min() < info.min or labels.max() > info.max):
+        raise ValueError(f"{name} holds label codes outside int16 ({int(labels.min())}..{int(labels.max())}); "
+                         "FreeSurfer codes fit in int16")
+    return labels.astype(np.int16)
 
 
 def _check_seed(random_state) -> int:
@@ -366,7 +388,7 @@ def _smooth_field(rng: np.random.Generator, grid, rms: float, n_components: int,
 
 def _resample(labels: np.ndarray, affine: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:
     """Label map on the target grid: per-block majority vote for integer factors, else nearest."""
-    labels = labels.astype(np.int16)
+    labels = _check_label_range(labels, "the source label map")
     grid = _check_shape(shape, default=labels.shape)
     if grid == labels.shape:
         return labels, affine
