@@ -4,9 +4,10 @@ image's grid by their affines (exactly when only the storage order differs), nev
 import numpy as np
 import pandas as pd
 import pytest
-from roisynth.cli import main
 from roisynth.imaging import load_phantom, make_phantom, save_phantom
 from roisynth.imaging.nifti import align_to, load_nifti, resample_to, same_grid, save_nifti
+
+from roisynth.cli import main
 
 
 @pytest.fixture(scope="module")
