@@ -550,7 +550,8 @@ def build_report_from_tables(output="report.html", *, source, train, test=None, 
     test = None if test is None else read_cohorts(test, **split)
     held_out = pd.concat(test or train)
     groups = held_out[group_column].astype(str) if group_column in held_out.columns else None
-    if hasattr(source, "sample") or str(source).endswith(".roisynth"):
+    is_table = isinstance(source, pd.DataFrame)          # a DataFrame has a .sample method too
+    if not is_table and (hasattr(source, "sample") or str(source).endswith(".roisynth")):
         given = {"model": source}
     else:
         given = {"synthetic": read_synthetic(source)}

@@ -215,3 +215,15 @@ def test_latent_scatter_draws_one_panel_per_latent_block():
     left, right = latent_scatter(both, labels).axes
     assert "principal component 1" in left.get_xlabel() and right.get_xlabel().startswith("s")
     assert [t.get_text() for t in right.get_legend().get_texts()] == ["CN (n=50)", "AD (n=50)"]
+
+
+def test_report_from_tables_takes_a_synthetic_dataframe(model, data, tmp_path):
+    from roisynth.evaluation import build_report_from_tables
+    from roisynth.io import sample_table
+
+    train, test, _ = data
+    label = lambda tables: pd.concat([t.assign(diagnosis=d) for t, d in zip(tables, ("CN", "AD"))])  # noqa: E731
+    table = sample_table(model, 100, cohort="both", random_state=0)   # a DataFrame has .sample: not a model
+    path = build_report_from_tables(tmp_path / "frame.html", source=table, train=label(train), test=label(test),
+                                    target="AD", n_bootstrap=0)
+    assert "it needs a model" in path.read_text(encoding="utf-8")
