@@ -4,6 +4,9 @@
   from procedural anatomy or a real label map, seeded;
 - :mod:`~roisynth.imaging.masks`: the Counterfactual Mask Generator (PCGM §3.2), growing or
   shrinking ROIs to exact volumes at their boundary with CSF only;
+- :mod:`~roisynth.imaging.deformation`: :func:`deform`, the training-free counterfactual: a
+  diffeomorphic warp of the subject's own image whose Jacobian gives each edited ROI its target
+  volume, CSF taking up the difference (any resolution, CPU);
 - :mod:`~roisynth.imaging.labels`: FreeSurfer/SynthSeg label codes and the MUSE ROIs they express;
 - :mod:`~roisynth.imaging.nifti`: NIfTI in and out, affines preserved;
 - :mod:`~roisynth.imaging.bridge`: a row of ROI volumes (e.g. a counterfactual of
@@ -36,6 +39,8 @@ _LAZY = {
     "label_for": (".labels", "label_for"),
     "label_name": (".labels", "label_name"),
     "roi_codes": (".labels", "roi_codes"),
+    "Deformation": (".deformation", "Deformation"),
+    "deform": (".deformation", "deform"),
     "MaskEdit": (".masks", "MaskEdit"),
     "edit_masks": (".masks", "edit_masks"),
     "load_nifti": (".nifti", "load_nifti"),
@@ -75,9 +80,11 @@ __all__ = [
     "PhantomCohort",
     "Segmenter",
     "CounterfactualMasks",
+    "Deformation",
     "MaskEdit",
     "Phantom",
     "counterfactual_masks",
+    "deform",
     "edit_masks",
     "get_config",
     "label_for",
