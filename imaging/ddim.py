@@ -188,11 +188,19 @@ class DDIMSchedule:
         return torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
 
     @torch.no_grad()
-    def sample(self, eps_fn: NoiseFn, x_T: torch.Tensor, steps: int) -> torch.Tensor:
-        """DDIM sampling from x_{t_{S-1}} down to x_0.
+    def sample(self, eps_fn: NoiseFn, x_T: torch.Tensor, steps: int, keep: torch.Tensor | None = None,
+               trajectory: list[torch.Tensor] | None = None) -> torch.Tensor:
+        r"""DDIM sampling from x_{t_{S-1}} down to x_0.
 
         Applies :meth:`step` with ε = ``eps_fn``(x, t_i) for i = S - 1, ..., 0, stepping from
         t_i to t_{i-1} and, at i = 0, to x_0 (ᾱ = 1). Runs without gradients.
+
+        Blended (local) sampling: with a mask m = ``keep`` and the factual ``trajectory``
+        (x^f_0, x^f_{t_0}, ..., from :meth:`invert`), every step ends with
+
+        .. math::  x_{prev} \leftarrow m\, x_{prev} + (1 - m)\, x^f_{prev},
+
+        so where m = 0 the trajectory is the factual one.
 
         Parameters
         ----------
@@ -203,6 +211,11 @@ class DDIMSchedule:
             Starting samples at timestep t_{S-1} (noise, or the output of :meth:`invert`).
         steps : int
             S, the number of DDIM steps (:meth:`timesteps`).
+        keep : Tensor, default=None
+            m, broadcastable to ``x_T`` (1: generate, 0: keep the factual latent); needs
+            ``trajectory``.
+        trajectory : list of Tensor, default=None
+            The S + 1 factual latents x^f_0, x^f_{t_0}, ..., x^f_{t_{S-1}} (:meth:`invert`'s).
 
         Returns
         -------
@@ -219,16 +232,20 @@ class DDIMSchedule:
         >>> x0.shape
         torch.Size([2, 4])
         """
+        if (keep is None) != (trajectory is None) or (trajectory is not None and len(trajectory) != steps + 1):
+            raise ValueError("blended sampling needs both keep and the steps + 1 latents of the factual trajectory")
         ts = self.timesteps(steps)
         x = x_T
         for i in reversed(range(steps)):
             t_prev = ts[i - 1] if i > 0 else None
             x = self.step(eps_fn(x, self._batch_t(ts[i], x)), ts[i], x, t_prev)
+            if keep is not None:
+                x = keep * x + (1 - keep) * trajectory[i]
         return x
 
     @torch.no_grad()
     def invert(self, eps_fn: NoiseFn, x0: torch.Tensor, steps: int, iterations: int = 5,
-               tol: float = 1e-5) -> tuple[torch.Tensor, float]:
+               tol: float = 1e-5, trajectory: list | None = None) -> tuple[torch.Tensor, float]:
         r"""Exact DDIM inversion: x_0 -> x_{t_{S-1}} such that :meth:`sample` maps it back to x_0.
 
         Each step t_{i-1} -> t_i (i = 0 .. S - 1, from the clean end) solves the implicit
@@ -255,6 +272,8 @@ class DDIMSchedule:
             Most fixed-point refinements per step (0: the usual approximate inversion).
         tol : float, default=1e-5
             Residual below which a step stops refining.
+        trajectory : list, default=None
+            When given, filled with x_0, x_{t_0}, ..., x_{t_{S-1}} (for blended :meth:`sample`).
 
         Returns
         -------
@@ -280,6 +299,8 @@ class DDIMSchedule:
         """
         ts = self.timesteps(steps)
         x_prev, worst = x0, 0.0
+        path = [] if trajectory is None else trajectory
+        path.append(x0)
         for i in range(steps):
             t, t_prev = ts[i], (ts[i - 1] if i > 0 else None)
             a, b = self._coefficients(t, t_prev)
@@ -293,4 +314,5 @@ class DDIMSchedule:
                 x_t = refined
             worst = max(worst, residual)
             x_prev = x_t
+            path.append(x_t)
         return x_prev, worst

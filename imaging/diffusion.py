@@ -15,8 +15,11 @@ r"""Mask-guided latent diffusion (PCGM §3.3–3.4): counterfactual 3D MRIs from
 Counterfactual (PCGM §3.4): z = E(x); invert DDIM under the factual (c, m) to z_T
 (:meth:`~roisynth.imaging.ddim.DDIMSchedule.invert`, exact up to a reported residual); run DDIM
 from z_T under the counterfactual (c', m'); decode. Under the factual inputs it returns D(E(x))
-(the null intervention). PCGM decodes with an extra 3D diffusion decoder; this model decodes
-with the autoencoder's decoder D.
+(the null intervention). That is the ``"global"`` mode; the default ``"local"`` mode keeps the
+factual latent trajectory outside a band around the relabelled voxels and composites the decoded
+image into the input with a smooth seam, so the null intervention returns the input itself and
+nothing outside the band changes (:meth:`MaskGuidedDiffusion.counterfactual`). PCGM decodes with
+an extra 3D diffusion decoder; this model decodes with the autoencoder's decoder D.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .blending import blend_weights, latent_keep
 from .condition import IMAGE_SCALE, N_MASKS, condition_vector, masks_from_labels
 from .config import DiffusionConfig
 from .ddim import DDIMSchedule
@@ -215,28 +219,60 @@ class MaskGuidedDiffusion(nn.Module):
     def invert(self, mri, masks, metadata, *, steps: int | None = None, iterations: int = 5
                ) -> tuple[torch.Tensor, float]:
         """DDIM-invert ``mri`` under its factual (metadata, masks): (z_T, worst step residual)."""
+        return self._invert(mri, masks, metadata, steps or self.config.ddim_steps, iterations)
+
+    def _invert(self, mri, masks, metadata, steps, iterations, trajectory=None):
         x = self._images(mri)
         condition, m = self._conditions(metadata, len(x)), self._masks(masks, "masks", len(x))
-        return self.schedule.invert(self._noise_fn(condition, m, 1.0), self.encode(x),
-                                    steps or self.config.ddim_steps, iterations)
+        return self.schedule.invert(self._noise_fn(condition, m, 1.0), self.encode(x), steps, iterations,
+                                    trajectory=trajectory)
 
     @torch.no_grad()
     def counterfactual(self, mri, masks_factual, masks_cf, metadata, metadata_cf, *, steps: int | None = None,
-                       iterations: int = 5) -> np.ndarray:
+                       iterations: int = 5, mode: str = "local", radius: float = 1.0, seam: float = 2.0
+                       ) -> np.ndarray:
         """The image ``mri`` would be with counterfactual masks and metadata (module docstring).
 
         ``mri``: (X, Y, Z) or (B, X, Y, Z) in phantom units; masks: label maps or mask channels
         (e.g. :func:`~roisynth.imaging.bridge.counterfactual_masks`' ``labels``); metadata:
         mapping or DataFrame with age, sex, diagnosis. Returns the same shape as ``mri``.
-        No guidance (w = 1), so the factual inputs give back D(E(mri)).
+        No guidance (w = 1).
+
+        ``mode="local"`` (the default; label maps needed): local by construction. With w the
+        seam weights of the voxels whose label changed (:func:`~roisynth.imaging.blending.blend_weights`,
+        full weight within ``radius`` voxels, a cos² seam ``seam`` voxels wide), the latent
+        trajectory is the factual one outside the latent band
+        (:func:`~roisynth.imaging.blending.latent_keep`; blended :meth:`DDIMSchedule.sample`), and
+        the output is w · D(z) + (1 - w) · mri: the input itself wherever w = 0, and exactly the
+        input for the null intervention (no label changed; the metadata alone cannot act).
+        ``mode="global"``: D(z) everywhere (the factual inputs give back D(E(mri)), not mri).
         """
+        if mode not in ("local", "global"):
+            raise ValueError(f"mode must be 'local' or 'global', got {mode!r}")
         single = np.ndim(mri) == 3
         steps = steps or self.config.ddim_steps
-        x_T, _ = self.invert(mri, masks_factual, metadata, steps=steps, iterations=iterations)
+        self._images(mri)  # the grid and values are checked before anything else
+        weights = None
+        if mode == "local":
+            before, after = np.asarray(masks_factual), np.asarray(masks_cf)
+            if not (np.issubdtype(before.dtype, np.integer) and np.issubdtype(after.dtype, np.integer)):
+                raise ValueError("mode='local' needs the factual and counterfactual label maps (integer arrays), "
+                                 "not mask channels")
+            pairs = zip(before.reshape(-1, *before.shape[-3:]), np.broadcast_to(after, before.shape).reshape(
+                -1, *before.shape[-3:]))
+            weights = np.stack([blend_weights(b, a, radius=radius, seam=seam) for b, a in pairs]).reshape(before.shape)
+            if not weights.any():
+                return np.array(mri, dtype=np.float32)
+        trajectory = [] if mode == "local" else None
+        x_T, _ = self._invert(mri, masks_factual, metadata, steps, iterations, trajectory)
         condition = self._conditions(metadata_cf, len(x_T))
         m = self._masks(masks_cf, "masks_cf", len(x_T))
-        z = self.schedule.sample(self._noise_fn(condition, m, 1.0), x_T, steps)
-        return self._out(self.decode(z), single)
+        keep = None if weights is None else latent_keep(weights, self.config.ae_factor).to(self.device)
+        z = self.schedule.sample(self._noise_fn(condition, m, 1.0), x_T, steps, keep=keep, trajectory=trajectory)
+        out = self._out(self.decode(z), single)
+        if weights is None:
+            return out
+        return (weights * out + (1 - weights) * np.asarray(mri, dtype=np.float32)).astype(np.float32)
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:

@@ -7,10 +7,13 @@ import torch
 pytest.importorskip("monai")
 
 from roisynth.imaging import make_phantom  # noqa: E402
+from roisynth.imaging.blending import blend_weights  # noqa: E402
 from roisynth.imaging.condition import N_MASKS, condition_vector, masks_from_labels  # noqa: E402
 from roisynth.imaging.config import PRESETS, DiffusionConfig, get_config  # noqa: E402
 from roisynth.imaging.ddim import DDIMSchedule  # noqa: E402
 from roisynth.imaging.diffusion import MaskGuidedDiffusion  # noqa: E402
+from roisynth.imaging.masks import edit_masks  # noqa: E402
+from roisynth.imaging.verification import edit_band, locality  # noqa: E402
 
 CONFIG = get_config("16")
 META = {"age": 72, "sex": "F", "diagnosis": "CN"}
@@ -121,11 +124,12 @@ def test_bad_inputs_name_the_problem(model, phantom):
 
 
 def test_counterfactual_under_factual_inputs_is_the_reconstruction(model, phantom):
-    """Null intervention: invert + regenerate under the factual inputs gives D(E(x))."""
+    """Null intervention, global mode: invert + regenerate under the factual inputs gives D(E(x))."""
     with torch.no_grad():
         for p in list(model.unet.parameters())[-2:]:  # wake the zero-initialized output layer
             p.normal_(0, 1e-3, generator=torch.Generator().manual_seed(0))
-    null = model.counterfactual(phantom.image, phantom.labels, phantom.labels, META, META, steps=5, iterations=20)
+    null = model.counterfactual(phantom.image, phantom.labels, phantom.labels, META, META, steps=5, iterations=20,
+                                mode="global")
     x = torch.from_numpy(phantom.image / 128).float()[None, None]
     with torch.no_grad():
         recon = model.decode(model.encode(x))[0, 0].numpy() * 128
@@ -150,3 +154,37 @@ def test_losses_and_save_load(model, phantom, tmp_path):
     torch.save({"format": "other"}, path)
     with pytest.raises(ValueError, match="not a MaskGuidedDiffusion"):
         MaskGuidedDiffusion.load(path)
+
+
+def test_local_mode_is_local_by_construction():
+    """Local mode: the null intervention is the input bit for bit (even with other metadata), and
+    the counterfactual equals the input wherever the seam weight is 0."""
+    model = MaskGuidedDiffusion(get_config("32")).eval()
+    phantom = make_phantom((32, 32, 32), random_state=0)
+    image, labels = phantom.image, phantom.labels
+    null = model.counterfactual(image, labels, labels, META, {**META, "diagnosis": "AD"}, steps=2)
+    assert np.array_equal(null, image)
+    edited = edit_masks(labels, None, {17: 0.5 * np.count_nonzero(labels == 17) * 1.0}).labels
+    cf = model.counterfactual(image, labels, edited, META, META, steps=2)
+    weights = blend_weights(labels, edited)
+    assert weights.max() == 1 and np.array_equal(cf[weights == 0], image[weights == 0])
+    assert np.abs(cf - image)[weights == 1].mean() > 0
+    band = edit_band(labels, edited, dilation=2)
+    assert locality(cf, image, band)["ratio"] <= 0.05
+    with pytest.raises(ValueError, match="mode must be 'local' or 'global'"):
+        model.counterfactual(image, labels, edited, META, META, mode="blend")
+
+
+def test_blended_sampling_keeps_the_factual_trajectory_outside_the_mask():
+    schedule = DDIMSchedule(CONFIG)
+    eps = smooth_denoiser(schedule)
+    x0 = torch.linspace(-1, 1, 16, dtype=torch.float64).view(2, 8)
+    trajectory = []
+    x_T, _ = schedule.invert(eps, x0, steps=5, trajectory=trajectory)
+    assert len(trajectory) == 6 and torch.equal(trajectory[-1], x_T)
+    keep = torch.zeros(2, 8, dtype=torch.float64)
+    keep[:, :3] = 1
+    other = schedule.sample(lambda x, t: eps(x, t) + 0.3, x_T, 5, keep=keep, trajectory=trajectory)
+    assert torch.equal(other[:, 3:], x0[:, 3:]) and not torch.allclose(other[:, :3], x0[:, :3])
+    with pytest.raises(ValueError, match="blended sampling needs both"):
+        schedule.sample(eps, x_T, 5, keep=keep)
