@@ -1,32 +1,26 @@
-"""Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_harmonization.py [--skip-library]
+"""Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_harmonization.py
 
-Benchmark of the Harmonizer (ComBat-GAM through neuroHarmonize 2.4.5, issue 3). Prints and
-records in benchmarks/RESULTS.md (section "Harmonizer"):
-1. fit time for 450 x 139 and 5000 x 139 simulated multi-site tables
-   (``datasets.simulate_cohort(n, sites=4)``, the 139 single non-ventricular ROIs) with
-   n_jobs=1 and n_jobs=2, checking that both give identical models; for 450 x 139 also
-   neuroHarmonize's own ``harmonizationLearn`` (unseeded, sequential), for reference;
-2. transform + inverse_transform time for 5000 rows;
-3. on the real IXI table (``../shared/data/ixi_dlmuse``, 3 sites, all 145 single ROIs), when
+What the Harmonizer (ComBat-GAM) does to real data. Prints and records in
+benchmarks/RESULTS.md (section "Harmonizer"):
+1. transform + inverse_transform time and round-trip error for 5000 rows (model fitted on 450);
+2. on the real IXI table (``../shared/data/ixi_dlmuse``, 3 sites, all 145 single ROIs), when
    present: the between-site share of variance before/after, the hippocampal age slopes,
    and whether two fits with the same random_state agree exactly.
+Fit times against neuroHarmonize, agreement with it and scaling to 50 000 subjects:
+``benchmarks/bench_harmonizer.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import platform
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from neuroHarmonize import harmonizationLearn
 
 from roisynth import datasets
 from roisynth.preprocessing import Harmonizer
@@ -42,37 +36,6 @@ def timed(fn):
     start = time.perf_counter()
     result = fn()
     return result, time.perf_counter() - start
-
-
-def library_fit_seconds(table: pd.DataFrame, rois: list[str]) -> float:
-    """neuroHarmonize's harmonizationLearn as documented (the baseline being sped up)."""
-    covars = pd.DataFrame(
-        {"SITE": table.site.to_numpy(object), "age": table.age, "sex": table.sex.eq("M").astype(float)}
-    )
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        _, seconds = timed(lambda: harmonizationLearn(table[rois].to_numpy(float), covars, smooth_terms=["age"],
-                                                      smooth_term_bounds=(0, 120)))
-    return seconds
-
-
-def fit_times(sizes: list[int], library: bool) -> pd.DataFrame:
-    rois = datasets.roi_names()
-    rows = []
-    for n in sizes:
-        table = datasets.simulate_cohort(n, sites=4, random_state=0)
-        models = {}
-        for n_jobs in (1, 2):
-            models[n_jobs], seconds = timed(lambda: Harmonizer(rois=rois, n_jobs=n_jobs).fit(table))  # noqa: B023
-            rows.append({"n × ROIs": f"{n} × {len(rois)}", "fit": f"Harmonizer n_jobs={n_jobs}", "seconds": seconds})
-            print(rows[-1], flush=True)
-        same = all(np.array_equal(models[1].model_[k], models[2].model_[k]) for k in MODEL_KEYS)
-        rows[-1]["identical to n_jobs=1"] = same
-        if library and n <= 1000:
-            rows.append({"n × ROIs": f"{n} × {len(rois)}", "fit": "neuroHarmonize harmonizationLearn",
-                         "seconds": library_fit_seconds(table, rois)})
-            print(rows[-1], flush=True)
-    return pd.DataFrame(rows).fillna("")
 
 
 def apply_times(model: Harmonizer, table: pd.DataFrame) -> dict:
@@ -107,9 +70,9 @@ def age_slope(table: pd.DataFrame, roi: str) -> float:
 def ixi_figures() -> tuple[pd.DataFrame, str]:
     table = load_ixi()
     rois = datasets.roi_names(include_ventricles=True)
-    model, seconds = timed(lambda: Harmonizer(rois=rois, n_jobs=2, random_state=0).fit(table))
+    model, seconds = timed(lambda: Harmonizer(rois=rois, random_state=0).fit(table))
     harmonized = model.transform(table)
-    again = Harmonizer(rois=rois, n_jobs=2, random_state=0).fit(table).transform(table)
+    again = Harmonizer(rois=rois, random_state=0).fit(table).transform(table)
     raw, after = between_site_share(table, rois), between_site_share(harmonized, rois)
     rows = [{"figure": "between-site share of variance (mean R² over ROIs)", "raw": raw, "harmonized": after,
              "change": f"÷ {raw / after:.1f}", "target": "÷ ≥ 10"}]
@@ -120,17 +83,14 @@ def ixi_figures() -> tuple[pd.DataFrame, str]:
     same = again.equals(harmonized)
     sites = table.site.value_counts().to_dict()
     note = (f"{len(table)} subjects ({', '.join(f'{k} {v}' for k, v in sites.items())}), {len(rois)} ROIs, "
-            f"fit {seconds:.1f} s with n_jobs=2; two fits with random_state=0 identical: {same}.")
+            f"fit {seconds:.2f} s; two fits with random_state=0 identical: {same}.")
     return pd.DataFrame(rows), note
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-library", action="store_true", help="do not time neuroHarmonize's own fit")
-    args = parser.parse_args()
-    fits = fit_times([450, 5000], library=not args.skip_library)
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     big = datasets.simulate_cohort(5000, sites=4, random_state=1)
-    model = Harmonizer(rois=datasets.roi_names(), n_jobs=2).fit(big.iloc[:450])
+    model = Harmonizer(rois=datasets.roi_names()).fit(big.iloc[:450])
     applied = pd.DataFrame([apply_times(model, big)])
     print(applied, flush=True)
     lines = [
@@ -139,10 +99,8 @@ def main() -> None:
         (f"Measured {time.strftime('%Y-%m-%d')} on {platform.machine()}, `OMP_NUM_THREADS=1 .venv/bin/python "
          "benchmarks/bench_harmonization.py`; ComBat-GAM (smooth age, linear sex, smooth_bounds 0-120)."),
         "",
-        "### Fit time (simulated 4-site cohorts, 139 ROIs)",
-        "One GAM per ROI with a 5-fold penalty search (11 penalties); n_jobs spreads the ROIs over joblib workers.",
-        "",
-        fits.to_markdown(index=False, floatfmt=".1f"),
+        "Fit times, agreement with neuroHarmonize and scaling: section \"Harmonizer: vectorized ComBat-GAM vs "
+        "neuroHarmonize\" (`benchmarks/bench_harmonizer.py`).",
         "",
         "### Transform and inverse (model fitted on 450 rows)",
         "",

@@ -1,7 +1,7 @@
 """roisynth: synthetic brain ROI-volume cohorts, paired healthy/disease, from unpaired tables.
 
 The public names below are imported on first use (PEP 562), so ``import roisynth`` does not
-load torch, statsmodels or neuroHarmonize until a model that needs them is asked for.
+load torch or statsmodels until a model that needs them is asked for.
 """
 
 from importlib import import_module

@@ -48,8 +48,7 @@ def split(df: pd.DataFrame, test_fraction: float, rng) -> tuple[pd.DataFrame, pd
     return df[~test], df[test]
 
 
-def run_demo(output="demo_output", epochs: int = 500, random_state: int = 0, verbose: bool = True,
-             n_jobs: int = 1) -> dict:
+def run_demo(output="demo_output", epochs: int = 500, random_state: int = 0, verbose: bool = True) -> dict:
     """Fit CN vs MCI+AD on :func:`roisynth.datasets.load_example`, write outputs, return the figures.
 
     The bundled cohort's CN and MCI+AD subjects are each split 80/20 (:func:`split`). The
@@ -73,8 +72,6 @@ def run_demo(output="demo_output", epochs: int = 500, random_state: int = 0, ver
         Seed of the split, the models and the synthetic draws.
     verbose : bool, default=True
         Show the VAE's progress bar.
-    n_jobs : int, default=1
-        Workers fitting ComBat-GAM (each loads the library, ~0.4 GB).
 
     Returns
     -------
@@ -87,7 +84,7 @@ def run_demo(output="demo_output", epochs: int = 500, random_state: int = 0, ver
 
     Examples
     --------
-    A few minutes on one core (ComBat-GAM and the VAE on 2400 subjects), hence not run here:
+    About half a minute on one core (mostly the VAE and the release audit), hence not run here:
 
     >>> from roisynth.demo import run_demo
     >>> result = run_demo("demo_output", epochs=20, verbose=False)  # doctest: +SKIP
@@ -111,7 +108,7 @@ def run_demo(output="demo_output", epochs: int = 500, random_state: int = 0, ver
     cn_train, cn_test = split(cohort[cohort["diagnosis"] == "CN"], 0.2, rng)
     pt_train, pt_test = split(cohort[cohort["diagnosis"].isin(PATIENTS)], 0.2, rng)
     pipeline = make_pipeline(
-        Harmonizer(site="site", covariates=["age", "sex", "icv"], smooth=["age"], n_jobs=n_jobs,
+        Harmonizer(site="site", covariates=["age", "sex", "icv"], smooth=["age"],
                    random_state=random_state),
         CovariateResidualizer(covariates=["age", "sex", "icv"]),
         ContrastiveVAE(epochs=epochs, random_state=random_state, verbose=verbose),

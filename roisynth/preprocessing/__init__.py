@@ -2,7 +2,7 @@
 and covariate correction (age, sex, ICV)."""
 
 # public name -> module; imported on first use (PEP 562): the estimators load statsmodels,
-# neuroHarmonize and torch (model files), which `import roisynth.preprocessing` alone does not need
+# scipy and torch (model files), which `import roisynth.preprocessing` alone does not need
 _LAZY = {"Harmonizer": ".harmonization", "CovariateResidualizer": ".residualization"}
 
 

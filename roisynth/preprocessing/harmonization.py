@@ -115,8 +115,6 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         names one term; a dict ``{column: (low, high) or None}`` for several; None (or a
         column the dict leaves out or maps to None) = the training range widened by 10 % of
         its width on each side.
-    n_jobs : int or None, default=1
-        Ignored: the fit is vectorized across ROIs (kept for callers that still pass it).
     random_state : int, RandomState instance or None, default=0
         Seed of the cross-validation folds of the penalty search (int: identical refits).
 
@@ -156,19 +154,17 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         "rois": [str, "array-like", None],
         "reference_site": [str, numbers.Integral, None],
         "smooth_bounds": ["array-like", dict, None],
-        "n_jobs": [numbers.Integral, None],
         "random_state": ["random_state"],
     }
 
     def __init__(self, *, site="site", covariates=("age", "sex"), smooth=("age",), rois=None, reference_site=None,
-                 smooth_bounds=(0, 120), n_jobs=1, random_state=0):
+                 smooth_bounds=(0, 120), random_state=0):
         self.site = site
         self.covariates = covariates
         self.smooth = smooth
         self.rois = rois
         self.reference_site = reference_site
         self.smooth_bounds = smooth_bounds
-        self.n_jobs = n_jobs
         self.random_state = random_state
 
     # -- parameters ----------------------------------------------------------------------
@@ -514,6 +510,12 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         if smooth:
             tensors["knots"] = persistence.to_tensor(np.stack(self._knots()))
         return metadata, tensors
+
+    @classmethod
+    def _from_state(cls, metadata: dict, tensors: dict):
+        # files written before the vectorized fit carry the n_jobs it no longer has
+        params = {k: v for k, v in metadata["params"].items() if k != "n_jobs"}
+        return super()._from_state({**metadata, "params": params}, tensors)
 
     def _set_state(self, metadata: dict, tensors: dict) -> None:
         version = metadata.get("format", 1)
