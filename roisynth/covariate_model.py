@@ -60,7 +60,28 @@ SUPPORT_MARGIN = 0.025
 _MAX_REDRAWS = 200
 
 
-def _is_categorical(values: pd.Series, max_levels: int) -> bool:
+def is_categorical(values: pd.Series, max_levels: int = 10) -> bool:
+    """Whether a covariate column is read as categorical: text, booleans, or numbers with at most
+    ``max_levels`` distinct whole-number values (sex coded 0/1, a few scanner codes).
+
+    Parameters
+    ----------
+    values : Series
+        The column.
+    max_levels : int, default=10
+        Most distinct whole numbers of a categorical numeric column.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from roisynth.covariate_model import is_categorical
+    >>> [is_categorical(pd.Series(values)) for values in (["F", "M"], [0, 1, 1], [71.5, 64.2])]
+    [True, True, False]
+    """
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
         return True
     unique = pd.unique(values.dropna())
@@ -163,7 +184,7 @@ class CovariateModel(BaseEstimator):
         self.columns_ = list(X.columns)
         chosen = self.categorical
         self.categorical_ = [c for c in self.columns_
-                             if (c in chosen if chosen is not None else _is_categorical(X[c], self.max_levels))]
+                             if (c in chosen if chosen is not None else is_categorical(X[c], self.max_levels))]
         self.continuous_ = [c for c in self.columns_ if c not in self.categorical_]
         self.dtypes_ = {c: str(X[c].dtype) for c in self.columns_}
         cells, codes, counts = self._cells(X)

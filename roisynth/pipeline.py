@@ -41,7 +41,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from .base import COHORTS, BaseSynthesizer, Persistent, nested_from_state, nested_state
-from .covariate_model import CovariateModel
+from .covariate_model import CovariateModel, is_categorical
 from .preprocessing.residualization import CovariateResidualizer, find_rois
 from .utils._param_validation import validate_params
 from .utils.persistence import names_from_json, names_to_json
@@ -258,8 +258,11 @@ class SynthesisPipeline(Persistent, BaseEstimator):
         self.feature_names_in_ = np.asarray(rois, dtype=object)
         self.covariate_columns_ = covariates
         rng = check_random_state(self.random_state)
+        # site labels are categories even when they are numbers (site 101, 205, ...)
+        categorical = [c for c in covariates if c in site_columns or is_categorical(background[c])]
         self.covariate_models_ = {
-            k: CovariateModel(random_state=seed_from(rng)).fit(raw[k][covariates].reset_index(drop=True))
+            k: CovariateModel(categorical=categorical, random_state=seed_from(rng))
+            .fit(raw[k][covariates].reset_index(drop=True))
             for k in tables if covariates
         }
         return self

@@ -167,3 +167,16 @@ def test_age_by_disease_interaction_survives(interactions):
     else:              # without cohort effects the interaction is lost (the behaviour before issue 16)
         assert abs(interaction) < 3.0
     assert slope["background"] == pytest.approx(-10.0, rel=0.2)
+
+
+def test_numeric_site_labels_stay_categories():
+    from roisynth import GaussianMixtureSynthesizer
+
+    healthy, patients = datasets.make_age_interaction(400, random_state=1)
+    sites = np.array([101, 205, 307, 411, 512, 613, 714, 815, 916, 1017, 1118, 1219])   # 12 numeric site codes
+    healthy, patients = (t.assign(site=sites[np.arange(len(t)) % len(sites)]) for t in (healthy, patients))
+    pipe = make_pipeline(Harmonizer(covariates=("age", "sex", "icv"), smooth=()), CovariateResidualizer(),
+                         GaussianMixtureSynthesizer(max_components=1, random_state=0))
+    pipe.set_params(rois=list(healthy.columns[3:7]), random_state=0).fit(healthy, patients)
+    drawn = pipe.sample(500, cohort="background", random_state=0)
+    assert set(drawn.site) <= set(sites) and "site" in pipe.covariate_models_["background"].categorical_
