@@ -13,9 +13,13 @@ The mask-guided diffusion pipeline (needs ``roisynth[imaging]``'s MONAI):
 (:func:`~roisynth.imaging.training.train`; several GPUs: ``torchrun --nproc_per_node N -m
 roisynth.cli imaging train ...``); ``roisynth imaging sample MODEL --age 75 --sex F --diagnosis
 AD --labels labels.nii.gz -o out.nii.gz`` generates an image for a label map and metadata;
-``roisynth imaging counterfactual MODEL PHANTOM_FOLDER --labels-cf edited.nii.gz
-[--diagnosis-cf AD] -o cf.nii.gz`` turns a phantom's image into its counterfactual under edited
-masks (e.g. from ``masks``); ``roisynth imaging evaluate DIR [--subjects 50] [--steps N]`` scores
+``roisynth imaging counterfactual SUBJECT [--labels aseg.nii.gz] --change Hippocampus=-0.15
+[--change LateralVentricle=0.2] -o cf.nii.gz [--labels-output cf_labels.nii.gz]`` warps a T1
+(with its label map, on any overlapping grid) or a phantom folder by the training-free deformation
+(:func:`~roisynth.imaging.subject.counterfactual`), writing the result on the subject's own grid;
+with ``--model MODEL [--labels-cf edited.nii.gz] [--diagnosis-cf AD] [--mode local|global]`` the
+diffusion model makes it instead (:func:`~roisynth.imaging.subject.diffusion_counterfactual`);
+``roisynth imaging evaluate DIR [--subjects 50] [--steps N]`` scores
 counterfactuals on the held-out phantoms (:func:`~roisynth.imaging.training.evaluate`) and
 writes ``DIR/evaluation.json`` and ``DIR/evaluation_subjects.csv``. MODEL is a training folder
 or its ``model.pt``.
@@ -146,21 +150,79 @@ def cmd_sample(args) -> None:
           f"for {args.labels}; wrote {args.output}")
 
 
-def cmd_counterfactual(args) -> None:
-    from .nifti import align_to, load_nifti, save_nifti
+def _changes(items) -> dict[str, float]:
+    """``--change ROI=C`` items -> {ROI: C}."""
+    changes = {}
+    for item in items:
+        roi, sep, value = item.partition("=")
+        try:
+            changes[int(roi) if roi.strip().isdigit() else roi.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ValueError(f"--change expects ROI=relative change (e.g. Hippocampus=-0.15), got {item!r}")
+    return changes
 
-    phantom = _load_phantom(args.phantom)
+
+def _subject(args):
+    """The factual subject: a phantom folder, or a T1 NIfTI with --labels (aligned by affine)."""
+    from .subject import Subject, load_subject
+
+    if Path(args.subject).is_dir():
+        phantom = _load_phantom(args.subject)
+        return Subject(phantom.image, phantom.labels, phantom.affine)
+    if args.labels is None:
+        raise ValueError(f"{args.subject} is a T1 image: give its label map with --labels (or pass a phantom folder)")
+    return load_subject(args.subject, args.labels)
+
+
+def cmd_counterfactual(args) -> None:
+    from .nifti import align_to, load_nifti, save_nifti, voxel_volume
+    from .subject import changes_to_targets, counterfactual, diffusion_counterfactual
+
+    changes = _changes(args.change)
+    subject = _subject(args)
+    if args.model is None:
+        if not changes:
+            raise ValueError("the deformation needs --change ROI=C (e.g. --change Hippocampus=-0.15); "
+                             "--labels-cf is for a diffusion --model")
+        result = counterfactual(subject, changes)
+        save_nifti(args.output, result.image, subject.affine, subject.header)
+        if args.labels_output:
+            save_nifti(args.labels_output, result.labels, subject.affine)
+        with pd_options():
+            print(result.table[["original_mm3", "requested_mm3", "achieved_mm3", "error", "taken_up_by"]]
+                  .round(4).to_string())
+        print(f"deformation in {result.seconds:.1f} s: Jacobian {result.jacobian_min:.3f}..{result.jacobian_max:.3f}, "
+              f"{int(result.moved.sum())} voxels moved; wrote {args.output}")
+        return
+    if args.labels_cf is not None:
+        labels_cf, affine_cf, _ = load_nifti(args.labels_cf)
+        labels_cf = align_to(labels_cf, affine_cf, subject.labels.shape, subject.affine, name=args.labels_cf)
+    elif changes:
+        from .masks import edit_masks
+
+        voxel = voxel_volume(subject.affine)
+        labels_cf = edit_masks(subject.labels, None, changes_to_targets(subject.labels, changes, voxel),
+                               voxel_volume=voxel).labels
+    else:
+        raise ValueError("give the counterfactual as --labels-cf EDITED.nii.gz or --change ROI=C")
     model = _load_model(args.model, args.device)
-    labels_cf, affine_cf, _ = load_nifti(args.labels_cf)
-    labels_cf = align_to(labels_cf, affine_cf, phantom.image.shape, phantom.affine, name=args.labels_cf)
     factual = _metadata(args.age, args.sex, args.diagnosis)
     cf = _metadata(args.age if args.age_cf is None else args.age_cf, args.sex,
                    args.diagnosis if args.diagnosis_cf is None else args.diagnosis_cf)
-    image = model.counterfactual(phantom.image, phantom.labels, labels_cf, factual, cf, steps=args.steps)
-    save_nifti(args.output, image, phantom.affine)
-    changed = int((labels_cf != phantom.labels).sum())
-    print(f"counterfactual of {args.phantom} ({changed} voxels relabelled; age {factual['age']:g} -> {cf['age']:g}, "
-          f"{factual['diagnosis']} -> {cf['diagnosis']}, sex {args.sex}); wrote {args.output}")
+    image = diffusion_counterfactual(subject, model, labels_cf, factual, cf, mode=args.mode, steps=args.steps)
+    save_nifti(args.output, image, subject.affine, subject.header)
+    changed = int((labels_cf != subject.labels).sum())
+    print(f"{args.mode} diffusion counterfactual of {args.subject} ({changed} voxels relabelled; "
+          f"age {factual['age']:g} -> {cf['age']:g}, {factual['diagnosis']} -> {cf['diagnosis']}, sex {args.sex}); "
+          f"wrote {args.output}")
+
+
+def pd_options():
+    import pandas as pd
+
+    return pd.option_context("display.width", 120, "display.max_columns", 10)
 
 
 def cmd_evaluate(args) -> None:
@@ -229,16 +291,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="image to write (.nii.gz)")
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("counterfactual", help="a phantom's image under edited masks (and diagnosis)")
-    _model_argument(p)
-    p.add_argument("phantom", metavar="PHANTOM_FOLDER", help="a folder written by `roisynth imaging phantom`")
-    p.add_argument("--labels-cf", required=True, help="counterfactual label map (.nii.gz), e.g. from `masks`")
+    p = sub.add_parser("counterfactual", help="a subject's image with ROI volume changes (deformation, CPU) or "
+                       "under edited masks (diffusion --model)")
+    p.add_argument("subject", metavar="SUBJECT", help="a T1 NIfTI (with --labels) or a phantom folder")
+    p.add_argument("--labels", default=None,
+                   help="the T1's label map (SynthSeg / FreeSurfer aseg or aparc+aseg codes), any grid overlapping it")
+    p.add_argument("--change", action="append", default=[], metavar="ROI=C",
+                   help="relative volume change, e.g. Hippocampus=-0.15 (both sides) or LateralVentricle_L=0.2; "
+                        "repeatable")
+    p.add_argument("--model", default=None,
+                   help="a trained diffusion model (folder or model.pt); default: the training-free deformation")
+    p.add_argument("--labels-cf", default=None, help="counterfactual label map for --model (default: --change "
+                   "applied at the CSF boundary)")
+    p.add_argument("--mode", choices=("local", "global"), default="local",
+                   help="diffusion: keep the input outside the edit band (local, default) or regenerate it all")
     _subject_arguments(p, required=False)
     p.add_argument("--age-cf", type=float, default=None, help="counterfactual age (default: --age)")
     p.add_argument("--diagnosis-cf", default=None, help="counterfactual diagnosis (default: --diagnosis)")
     p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the config's)")
     _device_argument(p)
-    p.add_argument("-o", "--output", required=True, help="counterfactual image to write (.nii.gz)")
+    p.add_argument("-o", "--output", required=True, help="counterfactual image (.nii.gz), on the subject's grid")
+    p.add_argument("--labels-output", default=None, help="deformation: also write the warped label map here")
     p.set_defaults(func=cmd_counterfactual)
 
     p = sub.add_parser("evaluate", help="score counterfactuals of a trained folder on its held-out phantoms")

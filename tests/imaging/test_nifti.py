@@ -108,3 +108,21 @@ def test_cli_masks_with_a_flipped_label_map_writes_registered_output(phantom, tm
     assert np.array_equal(affine, phantom.affine)
     changed = edited != phantom.labels
     assert changed.sum() == n - round(0.6 * n) and set(np.unique(phantom.labels[changed])) == {17}
+
+
+def test_cli_counterfactual_on_a_t1_with_a_flipped_label_map(phantom, tmp_path, capsys):
+    """A T1 and its label map stored flipped: the deformation reads the map on the T1's grid and
+    writes the counterfactual on the T1's grid with its affine."""
+    save_nifti(tmp_path / "t1.nii.gz", phantom.image, phantom.affine)
+    save_nifti(tmp_path / "aseg.nii.gz", *_flipped(phantom.labels, phantom.affine, axis=2))
+    argv = ["imaging", "counterfactual", str(tmp_path / "t1.nii.gz"), "--labels", str(tmp_path / "aseg.nii.gz"),
+            "--change", "Hippocampus=0.3", "-o", str(tmp_path / "cf.nii.gz"), "--labels-output",
+            str(tmp_path / "cf_labels.nii.gz")]
+    with pytest.warns(UserWarning, match="reordered exactly"):
+        assert main(argv) == 0
+    assert "Jacobian" in capsys.readouterr().out
+    image, affine, _ = load_nifti(tmp_path / "cf.nii.gz")
+    labels = load_nifti(tmp_path / "cf_labels.nii.gz")[0]
+    assert np.array_equal(affine, phantom.affine) and image.shape == phantom.image.shape
+    changed = labels != phantom.labels
+    assert changed.any() and np.isin(phantom.labels[changed & (labels == 17)], [24]).all()

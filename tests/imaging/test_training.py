@@ -146,7 +146,8 @@ def test_cli_train_evaluate_sample_counterfactual(tmp_path, capsys):
     common = ["--steps", "1", "--device", "cpu"]
     assert main(["imaging", "sample", str(run / "model.pt"), "--age", "75", "--sex", "F", "--diagnosis", "AD",
                  "--labels", str(phantom / "labels.nii.gz"), "-o", str(tmp_path / "sample.nii.gz"), *common]) == 0
-    assert main(["imaging", "counterfactual", str(run), str(phantom), "--labels-cf", str(tmp_path / "edited.nii.gz"),
+    assert main(["imaging", "counterfactual", str(phantom), "--model", str(run), "--labels-cf",
+                 str(tmp_path / "edited.nii.gz"),
                  "--diagnosis-cf", "AD", "-o", str(tmp_path / "cf.nii.gz"), *common]) == 0
     assert "CN -> AD" in capsys.readouterr().out
     for name in ("sample", "cf"):
@@ -158,8 +159,10 @@ def test_cli_train_evaluate_sample_counterfactual(tmp_path, capsys):
     (["imaging", "train", "--config", "7", "-o", "x"], "unknown imaging config '7'"),
     (["imaging", "train", "--config", "16", "-o", "x", "--steps", "0"], "steps must be a positive integer"),
     (["imaging", "evaluate", "missing"], "missing"),
-    (["imaging", "counterfactual", "missing", "nowhere", "--labels-cf", "x.nii.gz", "-o", "y.nii.gz"],
-     "not a phantom folder"),
+    (["imaging", "counterfactual", "nowhere", "--change", "Hippocampus=-0.1", "-o", "y.nii.gz"],
+     "give its label map with --labels"),
+    (["imaging", "counterfactual", "nowhere", "--labels", "x.nii.gz", "--change", "Hippocampus", "-o", "y.nii.gz"],
+     "--change expects ROI=relative change"),
 ])
 def test_clear_errors(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)
