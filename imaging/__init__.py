@@ -7,6 +7,8 @@
 - :mod:`~roisynth.imaging.deformation`: :func:`deform`, the training-free counterfactual: a
   diffeomorphic warp of the subject's own image whose Jacobian gives each edited ROI its target
   volume, CSF taking up the difference (any resolution, CPU);
+- :mod:`~roisynth.imaging.subject`: a real T1 and its label map (:func:`load_subject`, any
+  orientation, the map aligned by affine) and its counterfactuals in its own space;
 - :mod:`~roisynth.imaging.labels`: FreeSurfer/SynthSeg label codes and the MUSE ROIs they express;
 - :mod:`~roisynth.imaging.nifti`: NIfTI in and out, affines preserved;
 - :mod:`~roisynth.imaging.bridge`: a row of ROI volumes (e.g. a counterfactual of
@@ -50,6 +52,8 @@ _LAZY = {
     "make_phantom": (".phantoms", "make_phantom"),
     "load_phantom": (".phantoms", "load"),
     "save_phantom": (".phantoms", "save"),
+    "Subject": (".subject", "Subject"),
+    "load_subject": (".subject", "load_subject"),
     "MaskGuidedDiffusion": (".diffusion", "MaskGuidedDiffusion"),
     "DiffusionConfig": (".config", "DiffusionConfig"),
     "get_config": (".config", "get_config"),
@@ -79,6 +83,7 @@ __all__ = [
     "MaskGuidedDiffusion",
     "PhantomCohort",
     "Segmenter",
+    "Subject",
     "CounterfactualMasks",
     "Deformation",
     "MaskEdit",
@@ -91,6 +96,7 @@ __all__ = [
     "label_name",
     "load_nifti",
     "load_phantom",
+    "load_subject",
     "make_cohort",
     "make_phantom",
     "roi_codes",
