@@ -48,6 +48,8 @@ CONFIGS = {
     "CausalROIModel": lambda: roisynth.CausalROIModel(rois=ROIS, transforms=0, epochs=3, **QUICK),
     "SalientSubtypes": lambda: roisynth.SalientSubtypes(model=_linear(), n_subtypes=2, n_folds=2, random_state=0),
     "SmileGAN": lambda: roisynth.SmileGAN(n_subtypes=2, max_iter=20, eval_every=5, max_retries=0, **QUICK),
+    "SurrealGAN": lambda: roisynth.SurrealGAN(n_patterns=2, n_folds=2, max_iter=10, inverse_iter=20, max_retries=0,
+                                              **QUICK),
     "Harmonizer": lambda: roisynth.Harmonizer(covariates=("age", "sex"), smooth=(), rois=ROIS),
     "CovariateResidualizer": lambda: roisynth.CovariateResidualizer(rois=ROIS),
     "SynthesisPipeline": lambda: roisynth.SynthesisPipeline(
