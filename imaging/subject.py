@@ -162,13 +162,17 @@ def diffusion_counterfactual(subject: Subject, model, labels_cf, metadata, metad
     r"""The subject's image under the counterfactual label map ``labels_cf`` by a diffusion model.
 
     The model works on its own grid (``model.config.shape``³ over the phantoms' 256 mm field of
-    view, centred at the world origin, as MNI-space images are). A subject on another grid is
-    resampled onto it by affine (image: linear; label maps: nearest neighbour), its intensities
+    view, centred at the world origin, as MNI-space images are). The subject is first reordered to
+    its closest RAS storage order (an exact reordering of the same voxels, so the result does not
+    depend on how the image is stored), then resampled onto the model's grid by affine (image:
+    linear; label maps: nearest neighbour), its intensities
     scaled so the median of cerebral white matter (codes 2, 41) is 110 (the phantoms' units),
     and the model's change Δ = (counterfactual - input) / scale comes back by affine (linear):
     ``"local"`` mode returns image + w Δ, w the seam weights of the relabelled voxels on the
     subject's grid (full weight within one model voxel, a seam two model voxels wide): the input
-    wherever w = 0. ``"global"`` mode returns the model's whole output, resampled back.
+    wherever w = 0. ``"global"`` mode returns the model's whole output, resampled back. An edit
+    that no model voxel sees (smaller than the model's voxels) returns the input in local mode,
+    with a ``UserWarning``.
 
     Parameters
     ----------
@@ -189,6 +193,8 @@ def diffusion_counterfactual(subject: Subject, model, labels_cf, metadata, metad
     ndarray of float32
         The counterfactual image on the subject's grid.
     """
+    import warnings
+
     from ._anatomy import FOV_MM
     from .blending import blend_weights
     from .nifti import resample_to, same_grid
@@ -196,27 +202,35 @@ def diffusion_counterfactual(subject: Subject, model, labels_cf, metadata, metad
     labels_cf = np.asarray(labels_cf)
     if labels_cf.shape != subject.labels.shape:
         raise ValueError(f"labels_cf has shape {labels_cf.shape}, the subject's grid {subject.labels.shape}")
+    orientation = nib.orientations.io_orientation(subject.affine)
+    affine = subject.affine @ nib.orientations.inv_ornt_aff(orientation, subject.image.shape)
+    image, labels, labels_cf = (np.ascontiguousarray(nib.orientations.apply_orientation(a, orientation))
+                                for a in (subject.image, subject.labels, labels_cf))
     n = model.config.shape
     voxel = FOV_MM / n
     grid = np.diag([voxel, voxel, voxel, 1.0])
     grid[:3, 3] = -FOV_MM / 2 + voxel / 2
-    if same_grid(subject.image.shape, subject.affine, (n,) * 3, grid):
-        return model.counterfactual(subject.image, subject.labels, labels_cf, metadata, metadata_cf, mode=mode,
-                                    steps=steps)
-    on_grid = [resample_to(a, subject.affine, (n,) * 3, grid, order=o)
-               for a, o in ((subject.image, 1), (subject.labels, 0), (labels_cf, 0))]
+    if same_grid(image.shape, affine, (n,) * 3, grid):
+        out = model.counterfactual(image, labels, labels_cf, metadata, metadata_cf, mode=mode, steps=steps)
+        return resample_to(out, affine, subject.image.shape, subject.affine)
+    on_grid = [resample_to(a, affine, (n,) * 3, grid, order=o) for a, o in ((image, 1), (labels, 0), (labels_cf, 0))]
     white = on_grid[0][np.isin(on_grid[1], (2, 41))]
     if white.size == 0:
         raise ValueError("no cerebral white matter (codes 2, 41) on the model's grid: is the label map an aseg?")
+    if mode == "local" and np.array_equal(on_grid[1], on_grid[2]) and not np.array_equal(labels, labels_cf):
+        warnings.warn(f"the edit is smaller than the model's {voxel:g} mm voxels: no label of the model's "
+                      f"{n}³ grid changes, the input is returned", UserWarning, stacklevel=2)
     scale = 110.0 / float(np.median(white))
     x = on_grid[0] * scale
     out = model.counterfactual(x, on_grid[1], on_grid[2], metadata, metadata_cf, mode=mode, steps=steps)
     if mode == "global":
-        return resample_to(out / scale, grid, subject.image.shape, subject.affine, order=1)
-    change = resample_to((out - x) / scale, grid, subject.image.shape, subject.affine, order=1)
-    spacing = np.sqrt((subject.affine[:3, :3] ** 2).sum(axis=0))
-    weights = blend_weights(subject.labels, labels_cf, radius=voxel, seam=2 * voxel, spacing=spacing)
-    return (subject.image + weights * change).astype(np.float32)
+        out = resample_to(out / scale, grid, image.shape, affine, order=1)
+    else:
+        change = resample_to((out - x) / scale, grid, image.shape, affine, order=1)
+        spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+        weights = blend_weights(labels, labels_cf, radius=voxel, seam=2 * voxel, spacing=spacing)
+        out = (image + weights * change).astype(np.float32)
+    return resample_to(out, affine, subject.image.shape, subject.affine)
 
 
 def icbm152() -> Subject:
