@@ -38,6 +38,24 @@ def test_sampling_is_chunked_without_changing_the_draws(small_model, monkeypatch
     pd.testing.assert_frame_equal(small_model.sample(1000, random_state=3), reference)
 
 
+def test_streamed_pairs_are_sample_tables_rows(small_model, tmp_path, monkeypatch):
+    """iter_samples interleaves each block's pairs itself: the rows, columns and dtypes of
+    sample_table with the block's seed, ids continuing across blocks; the Parquet file holds them."""
+    import roisynth.io as rio
+    from roisynth.utils.validation import seed_from
+
+    monkeypatch.setattr(rio, "BLOCK", 300)
+    blocks = list(rio.iter_samples(small_model, 700, random_state=5))
+    assert [len(b) for b in blocks] == [600, 600, 200]
+    seed = np.random.SeedSequence([seed_from(5), 1]).generate_state(1)[0]
+    expected = rio.sample_table(small_model, 300, random_state=int(seed))
+    expected["synthetic_id"] += 300
+    pd.testing.assert_frame_equal(blocks[1], expected.reset_index(drop=True))
+    path = tmp_path / "pairs.parquet"
+    assert rio.write_samples(small_model, 700, path, random_state=5) == 1400
+    pd.testing.assert_frame_equal(pd.read_parquet(path), pd.concat(blocks, ignore_index=True))
+
+
 def test_fit_leaves_the_callers_torch_state_alone(cohorts):
     threads, rng_state = torch.get_num_threads(), torch.random.get_rng_state()
     ContrastiveVAE(epochs=2, verbose=False, random_state=0, n_threads=1).fit(cohorts[0].iloc[:50], cohorts[1].iloc[:50])
