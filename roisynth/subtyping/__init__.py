@@ -6,12 +6,14 @@ consensus and agreement (:func:`consensus`, :func:`dimension_consensus`) are rep
 from ._agreement import DimensionConsensus, dimension_agreement, dimension_consensus, match_dimensions
 from ._consensus import Consensus, alignment, consensus, fold_subsets
 from ._salient_subtypes import SalientSubtypes
+from ._select_k import KSelection, select_k
 from ._smilegan import SmileGAN
 from ._surrealgan import SurrealGAN
 
 __all__ = [
     "Consensus",
     "DimensionConsensus",
+    "KSelection",
     "SalientSubtypes",
     "SmileGAN",
     "SurrealGAN",
@@ -21,4 +23,5 @@ __all__ = [
     "dimension_consensus",
     "fold_subsets",
     "match_dimensions",
+    "select_k",
 ]
