@@ -165,14 +165,14 @@ def diffusion_counterfactual(subject: Subject, model, labels_cf, metadata, metad
     view, centred at the world origin, as MNI-space images are). The subject is first reordered to
     its closest RAS storage order (an exact reordering of the same voxels, so the result does not
     depend on how the image is stored), then resampled onto the model's grid by affine (image:
-    linear; label maps: nearest neighbour), its intensities
-    scaled so the median of cerebral white matter (codes 2, 41) is 110 (the phantoms' units),
-    and the model's change Δ = (counterfactual - input) / scale comes back by affine (linear):
-    ``"local"`` mode returns image + w Δ, w the seam weights of the relabelled voxels on the
-    subject's grid (full weight within one model voxel, a seam two model voxels wide): the input
-    wherever w = 0. ``"global"`` mode returns the model's whole output, resampled back. An edit
-    that no model voxel sees (smaller than the model's voxels) returns the input in local mode,
-    with a ``UserWarning``.
+    linear; label maps: nearest neighbour), its intensities scaled so the median of cerebral
+    white matter (codes 2, 41) is 110 (the phantoms' units), and the model's change
+    Δ = (counterfactual - input) / scale comes back by affine (linear): ``"local"`` mode returns
+    image + w Δ, w the seam weights of the relabelled voxels on the subject's grid (full weight
+    within one model voxel, a seam two model voxels wide): the input wherever w = 0.
+    ``"global"`` mode returns the model's whole output, resampled back. An edit that no model
+    voxel sees (smaller than the model's voxels) returns the input in local mode, with a
+    ``UserWarning``.
 
     Parameters
     ----------
