@@ -5,6 +5,7 @@ consensus and agreement (:func:`consensus`, :func:`dimension_consensus`) are rep
 
 from ._agreement import DimensionConsensus, dimension_agreement, dimension_consensus, match_dimensions
 from ._consensus import Consensus, alignment, consensus, fold_subsets
+from ._dimensions import SalientDimensions, salient_dimensions
 from ._salient_subtypes import SalientSubtypes
 from ._select_k import KSelection, select_k
 from ._smilegan import SmileGAN
@@ -14,6 +15,7 @@ __all__ = [
     "Consensus",
     "DimensionConsensus",
     "KSelection",
+    "SalientDimensions",
     "SalientSubtypes",
     "SmileGAN",
     "SurrealGAN",
@@ -23,5 +25,6 @@ __all__ = [
     "dimension_consensus",
     "fold_subsets",
     "match_dimensions",
+    "salient_dimensions",
     "select_k",
 ]
