@@ -587,10 +587,25 @@ def iter_samples(model, n: int, cohort: str = "paired", *, site=None, conditions
             continue
         options = {"site": site, "conditions": given} if pipeline else {}
         pair = model.sample_paired(size, random_state=block_seed, **options)
-        columns = {"synthetic_id": np.repeat(pair[0].index.to_numpy() + start, 2),
-                   "cohort": np.tile(np.array(COHORTS, dtype=object), size)}
+        ids = np.repeat(pair[0].index.to_numpy() + start, 2)
+        labels = np.tile(np.array(COHORTS, dtype=object), size)
+        dtypes = set(pair[0].dtypes) | set(pair[1].dtypes)
+        if len(dtypes) == 1 and isinstance(dtype := dtypes.pop(), np.dtype) and dtype.kind in "biuf":
+            # one numeric block (a bare synthesizer's ROIs): written transposed, in slabs that stay in
+            # cache, so that every column is contiguous (pandas' and Parquet's layout)
+            values = np.empty((pair[0].shape[1], 2 * size), dtype=dtype)
+            rows = [frame.to_numpy() for frame in pair]
+            for lo in range(0, size, 4096):
+                hi = min(size, lo + 4096)
+                values[:, 2 * lo:2 * hi:2], values[:, 2 * lo + 1:2 * hi:2] = rows[0][lo:hi].T, rows[1][lo:hi].T
+            table = pd.DataFrame(values.T, columns=pair[0].columns, copy=False)
+            table.insert(0, "cohort", labels)
+            table.insert(0, "synthetic_id", ids)
+            yield table
+            continue
+        columns = {"synthetic_id": ids, "cohort": labels}
         order = np.arange(2 * size).reshape(2, size).T.ravel()  # row 2i = background i, 2i + 1 = target i
-        for name in pair[0].columns:
+        for name in pair[0].columns:  # mixed columns (a pipeline's covariates): one at a time
             first, second = pair[0][name], pair[1][name]
             if isinstance(first.dtype, np.dtype) and first.dtype == second.dtype and first.dtype.kind in "biuf":
                 column = np.empty(2 * size, dtype=first.dtype)
