@@ -97,15 +97,24 @@ class ContrastiveVAE(NeuralSynthesizer):
         Most training epochs (Adam, betas 0.5, 0.999).
     batch_size : int, default=128
         Rows of each cohort per batch.
-    learning_rate : float, default=1e-3
-        Adam step size.
+    learning_rate : float or "auto", default="auto"
+        Adam step size; ``"auto"``: 2e-3, or 1e-3 when a cohort has fewer training rows than
+        ROIs. Training time is bound by it: the observation covariance (``log_scale`` and the
+        precision factor, which Adam moves by about one step size per step) converges last.
+        With 1050 subjects per cohort, 2e-3 and ``patience=25`` kept the semi-synthetic figures
+        of 1e-3 and ``patience=50`` in 2.5 times fewer epochs (3e-3 left the common space less
+        aligned); with 100/190 subjects 2e-3 made twins worse (RMSE ratio 0.68 against 0.63),
+        hence 1e-3 there (``benchmarks/RESULTS.md``, "ContrastiveVAE fidelity"). Learning Σ
+        faster than the networks (in closed form given the means, or with a larger step size
+        for Σ alone) stalled the latents at a worse validation W2: the slowly shrinking noise
+        is what makes the latent codes take up the shared variation first.
     validation_fraction : float, default=0.15
         Share of each cohort held out for early stopping when ``fit`` gets no explicit
         ``validation``; 0 trains all ``epochs`` without early stopping.
     eval_every : int, default=5
         Early stopping is judged every ``eval_every`` epochs by the Gaussian W2 between
         synthesized and validation data (sum over both cohorts).
-    patience : int, default=50
+    patience : int, default=25
         Training stops after ``patience`` epochs without improvement, restoring the best
         weights.
     nonnegative : bool, default=True
@@ -179,10 +188,10 @@ class ContrastiveVAE(NeuralSynthesizer):
         background_salient_weight: float = 10.0,
         epochs: int = 500,
         batch_size: int = 128,
-        learning_rate: float = 1e-3,
+        learning_rate: float | str = "auto",
         validation_fraction: float = 0.15,
         eval_every: int = 5,
-        patience: int = 50,
+        patience: int = 25,
         nonnegative: bool = True,
         n_threads: int | None = 1,
         verbose: bool = True,

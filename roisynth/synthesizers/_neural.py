@@ -54,7 +54,7 @@ class NeuralSynthesizer(BaseSynthesizer):
         "calibration": [Options({"moments", "none"})],
         "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither"), Options({"auto"})],
         "validation_fraction": [Interval(numbers.Real, 0, 0.5, closed="left")],
         "eval_every": [Interval(numbers.Integral, 1, None, closed="left")],
         "patience": [Interval(numbers.Real, 0, None, closed="left")],
@@ -111,7 +111,7 @@ class NeuralSynthesizer(BaseSynthesizer):
                 self._loss,
                 lambda: self._batches(xb, xt),
                 epochs=self.epochs,
-                lr=self.learning_rate,
+                lr=self._learning_rate(len(xb), len(xt)),
                 validate=validate,
                 eval_every=self.eval_every,
                 patience=self.patience,
@@ -147,6 +147,13 @@ class NeuralSynthesizer(BaseSynthesizer):
             f"subjects per cohort{severity} (benchmarks/RESULTS.md, 'Small data'). Check the fidelity against "
             f"held-out data (roisynth.evaluation.fidelity_summary) and add subjects if you can{advice}",
             SmallDataWarning, stacklevel=3)
+
+    def _learning_rate(self, train_background: int, train_target: int) -> float:
+        """``learning_rate``, or for ``"auto"`` 2e-3 when both cohorts have at least as many training rows
+        as ROIs and 1e-3 otherwise (see the subclass docstring)."""
+        if self.learning_rate != "auto":
+            return self.learning_rate
+        return 2e-3 if min(train_background, train_target) >= self.n_features_in_ else 1e-3
 
     def _adversary(self):
         """(submodule, loss) trained against the model, or None (see :func:`roisynth.nn.train`)."""
