@@ -6,9 +6,10 @@ Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_contrastive_vae.py [--
       OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_contrastive_vae.py --fidelity [--severity] [--seeds 3]
           [--sizes 100/190] [--configs "noise='full'" "noise='diagonal'" ...]
 
-``--fidelity`` prints (does not record) :func:`semisynthetic_scores` (W2/floor, twins, common AUC,
-completeness, effects) of every configuration at every size and seed, mean [min–max] over seeds,
-and with ``--severity`` the severity study on the bundled cohort for every configuration and seed.
+``--fidelity`` prints :func:`semisynthetic_scores` (W2/floor, twins, common AUC, completeness,
+effects) of every configuration at every size and seed, mean [min–max] over seeds, and with
+``--severity`` the severity study on the bundled cohort for every configuration and seed; with
+``--record`` it also records them (section "ContrastiveVAE fidelity: <configs>").
 ``--effects`` runs only the issue-15 study (section "Faithful disease effects (issue 15)"):
 every configuration (keyword arguments of ContrastiveVAE) at every training size and seed on
 the semi-synthetic data with 24 000 simulated CN subjects (so the true d comes from ~10 000
@@ -292,6 +293,7 @@ def main() -> None:
     parser.add_argument("--fidelity", action="store_true",
                         help="run only the fidelity study (semisynthetic_scores per config, size and seed)")
     parser.add_argument("--no-record", action="store_true", help="print only, do not write RESULTS.md")
+    parser.add_argument("--record", action="store_true", help="with --fidelity: record in RESULTS.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.fidelity:
@@ -300,6 +302,13 @@ def main() -> None:
         if args.severity:
             body += "\n\n" + severity_seeds(args.configs, sizes, args.seeds).to_markdown()
         print(body)
+        if args.record:
+            command = (f"`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_contrastive_vae.py --fidelity --record "
+                       f"--seeds {args.seeds} --sizes {' '.join(args.sizes)} --configs "
+                       f"{' '.join(repr(c) for c in args.configs)}{' --severity' if args.severity else ''}`")
+            record("ContrastiveVAE fidelity: " + ", ".join(args.configs),
+                   f"### Semi-synthetic fidelity, mean [min–max] over {args.seeds} seeds "
+                   f"({time.strftime('%Y-%m-%d')}; fit seconds on a shared machine)\n\n{command}\n\n{body}")
         return
     if args.effects:
         sizes = [tuple(int(n) for n in size.split("/")) for size in args.sizes]

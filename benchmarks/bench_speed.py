@@ -1,0 +1,253 @@
+"""Speed of the ContrastiveVAE against the public MM-cVAE reference, sampling, streaming and scaling (issue 18).
+
+Run:  bash benchmarks/envs/make_mmcvae_env.sh GIT_DIR      # once: the reference's environment
+      OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_speed.py [--repeats 2] [--pairs 10000000] [--no-record]
+
+Prints and records in benchmarks/RESULTS.md (section "Speed (issue 18)"):
+1. fit on the semi-synthetic benchmark data (1050 subjects per cohort, 139 ROIs, one thread): our
+   ContrastiveVAE (defaults: at most 500 epochs, early stopping) against MM-cVAE (Weinberger et al.
+   2022, github.com/suinleelab/MM-cVAE, run unchanged from its repository by its own PyTorch Lightning
+   ``training_step``, in benchmarks/envs/.mmcvae-venv, 500 epochs, batch 128, latent sizes 5 + 5, the
+   penalties of its run_experiment.py) on the same rows standardized as ours are internally. The two
+   sides alternate, ``--repeats`` times, best of each; each side's imports are paid before its clock;
+2. ``sample_paired(1_000_000)`` on one thread (best of 3), with the cost of its parts;
+3. ``roisynth.io.write_samples`` of ``--pairs`` pairs to Parquet in a fresh process under
+   ``/usr/bin/time -v``: pairs per second and peak resident memory;
+4. fit time of the ContrastiveVAE at 500, 5 000 and 50 000 subjects in all (half per cohort).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REFERENCE_PYTHON = HERE / "envs" / ".mmcvae-venv" / "bin" / "python"
+REFERENCE_SOURCE = HERE / "envs" / ".mmcvae-src"
+REFERENCE_EPOCHS = 500
+
+
+def reference_fit(data_path: str, epochs: int) -> None:
+    """Run inside the reference's venv: train MM-cVAE on the saved rows, print the seconds as JSON."""
+    import torch
+
+    torch.set_num_threads(1)
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    sys.path.insert(0, str(REFERENCE_SOURCE))
+    from models.MM_cVAE import MM_cVAE
+
+    saved = np.load(data_path)
+    x = torch.from_numpy(np.concatenate([saved["background"], saved["target"]]))
+    labels = torch.cat([torch.zeros(len(saved["background"])), torch.ones(len(saved["target"]))])
+
+    def trainer_and_model(max_epochs: int):
+        model = MM_cVAE(input_dim=x.shape[1], background_latent_size=5, salient_latent_size=5,
+                        background_disentanglement_penalty=10e3, salient_disentanglement_penalty=10e2)
+        trainer = pl.Trainer(max_epochs=max_epochs, accelerator="cpu", devices=1, logger=False,
+                             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+        return trainer, model
+
+    loader = DataLoader(TensorDataset(x, labels), batch_size=128, shuffle=True)
+    pl.seed_everything(0, verbose=False)
+    trainer, model = trainer_and_model(1)  # warm-up: Lightning's lazy imports and set-up
+    trainer.fit(model, loader)
+    trainer, model = trainer_and_model(epochs)
+    start = time.perf_counter()
+    trainer.fit(model, loader)
+    print(json.dumps({"seconds": time.perf_counter() - start, "epochs": trainer.current_epoch}))
+
+
+def training_rows(n_per_cohort: int, n_simulated: int = 3000, seed: int = 0):
+    """``n_per_cohort`` rows of each cohort of the semi-synthetic data (ROI columns), as the fidelity
+    benchmark draws them."""
+    from roisynth.evaluation import semisynthetic_data
+
+    data = semisynthetic_data(n=n_simulated)
+    rng = np.random.default_rng(seed)
+    return [table[data.rois].iloc[rng.permutation(len(table))[:n_per_cohort]] for table in (data.background,
+                                                                                                data.target)]
+
+
+def fit_comparison(repeats: int) -> tuple[dict, object]:
+    """Best-of-``repeats`` fit seconds of both sides, alternating; returns the figures and our last model."""
+    import warnings
+
+    from roisynth import ContrastiveVAE
+
+    background, target = training_rows(1050)
+    mean, scale = background.to_numpy().mean(0), background.to_numpy().std(0, ddof=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_path = os.path.join(tmp, "rows.npz")
+        np.savez(data_path, **{name: ((t.to_numpy() - mean) / scale).astype(np.float32)
+                               for name, t in (("background", background), ("target", target))})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ContrastiveVAE(epochs=2, verbose=False, random_state=0).fit(background, target)  # imports paid
+        ours, theirs = [], []
+        for _ in range(repeats):
+            model = ContrastiveVAE(verbose=False, random_state=0)
+            start = time.perf_counter()
+            model.fit(background, target)
+            ours.append(time.perf_counter() - start)
+            run = subprocess.run([str(REFERENCE_PYTHON), __file__, "--reference-fit", data_path, str(REFERENCE_EPOCHS)],
+                                 capture_output=True, text=True, check=True,
+                                 env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"})
+            theirs.append(json.loads(run.stdout.strip().splitlines()[-1])["seconds"])
+            print(f"fit: ours {ours[-1]:.1f} s ({model.n_epochs_} epochs kept, {len(model.history_.loss)} run), "
+                  f"MM-cVAE {theirs[-1]:.1f} s", flush=True)
+    figures = {"ours_s": min(ours), "reference_s": min(theirs), "ratio": min(theirs) / min(ours),
+               "ours_epochs_run": len(model.history_.loss), "ours_all_s": ours, "reference_all_s": theirs}
+    return figures, model
+
+
+def sampling(model, n: int = 1_000_000, repeats: int = 3) -> dict:
+    """``sample_paired(n)`` on one thread, best of ``repeats``, and its parts timed alone on the same
+    machine: the codes, the n × p normal draws, the GEMMs (noise factor and two decoder layers)."""
+    import torch
+
+    from roisynth.synthesizers._neural import _CHUNK
+
+    model.set_params(n_threads=1)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.sample_paired(n)
+        times.append(time.perf_counter() - start)
+    p, hidden = model.n_features_in_, model.n_hidden
+    generator = torch.Generator().manual_seed(0)
+    eps, out, h = torch.empty(_CHUNK, p), torch.empty(_CHUNK, p), torch.randn(_CHUNK, hidden)
+    factor, weight = torch.randn(p, p), torch.randn(hidden, p)
+
+    def seconds(step) -> float:
+        with torch.no_grad():
+            start = time.perf_counter()
+            for _ in range(0, n, _CHUNK):
+                step()
+            return time.perf_counter() - start
+
+    torch.set_num_threads(1)
+    parts = {
+        "codes": seconds(lambda: model.target_latents_.sample(_CHUNK, generator)),
+        "normal draws": seconds(lambda: torch.randn(_CHUNK, p, generator=generator, out=eps)),
+        "noise GEMM (p × p)": seconds(lambda: torch.mm(eps, factor, out=out)),
+        "decoder GEMMs (2 × hidden × p)": 2 * seconds(lambda: torch.addmm(out, h, weight, out=out)),
+    }
+    return {"seconds": min(times), "all_s": times, "parts": parts}
+
+
+def streaming(model, pairs: int) -> dict:
+    """``write_samples(model, pairs, path)`` in a fresh process under /usr/bin/time -v."""
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path, out = os.path.join(tmp, "m.roisynth"), os.path.join(tmp, "pairs.parquet")
+        model.save(model_path)
+        code = ("import json, time, torch; torch.set_num_threads(1); import roisynth; from roisynth.io import "
+                f"write_samples; m = roisynth.load({model_path!r}); s = time.perf_counter(); "
+                f"rows = write_samples(m, {pairs}, {out!r}, random_state=0); "
+                "print(json.dumps({'seconds': time.perf_counter() - s, 'rows': rows}))")
+        run = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        inner = json.loads(run.stdout.strip().splitlines()[-1])
+        peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1))
+        size = os.path.getsize(out)
+    return {"pairs": pairs, "seconds": inner["seconds"], "pairs_per_s": pairs / inner["seconds"],
+            "peak_MB": peak_kb / 1024, "file_GB": size / 1e9}
+
+
+def scaling(sizes=(500, 5000, 50_000)) -> list[dict]:
+    """Fit seconds of the default ContrastiveVAE on ``n`` semi-synthetic subjects in all (n/2 per cohort)."""
+    import warnings
+
+    from roisynth import ContrastiveVAE
+    from roisynth.evaluation import semisynthetic_data
+
+    rows = []
+    for n in sizes:
+        data = semisynthetic_data(n=max(n, 3000))
+        background, target = (t[data.rois].iloc[: n // 2] for t in (data.background, data.target))
+        model = ContrastiveVAE(verbose=False, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            start = time.perf_counter()
+            model.fit(background, target)
+        rows.append({"subjects (all)": n, "per cohort": n // 2, "fit (s)": time.perf_counter() - start,
+                     "epochs run": len(model.history_.loss), "epoch kept": model.n_epochs_})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2, help="alternating fits of each side (best kept)")
+    parser.add_argument("--pairs", type=int, default=10_000_000, help="pairs streamed to Parquet")
+    parser.add_argument("--no-record", action="store_true", help="print only, do not write RESULTS.md")
+    parser.add_argument("--reference-fit", nargs=2, metavar=("NPZ", "EPOCHS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.reference_fit:
+        reference_fit(args.reference_fit[0], int(args.reference_fit[1]))
+        return
+    import pandas as pd
+    import torch
+
+    torch.set_num_threads(1)
+    fit, model = fit_comparison(args.repeats)
+    sample = sampling(model)
+    print(sample, flush=True)
+    stream = streaming(model, args.pairs)
+    print(stream, flush=True)
+    scale = pd.DataFrame(scaling()).set_index("subjects (all)")
+    parts = pd.Series(sample["parts"], name="seconds alone").to_frame()
+    load = os.getloadavg()[0]
+    body = f"""## Speed (issue 18, `benchmarks/bench_speed.py`)
+
+Measured {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()} ({os.cpu_count()} cores
+shared with other users: load average {load:.1f} at the end, so absolute seconds are noisy; the two sides of
+each comparison alternate in one run), one torch thread, torch {torch.__version__},
+`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_speed.py --repeats {args.repeats} --pairs {args.pairs}`.
+
+### Fit: ContrastiveVAE against the MM-cVAE reference (2 × 1050 × 139 semi-synthetic rows)
+MM-cVAE: its repository's `MM_cVAE` and Lightning `training_step`, unchanged, {REFERENCE_EPOCHS} epochs (it has no
+early stopping), batch 128, 5 + 5 latents. Ours: defaults (at most 500 epochs, early stopping on 15% held out;
+{fit['ours_epochs_run']} epochs run). Best of {args.repeats} alternating runs each.
+
+| | seconds | all runs |
+|:--|--:|:--|
+| ContrastiveVAE | {fit['ours_s']:.1f} | {', '.join(f'{s:.1f}' for s in fit['ours_all_s'])} |
+| MM-cVAE (reference) | {fit['reference_s']:.1f} | {', '.join(f'{s:.1f}' for s in fit['reference_all_s'])} |
+| **ratio** | **{fit['ratio']:.1f}×** (target ≥ 10×) | |
+
+### Sampling 1,000,000 pairs (`sample_paired`, one thread, 2 × 10⁶ × 139 float32)
+Best of 3: **{sample['seconds']:.2f} s** (target ≤ 1 s; runs {', '.join(f'{s:.2f}' for s in sample['all_s'])}).
+Its parts timed alone for the same rows:
+
+{parts.to_markdown(floatfmt='.2f')}
+
+### Streaming {args.pairs:,} pairs to Parquet (`roisynth.io.write_samples`, fresh process, `/usr/bin/time -v`)
+{stream['pairs_per_s'] / 1e6:.2f} million pairs per second ({stream['seconds']:.1f} s; target ≥ 1), peak resident
+memory **{stream['peak_MB']:.0f} MB** (target ≤ 1536 MB), file {stream['file_GB']:.1f} GB.
+
+### Scaling: ContrastiveVAE fit time (defaults, one thread; subjects in all, half per cohort)
+
+{scale.to_markdown(floatfmt='.1f')}
+"""
+    print(body)
+    if not args.no_record:
+        sys.path.insert(0, str(HERE))
+        from _results import record
+
+        record("Speed (issue 18)", body)
+
+
+if __name__ == "__main__":
+    main()
