@@ -664,11 +664,12 @@ def write_samples(model, n: int, path, cohort: str = "paired", *, site=None, con
     from tqdm import tqdm
 
     from .utils.atomic import atomic_output
-    from .utils.validation import check_sample_size
+    from .utils.validation import check_disk_space, check_sample_size
 
     kind = _kind(path)
     rows_per_subject = 1 if cohort in ("background", "target") else 2
     check_sample_size(min(n, BLOCK) * rows_per_subject, len(model.feature_names_in_) + 4)
+    check_disk_space(path, n * rows_per_subject, len(model.feature_names_in_) + 6, kind)
     written = 0
     with atomic_output(path) as tmp, tqdm(total=n, unit="subjects", disable=not progress) as bar, \
             ThreadPoolExecutor(max_workers=1) as pool:

@@ -205,7 +205,7 @@ def test_cli_user_errors_are_one_line(tmp_path, files):
     cases = [
         (["counterfactual", model, tmp_path / "semi.csv", "-o", tmp_path / "t.csv"], "semicolons"),
         (["sample", model, "-n", "3", "-o", tmp_path / "out"], "is a folder"),
-        (["sample", model, "-n", str(10**13), "-o", tmp_path / "s.csv"], "memory"),
+        (["sample", model, "-n", str(10**13), "-o", tmp_path / "s.csv"], "GB free"),   # streamed: disk, not memory
         (["sample", model, "-n", "3", "--random-state", "-1", "-o", tmp_path / "s.csv"], "random_state"),
         (["sample", files / "cohort.csv", "-n", "3", "-o", tmp_path / "s.csv"], "cohort.csv"),
     ]

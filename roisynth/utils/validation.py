@@ -486,6 +486,51 @@ def available_memory() -> int | None:
         return None
 
 
+#: Bytes per cell assumed by :func:`check_disk_space`: a float written as CSV text (17 significant digits,
+#: sign, point, exponent, separator) or as an uncompressed float64 in Parquet.
+BYTES_PER_CELL = {"csv": 24, "parquet": 8}
+
+
+def check_disk_space(path, n_rows: int, n_columns: int, kind: str = "csv") -> None:
+    """Refuse a file that would not fit on the disk that is to hold it, before writing anything.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write (its folder, or the nearest existing parent, is measured).
+    n_rows, n_columns : int
+        Size of the table.
+    kind : {"csv", "parquet"}, default="csv"
+        File format (:data:`BYTES_PER_CELL`).
+
+    Raises
+    ------
+    ValueError
+        Naming the size needed and the space free.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from roisynth.utils.validation import check_disk_space
+    >>> check_disk_space(tempfile.gettempdir() + "/s.csv", 1000, 145)
+    >>> check_disk_space(tempfile.gettempdir() + "/s.csv", 10**15, 145)
+    Traceback (most recent call last):
+    ...
+    ValueError: writing 1000000000000000 rows x 145 columns as csv needs about 3.48e+09 GB; ...
+    """
+    import shutil
+    from pathlib import Path
+
+    folder = Path(os.fspath(path)).resolve().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    needed = n_rows * n_columns * BYTES_PER_CELL[kind]
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise ValueError(f"writing {n_rows} rows x {n_columns} columns as {kind} needs about {needed / 1e9:.3g} GB; "
+                         f"the disk holding {folder} has {free / 1e9:.3g} GB free")
+
+
 def check_sample_size(n, n_columns: int, name: str = "n", copies: int = 4) -> int:
     """A positive count of synthetic rows whose table fits in the memory available now.
 
