@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -102,35 +104,62 @@ class GaussianDecoder(nn.Module):
         offsets: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
         """Write x_B = f(u, 0) + b_B + εA and x_T = f(u, c) + b_T + εA (mapped to scale·x + shift)
-        into ``out``.
+        into ``out``: :meth:`sampler` for one chunk (see there for the arguments)."""
+        self.sampler(out[0] is not None, out[1] is not None, scale, shift, offsets)(u, c, eps, out)
 
-        The same (u, ε) gives both members of a synthetic pair. ``offsets`` = (b_B, b_T), per-feature
-        intercepts added to the two outputs (None: no offsets). The affine map and the target's (or
-        the only requested output's) offset are folded into the last layer and ``eps`` is
-        overwritten, so sampling millions of rows costs two GEMMs per chunk, one vector add when
-        both outputs carry different offsets, and no temporaries of the output's size. With
+    def sampler(
+        self,
+        background: bool,
+        target: bool,
+        scale: torch.Tensor | None = None,
+        shift: torch.Tensor | None = None,
+        offsets: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> Callable[..., None]:
+        """``draw(u, c, eps, out)`` writing x_B = f(u, 0) + b_B + εA and x_T = f(u, c) + b_T + εA
+        (mapped to scale·x + shift) into ``out`` = (out_B or None, out_T or None).
+
+        ``background``/``target`` say which outputs every call fills. The same (u, ε) gives both
+        members of a synthetic pair. ``offsets`` = (b_B, b_T), per-feature intercepts added to the
+        two outputs (None: no offsets). The affine map and the target's (or the only requested
+        output's) offset are folded into the last layer, and the noise factor A (a triangular
+        solve) is computed once here, not per chunk; ``draw`` overwrites ``eps``, so sampling
+        millions of rows costs two GEMMs per chunk (three with noise), one vector add when both
+        outputs carry different offsets, and no temporaries of the output's size. With
         ``noise="none"`` ``eps`` is ignored: the outputs are the means.
         """
         first, last = self.net[0], self.net[2]
-        out_b, out_t = out
         offset_b, offset_t = (None, None) if offsets is None else offsets
-        folded = offset_t if out_t is not None else offset_b
+        folded = offset_t if target else offset_b
         weight, bias = last.weight.T, last.bias if folded is None else last.bias + folded
         if scale is not None:
             weight, bias = weight * scale, bias * scale + shift
         if self.noise == "none":
-            base = bias
+            factor = None
         elif self.precision_tril is None:
-            sigma = self.log_scale.exp() if scale is None else self.log_scale.exp() * scale
-            base = eps.mul_(sigma).add_(bias)
+            factor = self.log_scale.exp() if scale is None else self.log_scale.exp() * scale
         else:
             factor = self.noise_factor() if scale is None else self.noise_factor() * scale
-            base = torch.addmm(bias, eps, factor)
-        pre = F.linear(u, first.weight[:, : self.n_shared], first.bias)
-        if out_b is not None:
-            torch.addmm(base, F.leaky_relu(pre, LEAKY_SLOPE), weight, out=out_b)
-            if out_t is not None and offsets is not None:
-                out_b.add_((offset_b - offset_t) if scale is None else (offset_b - offset_t) * scale)
-        if out_t is not None:
-            hidden = F.leaky_relu(torch.addmm(pre, c, first.weight[:, self.n_shared :].T), LEAKY_SLOPE)
-            torch.addmm(base, hidden, weight, out=out_t)
+        gap = None
+        if background and target and offsets is not None:
+            gap = (offset_b - offset_t) if scale is None else (offset_b - offset_t) * scale
+        shared_weight, condition_weight = first.weight[:, : self.n_shared], first.weight[:, self.n_shared :].T
+
+        def draw(u: torch.Tensor, c: torch.Tensor | None, eps: torch.Tensor,
+                 out: tuple[torch.Tensor | None, torch.Tensor | None]) -> None:
+            out_b, out_t = out
+            if factor is None:
+                base = bias
+            elif factor.dim() == 1:
+                base = eps.mul_(factor).add_(bias)
+            else:
+                base = torch.addmm(bias, eps, factor)
+            pre = F.linear(u, shared_weight, first.bias)
+            if out_b is not None:
+                torch.addmm(base, F.leaky_relu(pre, LEAKY_SLOPE), weight, out=out_b)
+                if gap is not None:
+                    out_b.add_(gap)
+            if out_t is not None:
+                hidden = F.leaky_relu(torch.addmm(pre, c, condition_weight), LEAKY_SLOPE)
+                torch.addmm(base, hidden, weight, out=out_t)
+
+        return draw

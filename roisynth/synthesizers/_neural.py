@@ -307,13 +307,14 @@ class NeuralSynthesizer(BaseSynthesizer):
         offsets = self._offsets("healthy" if "target" in which else "background", "target")
         eps = torch.empty(_CHUNK, p)
         with threads(self.n_threads), torch.no_grad():
+            draw = self.module_.decoder.sampler("background" in which, "target" in which, scale, shift, offsets)
             for start in range(0, n, _CHUNK):
                 stop = min(n, start + _CHUNK)
                 k = stop - start
                 z, c = self._draw_codes(k, generator, joint="target" in which)
                 torch.randn(k, p, generator=generator, out=eps[:k])
                 out = tuple(torch.from_numpy(arrays[c][start:stop]) if c in arrays else None for c in COHORTS)
-                self.module_.decoder.observe(z, c, eps[:k], out, scale, shift, offsets)
+                draw(z, c, eps[:k], out)
         return [pd.DataFrame(arrays[c], columns=list(self.feature_names_in_), copy=False) for c in which]
 
     def sample(self, n: int, cohort: str = "target", random_state=None) -> pd.DataFrame:
