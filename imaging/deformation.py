@@ -82,6 +82,16 @@ class Deformation:
         Velocity fields tried.
     seconds : float
         Wall time.
+
+    Examples
+    --------
+    >>> from roisynth.imaging import make_phantom
+    >>> from roisynth.imaging.deformation import deform
+    >>> phantom = make_phantom((32, 32, 32), random_state=0)
+    >>> result = deform(phantom.image, phantom.labels, {17: 0.9 * (phantom.labels == 17).sum() * 512.0},
+    ...                 affine=phantom.affine)
+    >>> list(result.table.columns[:3]), bool(result.moved.any()), result.jacobian_min > 0
+    (['code', 'original_mm3', 'requested_mm3'], True, True)
     """
 
     image: np.ndarray

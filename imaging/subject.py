@@ -41,6 +41,15 @@ class Subject:
         The image's voxel -> world (mm) transform.
     header : nibabel.Nifti1Header or None
         The image's header (kept when writing outputs).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from roisynth.imaging import Subject, make_phantom
+    >>> phantom = make_phantom((32, 32, 32), random_state=0)
+    >>> subject = Subject(phantom.image, phantom.labels, phantom.affine)
+    >>> subject.image.shape == subject.labels.shape, bool(np.isin(17, subject.labels))
+    (True, True)
     """
 
     image: np.ndarray

@@ -16,6 +16,7 @@ from ._evaluate import (
 )
 
 _LAZY = {"build_report": "._report", "build_report_from_tables": "._report", "METRICS": "._report",
+         "explain_metric": "._report",
          "benchmark_models": "._benchmark", "write_benchmark": "._benchmark",
          "run_semisynthetic": "._benchmark", "run_table": "._benchmark", "semisynthetic_data": "._benchmark",
          "table_a1": "._benchmark", "to_markdown": "._benchmark"}
@@ -36,6 +37,7 @@ __all__ = [
     "build_report_from_tables",
     "effect_scores",
     "evaluate",
+    "explain_metric",
     "fidelity_summary",
     "flatten",
     "latent_codes",

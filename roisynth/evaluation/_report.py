@@ -204,7 +204,7 @@ def _number(x: float) -> str:
 def _metrics_html(table: pd.DataFrame) -> str:
     rows = []
     for name, row in table.iterrows():
-        aspect, text = METRICS.get(name, ("", ""))
+        aspect, text = explain_metric(name)
         interval = "" if pd.isna(row["low"]) else f" [{_number(row['low'])}, {_number(row['high'])}]"
         value = _number(row["value"]) + interval
         cells = [f"<td>{aspect}</td><td><code>{html.escape(str(name))}</code></td>", f'<td class="num">{value}</td>',
@@ -243,6 +243,34 @@ AUDIT_TEXT = {
     "exact_cells": "Single synthetic values equal to a training value of the same column (small integers left "
                    "out); the risk column gives the largest share in one column.",
 }
+
+
+def explain_metric(name: str) -> tuple[str, str]:
+    """(aspect, plain-language meaning) of a row of :func:`~roisynth.evaluation.evaluate`.
+
+    The fidelity, utility and privacy rows are explained by :data:`METRICS`, the privacy-audit
+    rows (``singling_out_*``, ``linkability``, ``inference_<column>``, ``exact_*``) by the
+    report's audit texts; an unknown name gets empty texts.
+
+    Parameters
+    ----------
+    name : str
+        The row's name.
+
+    Returns
+    -------
+    aspect, text : str
+
+    Examples
+    --------
+    >>> from roisynth.evaluation import explain_metric
+    >>> explain_metric("inference_Hippocampus_L")[0], explain_metric("w2_target")[0]
+    ('privacy', 'fidelity')
+    """
+    if name in METRICS:
+        return METRICS[name]
+    key = "inference" if str(name).startswith("inference_") else name
+    return ("privacy", AUDIT_TEXT[key]) if key in AUDIT_TEXT else ("", "")
 
 
 def _audit(synthetic: tuple, train: tuple, test: tuple, features: list, random_state: int) -> pd.DataFrame:
