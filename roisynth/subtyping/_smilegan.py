@@ -17,26 +17,26 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
-from ..base import BaseSynthesizer, Persistent, TableEstimator, nested_from_state, nested_state
+from ..base import BaseSynthesizer, Persistent, TableEstimator
 from ..nn import seeded, threads
 from ..nn.smilegan import SmileGANModule
-from ..synthesizers._gaussian_mixture import GaussianMixtureSynthesizer
 from ..utils import persistence
 from ..utils._param_validation import Interval, validate_params
 from ..utils.validation import check_choice, check_finite_output, check_sample_size, seed_from
 from ._consensus import Consensus, SubtypeMixin, consensus, fold_subsets
+from ._gan_common import FoldGANMixin
 
 _MIN_SHARE = 0.01  # a subtype holding fewer patients than this share (or none) has collapsed
 
 
-class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
+class SmileGAN(SubtypeMixin, FoldGANMixin, Persistent, TableEstimator, BaseEstimator):
     r"""Smile-GAN subtyping (Yang et al. 2021) with cross-validated consensus.
 
     **Preprocessing.** Tables hold ROI volumes that are already corrected for covariates if
@@ -159,6 +159,9 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
     ((..., 2), (3, 6))
     """
 
+    _module_class = SmileGANModule
+    _module_width = "n_subtypes"
+
     _parameter_constraints = {
         "n_subtypes": [Interval(numbers.Integral, 2, None, closed="left")],
         "n_folds": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -231,15 +234,6 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         df, values = self._validate_X(X, name)
         return df, self._normalize(values)
 
-    def _normalize(self, X: np.ndarray) -> torch.Tensor:
-        """u = 1 + (x − mean_CN) / (10 sd_CN), as float32."""
-        return torch.as_tensor(1 + self._standardize(X) / 10, dtype=torch.float32)
-
-    def _raw(self, u: torch.Tensor, index=None) -> pd.DataFrame:
-        values = (u.double().numpy() - 1) * 10 * self.scale_ + self.mean_
-        check_finite_output(values, type(self).__name__)
-        return pd.DataFrame(values, index=index, columns=list(self.feature_names_in_))
-
     # -- fitting -------------------------------------------------------------------------
     def fit(self, background, target=None):
         """Fit the fold models and their consensus.
@@ -302,15 +296,6 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         self._set_consensus(consensus([run["proba"] for run in kept]), index)
         self.background_model_ = self._fit_background_model(Xc, rng)
         return self
-
-    def _fit_background_model(self, Xc: np.ndarray, rng: np.random.RandomState) -> BaseSynthesizer:
-        """The background synthesizer fitted on the CN rows (raw units); the default is seeded by ``rng``,
-        drawn after the fold models so that they do not depend on it."""
-        if self.background_model is None:
-            model = GaussianMixtureSynthesizer(random_state=seed_from(rng))
-        else:
-            model = clone(self.background_model)
-        return model.fit(pd.DataFrame(Xc, columns=list(self.feature_names_in_)))
 
     def _train_fold(self, xc: torch.Tensor, xp: torch.Tensor, xp_all: torch.Tensor, seed: int) -> dict:
         """Train one fold model; returns it with its probabilities on all patients and its checks."""
@@ -467,49 +452,19 @@ class SmileGAN(SubtypeMixin, Persistent, TableEstimator, BaseEstimator):
         ``background_model/``); no training row and not the training patients' index (their identifiers)."""
         check_is_fitted(self, "modules_")
         result = self.consensus_
-        entry, background_tensors = nested_state(self.background_model_, "background_model")
-        metadata = {
-            "params": {k: v for k, v in self.get_params(deep=False).items() if k != "background_model"},
-            "background_model": {**entry, "given": self.background_model is not None},
-            "feature_names": persistence.names_to_json(self.feature_names_in_),
-            "mean_ari": result.mean_ari,
-            "retries": self.retries_,
-            "converged": self.converged_,
-        }
-        tensors = background_tensors | {
-            "mean_": persistence.to_tensor(self.mean_),
-            "scale_": persistence.to_tensor(self.scale_),
+        metadata, tensors = self._common_state()
+        metadata["mean_ari"] = result.mean_ari
+        tensors |= {
             "proba": persistence.to_tensor(result.proba),
             "labels": torch.as_tensor(result.labels),
             "fold_labels": torch.as_tensor(result.fold_labels),
             "pairwise_ari": persistence.to_tensor(result.pairwise_ari),
             "orders": torch.as_tensor(np.array(result.orders)),
         }
-        for i, module in enumerate(self.modules_):
-            tensors.update({f"fold{i}.{name}": value for name, value in module.state_dict().items()})
         return metadata, tensors
 
-    @classmethod
-    def _from_state(cls, metadata: dict, tensors: dict) -> SmileGAN:
-        entry = metadata["background_model"]
-        background_model = nested_from_state(entry, tensors, "background_model", "background model")
-        estimator = cls(background_model=clone(background_model) if entry["given"] else None, **metadata["params"])
-        estimator.background_model_ = background_model
-        estimator._set_state(metadata, tensors)
-        estimator._check_state()
-        return estimator
-
     def _set_state(self, metadata: dict, tensors: dict) -> None:
-        self.feature_names_in_ = persistence.names_from_json(metadata["feature_names"])
-        self.n_features_in_ = len(self.feature_names_in_)
-        self.mean_, self.scale_ = tensors["mean_"].numpy(), tensors["scale_"].numpy()
-        self.modules_ = []
-        for i in range(self.n_folds):
-            module = SmileGANModule(self.n_features_in_, self.n_subtypes, self.n_hidden)
-            prefix = f"fold{i}."
-            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-            self.modules_.append(module.eval())
-        self.retries_, self.converged_ = metadata["retries"], metadata["converged"]
+        self._set_common_state(metadata, tensors)
         result = Consensus(tensors["proba"].numpy(), tensors["labels"].numpy(), tensors["fold_labels"].numpy(),
                            tensors["pairwise_ari"].numpy(), metadata["mean_ari"], list(tensors["orders"].numpy()))
         self._set_consensus(result, pd.RangeIndex(len(result.labels)))  # the file has no training identifiers

@@ -15,22 +15,22 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.decomposition import FastICA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from tqdm import tqdm
 
-from ..base import BaseSynthesizer, Persistent, TableEstimator, nested_from_state, nested_state
+from ..base import BaseSynthesizer, Persistent, TableEstimator
 from ..nn import seeded, threads
 from ..nn.surrealgan import SurrealGANModule
-from ..synthesizers._gaussian_mixture import GaussianMixtureSynthesizer
 from ..utils import persistence
 from ..utils._param_validation import Interval, validate_params
 from ..utils.validation import check_choice, check_finite_output, check_sample_size, seed_from
 from ._agreement import DimensionConsensus, dimension_agreement, dimension_consensus
 from ._consensus import fold_subsets
+from ._gan_common import FoldGANMixin
 
 _MIN_SD = 0.05  # a pattern whose R-indices vary less than this over the patients has collapsed
 _WARMUP = 300  # discriminator-only steps before the adversarial refinement
@@ -66,7 +66,7 @@ def initial_patterns(uc: np.ndarray, up: np.ndarray, k: int, seed: int) -> np.nd
     return np.linalg.lstsq(np.column_stack([np.ones(len(r)), r]), up, rcond=None)[0][1:]
 
 
-class SurrealGAN(Persistent, TableEstimator, BaseEstimator):
+class SurrealGAN(FoldGANMixin, Persistent, TableEstimator, BaseEstimator):
     r"""Surreal-GAN (Yang, Wen & Davatzikos 2022): K disease patterns and per-patient severities, with fold models.
 
     **Preprocessing.** As :class:`~roisynth.SmileGAN`: tables hold covariate-corrected ROI
@@ -175,6 +175,9 @@ class SurrealGAN(Persistent, TableEstimator, BaseEstimator):
     (['r1', 'r2'], (6, 2))
     """
 
+    _module_class = SurrealGANModule
+    _module_width = "n_patterns"
+
     _parameter_constraints = {
         "n_patterns": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_folds": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -219,15 +222,6 @@ class SurrealGAN(Persistent, TableEstimator, BaseEstimator):
         self.random_state = random_state
 
     # -- scaling ---------------------------------------------------------------------------
-    def _normalize(self, X: np.ndarray) -> torch.Tensor:
-        """u = 1 + (x − mean_CN) / (10 sd_CN), as float32."""
-        return torch.as_tensor(1 + self._standardize(X) / 10, dtype=torch.float32)
-
-    def _raw(self, u: torch.Tensor, index=None) -> pd.DataFrame:
-        values = (u.double().numpy() - 1) * 10 * self.scale_ + self.mean_
-        check_finite_output(values, type(self).__name__)
-        return pd.DataFrame(values, index=index, columns=list(self.feature_names_in_))
-
     @property
     def _columns(self) -> list[str]:
         return [f"r{k + 1}" for k in range(self.n_patterns)]
@@ -285,9 +279,7 @@ class SurrealGAN(Persistent, TableEstimator, BaseEstimator):
         self.converged_ = [run["ok"] for run in kept]
         index = target.index if isinstance(target, pd.DataFrame) else pd.RangeIndex(len(Xp))
         self._set_consensus(dimension_consensus([run["r"] for run in kept]), index)
-        model = GaussianMixtureSynthesizer(random_state=seed_from(rng)) if self.background_model is None \
-            else clone(self.background_model)
-        self.background_model_ = model.fit(pd.DataFrame(Xc, columns=list(self.feature_names_in_)))
+        self.background_model_ = self._fit_background_model(Xc, rng)
         return self
 
     def _train_fold(self, xc: torch.Tensor, xp: torch.Tensor, xp_all: torch.Tensor, seed: int) -> dict:
@@ -488,43 +480,14 @@ class SurrealGAN(Persistent, TableEstimator, BaseEstimator):
         the training patients' index."""
         check_is_fitted(self, "modules_")
         result = self.consensus_
-        entry, background_tensors = nested_state(self.background_model_, "background_model")
-        metadata = {
-            "params": {k: v for k, v in self.get_params(deep=False).items() if k != "background_model"},
-            "background_model": {**entry, "given": self.background_model is not None},
-            "feature_names": persistence.names_to_json(self.feature_names_in_),
-            "mean_agreement": result.mean_agreement, "retries": self.retries_, "converged": self.converged_,
-        }
-        tensors = background_tensors | {
-            "mean_": persistence.to_tensor(self.mean_), "scale_": persistence.to_tensor(self.scale_),
-            "r": persistence.to_tensor(result.r), "pairwise": persistence.to_tensor(result.pairwise),
-            "orders": torch.as_tensor(np.array(result.orders)),
-        }
-        for i, module in enumerate(self.modules_):
-            tensors.update({f"fold{i}.{name}": value for name, value in module.state_dict().items()})
+        metadata, tensors = self._common_state()
+        metadata["mean_agreement"] = result.mean_agreement
+        tensors |= {"r": persistence.to_tensor(result.r), "pairwise": persistence.to_tensor(result.pairwise),
+                    "orders": torch.as_tensor(np.array(result.orders))}
         return metadata, tensors
 
-    @classmethod
-    def _from_state(cls, metadata: dict, tensors: dict) -> SurrealGAN:
-        entry = metadata["background_model"]
-        background_model = nested_from_state(entry, tensors, "background_model", "background model")
-        estimator = cls(background_model=clone(background_model) if entry["given"] else None, **metadata["params"])
-        estimator.background_model_ = background_model
-        estimator._set_state(metadata, tensors)
-        estimator._check_state()
-        return estimator
-
     def _set_state(self, metadata: dict, tensors: dict) -> None:
-        self.feature_names_in_ = persistence.names_from_json(metadata["feature_names"])
-        self.n_features_in_ = len(self.feature_names_in_)
-        self.mean_, self.scale_ = tensors["mean_"].numpy(), tensors["scale_"].numpy()
-        self.modules_ = []
-        for i in range(self.n_folds):
-            module = SurrealGANModule(self.n_features_in_, self.n_patterns, self.n_hidden)
-            prefix = f"fold{i}."
-            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-            self.modules_.append(module.eval())
-        self.retries_, self.converged_ = metadata["retries"], metadata["converged"]
+        self._set_common_state(metadata, tensors)
         result = DimensionConsensus(tensors["r"].numpy(), tensors["pairwise"].numpy(), metadata["mean_agreement"],
                                     list(tensors["orders"].numpy()))
         self._set_consensus(result, pd.RangeIndex(len(result.r)))  # the file has no training identifiers

@@ -1,0 +1,85 @@
+"""What SmileGAN and SurrealGAN share: healthy-to-patient mapping networks trained in folds on CN-scaled
+values, a synthetic healthy side drawn from a background synthesizer, and one file layout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import clone
+
+from ..base import BaseSynthesizer, nested_from_state, nested_state
+from ..synthesizers._gaussian_mixture import GaussianMixtureSynthesizer
+from ..utils import persistence
+from ..utils.validation import check_finite_output, seed_from
+
+
+class FoldGANMixin:
+    """Scaling, background synthesizer and persistence of a fold-trained healthy-to-patient GAN.
+
+    The networks see u = 1 + (x − mean_CN) / (10 sd_CN) (the scaling of the Smile-GAN and
+    Surreal-GAN papers); ``background_model_`` is a synthesizer fitted on the CN rows (a
+    :class:`~roisynth.GaussianMixtureSynthesizer` unless ``background_model`` is given) from
+    which the healthy side of paired samples is drawn, so no real row is kept. A subclass
+    names its fold network class in ``_module_class`` and its width in ``_module_width``
+    (``n_subtypes`` or ``n_patterns``).
+    """
+
+    _module_class: type
+    _module_width: str
+
+    def _normalize(self, X: np.ndarray) -> torch.Tensor:
+        """u = 1 + (x − mean_CN) / (10 sd_CN), as float32."""
+        return torch.as_tensor(1 + self._standardize(X) / 10, dtype=torch.float32)
+
+    def _raw(self, u: torch.Tensor, index=None) -> pd.DataFrame:
+        values = (u.double().numpy() - 1) * 10 * self.scale_ + self.mean_
+        check_finite_output(values, type(self).__name__)
+        return pd.DataFrame(values, index=index, columns=list(self.feature_names_in_))
+
+    def _fit_background_model(self, Xc: np.ndarray, rng: np.random.RandomState) -> BaseSynthesizer:
+        """The background synthesizer fitted on the CN rows (raw units); the default is seeded by ``rng``,
+        drawn after the fold models so that they do not depend on it."""
+        if self.background_model is None:
+            model = GaussianMixtureSynthesizer(random_state=seed_from(rng))
+        else:
+            model = clone(self.background_model)
+        return model.fit(pd.DataFrame(Xc, columns=list(self.feature_names_in_)))
+
+    def _common_state(self) -> tuple[dict, dict]:
+        """Metadata and tensors every such GAN saves: parameters, background synthesizer (tensors under
+        ``background_model/``), feature names, scaling, retries and the fold networks (``fold<i>.``)."""
+        entry, tensors = nested_state(self.background_model_, "background_model")
+        metadata = {
+            "params": {k: v for k, v in self.get_params(deep=False).items() if k != "background_model"},
+            "background_model": {**entry, "given": self.background_model is not None},
+            "feature_names": persistence.names_to_json(self.feature_names_in_),
+            "retries": self.retries_,
+            "converged": self.converged_,
+        }
+        tensors = tensors | {"mean_": persistence.to_tensor(self.mean_), "scale_": persistence.to_tensor(self.scale_)}
+        for i, module in enumerate(self.modules_):
+            tensors.update({f"fold{i}.{name}": value for name, value in module.state_dict().items()})
+        return metadata, tensors
+
+    @classmethod
+    def _from_state(cls, metadata: dict, tensors: dict):
+        entry = metadata["background_model"]
+        background_model = nested_from_state(entry, tensors, "background_model", "background model")
+        estimator = cls(background_model=clone(background_model) if entry["given"] else None, **metadata["params"])
+        estimator.background_model_ = background_model
+        estimator._set_state(metadata, tensors)
+        estimator._check_state()
+        return estimator
+
+    def _set_common_state(self, metadata: dict, tensors: dict) -> None:
+        self.feature_names_in_ = persistence.names_from_json(metadata["feature_names"])
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.mean_, self.scale_ = tensors["mean_"].numpy(), tensors["scale_"].numpy()
+        self.modules_ = []
+        for i in range(self.n_folds):
+            module = self._module_class(self.n_features_in_, getattr(self, self._module_width), self.n_hidden)
+            prefix = f"fold{i}."
+            module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+            self.modules_.append(module.eval())
+        self.retries_, self.converged_ = metadata["retries"], metadata["converged"]
