@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import itertools
 import numbers
-import warnings
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
-from tqdm import tqdm
 
 from ..base import BaseSynthesizer, Persistent, TableEstimator
 from ..nn import seeded, threads
@@ -30,7 +27,7 @@ from ..nn.smilegan import SmileGANModule
 from ..utils import persistence
 from ..utils._param_validation import Interval, validate_params
 from ..utils.validation import check_choice, check_finite_output, check_sample_size, seed_from
-from ._consensus import Consensus, SubtypeMixin, consensus, fold_subsets
+from ._consensus import Consensus, SubtypeMixin, consensus
 from ._gan_common import FoldGANMixin
 
 _MIN_SHARE = 0.01  # a subtype holding fewer patients than this share (or none) has collapsed
@@ -161,6 +158,8 @@ class SmileGAN(SubtypeMixin, FoldGANMixin, Persistent, TableEstimator, BaseEstim
 
     _module_class = SmileGANModule
     _module_width = "n_subtypes"
+    _agreement_name = "ARI"
+    _failure_advice = "Try more max_iter, another change_weight or fewer subtypes."
 
     _parameter_constraints = {
         "n_subtypes": [Interval(numbers.Integral, 2, None, closed="left")],
@@ -252,46 +251,14 @@ class SmileGAN(SubtypeMixin, FoldGANMixin, Persistent, TableEstimator, BaseEstim
             The fitted estimator.
         """
         validate_params(self)
-        if target is None:
-            raise ValueError("SmileGAN maps healthy subjects to patients: pass the patients as target, "
-                             "fit(background, target)")
-        if getattr(self.background_model, "stores_training_data", False):
-            raise ValueError(f"background_model={type(self.background_model).__name__} stores its training rows, so "
-                             "the SmileGAN file would hold the real CN: use a synthesizer that stores parameters "
-                             "only, e.g. GaussianMixtureSynthesizer (the default)")
+        self._check_fit_inputs(target)
         Xc, Xp = self._validate_fit_tables(background, target)
         if len(Xp) < 2 * self.n_subtypes:
             raise ValueError(f"target has {len(Xp)} rows: too few for {self.n_subtypes} subtypes")
         xc, xp = self._normalize(Xc), self._normalize(Xp)
 
         rng = check_random_state(self.random_state)
-        cn_folds = fold_subsets(len(xc), self.n_folds, self.fraction, rng)
-        pt_folds = fold_subsets(len(xp), self.n_folds, self.fraction, rng)
-        attempts: list[list[dict]] = []
-        with threads(self.n_threads):
-            bar = tqdm(total=self.n_folds, desc="SmileGAN folds", disable=not self.verbose, leave=False)
-            for rows_c, rows_p in zip(cn_folds, pt_folds):
-                tried = [self._train_fold(xc[rows_c], xp[rows_p], xp, seed_from(rng))]
-                while not tried[-1]["ok"] and len(tried) <= self.max_retries:
-                    tried.append(self._train_fold(xc[rows_c], xp[rows_p], xp, seed_from(rng)))
-                attempts.append(tried)
-                bar.update()
-            bar.close()
-            kept = [self._best(tried) for tried in attempts]
-            if self.n_folds > 1:
-                self._retrain_outliers(kept, attempts, xc, xp, cn_folds, pt_folds, rng)
-        failed = [(i, run["why"]) for i, run in enumerate(kept) if not run["ok"]]
-        if failed:
-            warnings.warn(
-                "SmileGAN: fold model(s) failed after " f"{self.max_retries} retries and the best attempt was kept: "
-                + "; ".join(f"fold {i}: {why}" for i, why in failed)
-                + ". Try more max_iter, another change_weight or fewer subtypes.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        self.modules_ = [run["module"] for run in kept]
-        self.retries_ = [len(tried) - 1 for tried in attempts]
-        self.converged_ = [run["ok"] for run in kept]
+        kept = self._train_folds(xc, xp, rng)
         index = target.index if isinstance(target, pd.DataFrame) else pd.RangeIndex(len(Xp))
         self._set_consensus(consensus([run["proba"] for run in kept]), index)
         self.background_model_ = self._fit_background_model(Xc, rng)
@@ -332,7 +299,7 @@ class SmileGAN(SubtypeMixin, FoldGANMixin, Persistent, TableEstimator, BaseEstim
         if shares.min() < _MIN_SHARE:
             why.append(f"collapsed: subtype shares {np.round(shares, 3).tolist()}")
         return {"module": module, "proba": proba, "ok": not why, "why": ", ".join(why),
-                "balance": float(shares.min()), "ari": float("nan")}
+                "balance": float(shares.min())}
 
     @staticmethod
     def _best(tried: list[dict]) -> dict:
@@ -340,21 +307,15 @@ class SmileGAN(SubtypeMixin, FoldGANMixin, Persistent, TableEstimator, BaseEstim
         passed = [run for run in tried if run["ok"]]
         return passed[-1] if passed else max(tried, key=lambda run: run["balance"])
 
-    def _retrain_outliers(self, kept, attempts, xc, xp, cn_folds, pt_folds, rng) -> None:
-        """Retrain folds whose ARI with the consensus of the other folds is below ``min_fold_ari``."""
-        for i in range(self.n_folds):
-            others = consensus([run["proba"] for j, run in enumerate(kept) if j != i]).labels
-            kept[i]["ari"] = adjusted_rand_score(others, kept[i]["proba"].argmax(1))
-            while kept[i]["ari"] < self.min_fold_ari and len(attempts[i]) <= self.max_retries:
-                run = self._train_fold(xc[cn_folds[i]], xp[pt_folds[i]], xp, seed_from(rng))
-                run["ari"] = adjusted_rand_score(others, run["proba"].argmax(1))
-                attempts[i].append(run)
-                if run["ok"] and run["ari"] >= kept[i]["ari"]:
-                    kept[i] = run
-            if kept[i]["ari"] < self.min_fold_ari:
-                kept[i]["ok"] = False
-                why = f"ARI {kept[i]['ari']:.2f} with the other folds"
-                kept[i]["why"] = ", ".join(filter(None, [kept[i]["why"], why]))
+    def _fold_reference(self, others: list[dict]) -> np.ndarray:
+        return consensus([run["proba"] for run in others]).labels
+
+    def _fold_agreement(self, reference: np.ndarray, run: dict) -> float:
+        return adjusted_rand_score(reference, run["proba"].argmax(1))
+
+    @property
+    def _min_agreement(self) -> float:
+        return self.min_fold_ari
 
     def _set_consensus(self, result, index) -> None:
         self.consensus_ = result

@@ -20,7 +20,6 @@ from sklearn.decomposition import FastICA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
-from tqdm import tqdm
 
 from ..base import BaseSynthesizer, Persistent, TableEstimator
 from ..nn import seeded, threads
@@ -29,7 +28,6 @@ from ..utils import persistence
 from ..utils._param_validation import Interval, validate_params
 from ..utils.validation import check_choice, check_finite_output, check_sample_size, seed_from
 from ._agreement import DimensionConsensus, dimension_agreement, dimension_consensus
-from ._consensus import fold_subsets
 from ._gan_common import FoldGANMixin
 
 _MIN_SD = 0.05  # a pattern whose R-indices vary less than this over the patients has collapsed
@@ -177,6 +175,8 @@ class SurrealGAN(FoldGANMixin, Persistent, TableEstimator, BaseEstimator):
 
     _module_class = SurrealGANModule
     _module_width = "n_patterns"
+    _agreement_name = "agreement"
+    _failure_advice = "Try fewer patterns or more inverse_iter."
 
     _parameter_constraints = {
         "n_patterns": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -243,40 +243,14 @@ class SurrealGAN(FoldGANMixin, Persistent, TableEstimator, BaseEstimator):
             The fitted estimator.
         """
         validate_params(self)
-        if target is None:
-            raise ValueError("SurrealGAN maps healthy subjects to patients: pass the patients as target, "
-                             "fit(background, target)")
-        if getattr(self.background_model, "stores_training_data", False):
-            raise ValueError(f"background_model={type(self.background_model).__name__} stores its training rows, so "
-                             "the SurrealGAN file would hold the real CN: use a synthesizer that stores parameters "
-                             "only, e.g. GaussianMixtureSynthesizer (the default)")
+        self._check_fit_inputs(target)
         Xc, Xp = self._validate_fit_tables(background, target)
         if len(Xp) < 10 * self.n_patterns:
             raise ValueError(f"target has {len(Xp)} rows: too few for n_patterns={self.n_patterns} (at least "
                              f"{10 * self.n_patterns})")
         xc, xp = self._normalize(Xc), self._normalize(Xp)
         rng = check_random_state(self.random_state)
-        folds = list(zip(fold_subsets(len(xc), self.n_folds, self.fraction, rng),
-                         fold_subsets(len(xp), self.n_folds, self.fraction, rng)))
-        train = lambda i: self._train_fold(xc[folds[i][0]], xp[folds[i][1]], xp, seed_from(rng))  # noqa: E731
-        with threads(self.n_threads):
-            attempts = []
-            for i in tqdm(range(self.n_folds), desc="SurrealGAN folds", disable=not self.verbose, leave=False):
-                tried = [train(i)]
-                while not tried[-1]["ok"] and len(tried) <= self.max_retries:
-                    tried.append(train(i))
-                attempts.append(tried)
-            kept = [max(tried, key=lambda run: (run["ok"], run["spread"])) for tried in attempts]
-            if self.n_folds > 1:
-                self._retrain_outliers(kept, attempts, train)
-        failed = [(i, run["why"]) for i, run in enumerate(kept) if not run["ok"]]
-        if failed:
-            warnings.warn(f"SurrealGAN: fold model(s) failed after {self.max_retries} retries and the best attempt was "
-                          "kept: " + "; ".join(f"fold {i}: {why}" for i, why in failed)
-                          + ". Try fewer patterns or more inverse_iter.", ConvergenceWarning, stacklevel=2)
-        self.modules_ = [run["module"] for run in kept]
-        self.retries_ = [len(tried) - 1 for tried in attempts]
-        self.converged_ = [run["ok"] for run in kept]
+        kept = self._train_folds(xc, xp, rng)
         index = target.index if isinstance(target, pd.DataFrame) else pd.RangeIndex(len(Xp))
         self._set_consensus(dimension_consensus([run["r"] for run in kept]), index)
         self.background_model_ = self._fit_background_model(Xc, rng)
@@ -321,22 +295,20 @@ class SurrealGAN(FoldGANMixin, Persistent, TableEstimator, BaseEstimator):
         why = f"collapsed: R-index SDs {np.round(r_all.std(0), 3).tolist()}" if spread < _MIN_SD else ""
         return {"module": module, "r": r_all, "ok": not why, "why": why, "spread": spread}
 
-    def _retrain_outliers(self, kept: list[dict], attempts: list[list[dict]], train) -> None:
-        """Retrain folds whose agreement with the consensus of the other folds is below ``min_fold_corr``."""
-        for i in range(self.n_folds):
-            others = dimension_consensus([run["r"] for j, run in enumerate(kept) if j != i]).r
-            agreement = lambda run, others=others: float(np.mean(dimension_agreement(others, run["r"])))  # noqa: E731
-            kept[i]["corr"] = agreement(kept[i])
-            while kept[i]["corr"] < self.min_fold_corr and len(attempts[i]) <= self.max_retries:
-                run = train(i)
-                run["corr"] = agreement(run)
-                attempts[i].append(run)
-                if run["ok"] and run["corr"] >= kept[i]["corr"]:
-                    kept[i] = run
-            if kept[i]["corr"] < self.min_fold_corr:
-                kept[i]["ok"] = False
-                kept[i]["why"] = ", ".join(filter(None, [kept[i]["why"], f"agreement {kept[i]['corr']:.2f} with the "
-                                                                          "other folds"]))
+    @staticmethod
+    def _best(tried: list[dict]) -> dict:
+        """The attempt that passed, else any, with the widest spread of R-indices."""
+        return max(tried, key=lambda run: (run["ok"], run["spread"]))
+
+    def _fold_reference(self, others: list[dict]) -> np.ndarray:
+        return dimension_consensus([run["r"] for run in others]).r
+
+    def _fold_agreement(self, reference: np.ndarray, run: dict) -> float:
+        return float(np.mean(dimension_agreement(reference, run["r"])))
+
+    @property
+    def _min_agreement(self) -> float:
+        return self.min_fold_corr
 
     def _set_consensus(self, result: DimensionConsensus, index) -> None:
         self.consensus_ = result
