@@ -369,20 +369,17 @@ class CovariateModel(BaseEstimator):
         logits = np.log(self.cell_probabilities_)[None, :, None] + np.log(self.weights_)[None]
         logits = np.where(cell_ok[:, :, None], logits, -np.inf)
         out = np.empty((n, d))
-        patterns = ~np.isnan(z_fixed)
-        keys = [tuple(p) for p in patterns]
+        keys = [tuple(p) for p in ~np.isnan(z_fixed)]
+        groups = []  # rows sharing which values are fixed, conditioned once
         for pattern in set(keys):
-            rows = np.array([k == pattern for k in keys])
+            rows = np.flatnonzero([k == pattern for k in keys])
             given = np.array(pattern, dtype=bool)
             mean, chol, log_density = _conditional(self.means_, self.covariances_, given, z_fixed[rows][:, given])
             logits[rows] += log_density[:, None, :]
+            groups.append((rows, given, mean, chol))
         flat = logits.reshape(n, -1) + rng.gumbel(size=(n, logits.shape[1] * n_components))
-        choice = flat.argmax(1)
-        cells, components = np.divmod(choice, n_components)
-        for pattern in set(keys):
-            rows = np.flatnonzero(np.array([k == pattern for k in keys]))
-            given = np.array(pattern, dtype=bool)
-            mean, chol, _ = _conditional(self.means_, self.covariances_, given, z_fixed[rows][:, given])
+        cells, components = np.divmod(flat.argmax(1), n_components)
+        for rows, given, mean, chol in groups:
             k = components[rows]
             noise = rng.standard_normal((len(rows), int((~given).sum())))
             out[np.ix_(rows, ~given)] = mean[np.arange(len(rows)), k] + np.einsum("nij,nj->ni", chol[k], noise)
