@@ -338,7 +338,7 @@ class SynthesisPipeline(Persistent, BaseEstimator):
             n = len(conditions) if n is None else n
         n = check_sample_size(n, len(self.feature_names_in_) + len(self.covariate_columns_))
         if cohort not in self.covariate_models_:
-            if conditions:
+            if conditions is not None and len(conditions):   # a dict or a DataFrame
                 raise ValueError("conditions need covariate columns: the pipeline's steps read none")
             return pd.DataFrame(index=range(n))
         return self.covariate_models_[cohort].sample(n, conditions=conditions, random_state=rng.randint(2**31))

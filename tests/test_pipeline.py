@@ -180,3 +180,15 @@ def test_numeric_site_labels_stay_categories():
     pipe.set_params(rois=list(healthy.columns[3:7]), random_state=0).fit(healthy, patients)
     drawn = pipe.sample(500, cohort="background", random_state=0)
     assert set(drawn.site) <= set(sites) and "site" in pipe.covariate_models_["background"].categorical_
+
+
+def test_conditions_need_covariate_columns():
+    from roisynth import LinearContrastive, SynthesisPipeline
+
+    cohort = datasets.load_example()
+    pipe = SynthesisPipeline([("model", LinearContrastive(n_common=1, n_salient=1, random_state=0))], rois=ROIS[:4],
+                             random_state=0).fit(cohort[cohort.diagnosis == "CN"], cohort[cohort.diagnosis != "CN"])
+    assert pipe.sample(3).shape == (3, 4)
+    for conditions in ({"age": (70, 80)}, pd.DataFrame({"age": [70.0]})):
+        with pytest.raises(ValueError, match="conditions need covariate columns"):
+            pipe.sample(conditions=conditions, n=None if isinstance(conditions, pd.DataFrame) else 5)
