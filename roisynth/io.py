@@ -441,7 +441,7 @@ def conform_rois(table: pd.DataFrame, names) -> pd.DataFrame:
     from .datasets import canonical_roi_name
 
     present = set(table.columns)
-    by_roi = {canonical_roi_name(c): c for c in table.columns if canonical_roi_name(c) is not None}
+    by_roi = {roi: c for c in table.columns if (roi := canonical_roi_name(c)) is not None}
     renames = {}
     for name in names:
         roi = None if name in present else canonical_roi_name(name)

@@ -212,7 +212,7 @@ def release(output, *, train, holdout, model=None, synthetic=None, n=None, group
     if isinstance(model, (str, os.PathLike)):
         model = load(model)
     split = {"group_column": group_column, "background": background, "target": target}
-    real = {name: read_cohorts(read_table(table), **split) for name, table in (("train", train), ("holdout", holdout))}
+    real = {name: read_cohorts(table, **split) for name, table in (("train", train), ("holdout", holdout))}
 
     flags = []
     if model is not None and stores_training_data(model):
