@@ -143,7 +143,7 @@ class _PipelineSeverity:
         return self.pipeline.synthesizer.severity(values, kind=self.kind)
 
 
-def severity_at(sizes: list[tuple[int, int]], kinds=("llr", "mahalanobis", "mean_abs"), seed: int = 0,
+def severity_at(sizes: list[tuple[int, int]], kinds=("effect_z", "llr", "mahalanobis", "mean_abs"), seed: int = 0,
                 **params) -> pd.DataFrame:
     """Every severity definition against the references on held-out subjects of the bundled
     cohort (the demo's split; CovariateResidualizer + ContrastiveVAE), training on all (``None``)
@@ -289,13 +289,25 @@ def main() -> None:
     parser.add_argument("--effects", action="store_true", help="run only the issue-15 effects study")
     parser.add_argument("--sizes", nargs="+", default=["1050/1050", "100/190"], help="CN/patient training sizes")
     parser.add_argument("--configs", nargs="+", default=["default"], help="ContrastiveVAE keyword arguments")
-    parser.add_argument("--severity", action="store_true", help="with --effects: also the severity study")
+    parser.add_argument("--severity", action="store_true",
+                        help="the severity study (alone, or with --effects / --fidelity); size 'all' = the whole split")
     parser.add_argument("--fidelity", action="store_true",
                         help="run only the fidelity study (semisynthetic_scores per config, size and seed)")
     parser.add_argument("--no-record", action="store_true", help="print only, do not write RESULTS.md")
     parser.add_argument("--record", action="store_true", help="with --fidelity: record in RESULTS.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.severity and not (args.fidelity or args.effects):
+        sizes = [None if size == "all" else tuple(int(n) for n in size.split("/")) for size in args.sizes]
+        command = (f"`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_contrastive_vae.py --severity --seeds "
+                   f"{args.seeds} --sizes {' '.join(args.sizes)} --configs {' '.join(repr(c) for c in args.configs)}`")
+        body = (f"### Severity on held-out subjects of the bundled cohort, every definition, mean [min–max] over "
+                f"{args.seeds} seeds ({time.strftime('%Y-%m-%d')})\n\n{command}\n\n"
+                f"{severity_seeds(args.configs, sizes, args.seeds).to_markdown()}")
+        print(body)
+        if not args.no_record:
+            record("Severity: " + ", ".join(args.configs), body)
+        return
     if args.fidelity:
         sizes = [tuple(int(n) for n in size.split("/")) for size in args.sizes]
         body = summarize(fidelity(args.configs, sizes, args.seeds), keys=("size", "config")).to_markdown()

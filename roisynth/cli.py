@@ -24,7 +24,8 @@ def cmd_demo(args) -> None:
           "(z-scored on CN training data);")
     print("the floor is W2 between the same number of real training subjects and the held-out ones.")
     print(result["fidelity"][["n_synthetic", "w2", "floor", "ratio"]].round(3).to_string())
-    print("\nMean severity of held-out subjects (log-likelihood ratio of the disease code, nats; 0 = healthy):")
+    print("\nMean severity of held-out subjects (distance from their healthy twin along the disease effect, "
+          "in SDs of healthy variation; ≈ 0 when healthy):")
     print(result["severity"].round(3).to_string())
     audit = result["release"]
     if "refused" in audit:

@@ -46,10 +46,10 @@ class SmallDataWarning(UserWarning):
 
     Raised by :class:`~roisynth.ContrastiveVAE` and :class:`~roisynth.ConditionalVAE` at ``fit``
     when a cohort has fewer training rows (after the validation hold-out) than ROIs. The cohort
-    means and effect sizes stay calibrated, but the synthetic distributions, the twins and the
-    severity score are measurably weaker than with ~1000 subjects per cohort; the message says
-    what was fitted from how many rows and what to do (check the fidelity against held-out data,
-    add subjects, or choose ``noise``).
+    means and effect sizes stay calibrated (and ``severity`` separates patients nearly as well as with
+    ~1000 subjects per cohort), but the synthetic distributions and the twins are measurably less
+    faithful; the message says what was fitted from how many rows and what to do (check the
+    fidelity against held-out data, add subjects).
 
     Examples
     --------

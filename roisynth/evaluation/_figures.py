@@ -126,7 +126,7 @@ def severity_by_group(severity: pd.Series, labels: pd.Categorical) -> Figure:
     for patch, colour in zip(box["boxes"], cycle(PALETTE)):
         patch.set(facecolor=colour, alpha=0.4)
     ax.set_xticks(range(1, len(groups) + 1), [f"{g}\n(n={len(v)})" for g, v in zip(groups, values)])
-    ax.set(xlabel="group", ylabel="severity (SD of healthy volumes)",
+    ax.set(xlabel="group", ylabel="severity (model units, 0 = healthy)",
            title="Model severity of real held-out subjects\n(about 0 when healthy, rising with disease stage)")
     return fig
 

@@ -134,18 +134,13 @@ class NeuralSynthesizer(BaseSynthesizer):
             return
         fitted = {"full": f"a dense observation covariance ({p * (p + 1) // 2} parameters)",
                   "diagonal": "a diagonal observation covariance", "none": "a mean-only decoder"}[self.noise]
-        severity = ("" if not hasattr(self, "severity") else " and severity separates patients from controls less "
-                    "well than a hippocampal z-score")
-        advice = ("" if not hasattr(self, "severity") else "; where the severity ranking matters more than the "
-                  "synthetic data, noise='diagonal' separated AD from CN better at this size (AUC 0.84 against "
-                  "0.78) with less faithful samples")
         warnings.warn(
             f"{type(self).__name__}(n_hidden={self.n_hidden}, noise={self.noise!r}) fitted {fitted} and its "
             f"networks from {train_background} healthy and {train_target} patient training rows (of {n_background} "
             f"and {n_target} given) for {p} ROIs. With fewer training rows than ROIs the cohort means and effect "
             "sizes stay calibrated, but the synthetic distributions and twins are less faithful than with ~1000 "
-            f"subjects per cohort{severity} (benchmarks/RESULTS.md, 'Small data'). Check the fidelity against "
-            f"held-out data (roisynth.evaluation.fidelity_summary) and add subjects if you can{advice}",
+            "subjects per cohort (benchmarks/RESULTS.md, 'Small data'). Check the fidelity against held-out data "
+            "(roisynth.evaluation.fidelity_summary) and add subjects if you can",
             SmallDataWarning, stacklevel=3)
 
     def _learning_rate(self, train_background: int, train_target: int) -> float:

@@ -133,11 +133,11 @@ def test_counterfactual_modes_and_identities(small_model, cohorts):
 
 def test_severity_is_a_named_series_of_every_kind(small_model, cohorts):
     rows = cohorts[1].iloc[:30]
-    for kind in ("llr", "mahalanobis", "mean_abs"):
+    for kind in ("effect_z", "llr", "mahalanobis", "mean_abs"):
         severity = small_model.severity(rows, kind=kind)
         assert isinstance(severity, pd.Series) and severity.name == "severity" and severity.index.equals(rows.index)
-        assert np.isfinite(severity).all() and (kind == "llr" or (severity >= 0).all())
-    pd.testing.assert_series_equal(small_model.severity(rows), small_model.severity(rows, kind="llr"))
+        assert np.isfinite(severity).all() and (kind in ("effect_z", "llr") or (severity >= 0).all())
+    pd.testing.assert_series_equal(small_model.severity(rows), small_model.severity(rows, kind="effect_z"))
     with pytest.raises(ValueError, match="kind"):
         small_model.severity(rows, kind="max")
 
@@ -329,16 +329,33 @@ def test_calibration_is_reproducible_and_saved(small_model, cohorts, tmp_path):
     assert old.calibration == "none" and old.calibration_offsets_ is None
 
 
-def test_calibrated_effects_have_their_real_size():
+@pytest.fixture(scope="module")
+def semisynthetic_fit():
+    """A fit (to convergence) on 300 / 300 semi-synthetic subjects (one site, Table 1 atrophy) and the held-out rest."""
+    cn = datasets.simulate_cohort(n=1400, diagnosis={"CN": 1.0}, random_state=0)
+    data = datasets.make_semisynthetic(cn[["age", "sex", "icv", *datasets.roi_names()]], random_state=0)
+    bg, tg = data.background[data.rois], data.target[data.rois]
+    model = ContrastiveVAE(verbose=False, random_state=0).fit(bg.iloc[:300], tg.iloc[:300])
+    return model, (bg.iloc[:300], tg.iloc[:300]), (bg.iloc[300:], tg.iloc[300:])
+
+
+def test_calibrated_effects_have_their_real_size(semisynthetic_fit):
     """A quick fit on the semi-synthetic data reproduces the training data's Cohen's d map."""
     from roisynth.metrics import effect_scale
 
-    cn = datasets.simulate_cohort(n=1400, diagnosis={"CN": 1.0}, random_state=0)
-    data = datasets.make_semisynthetic(cn[["age", "sex", "icv", *datasets.roi_names()]], random_state=0)
-    bg, tg = data.background[data.rois].iloc[:300], data.target[data.rois].iloc[:300]
-    model = ContrastiveVAE(epochs=60, verbose=False, random_state=0).fit(bg, tg)
+    model, (bg, tg), _ = semisynthetic_fit
     synthetic = [model.sample(4000, cohort=c, random_state=1) for c in ("background", "target")]
     assert 0.9 <= effect_scale(bg, tg, *synthetic) <= 1.1
+
+
+def test_effect_z_is_a_z_score_of_healthy_people(semisynthetic_fit):
+    """Held-out healthy people score about N(0, 1); held-out patients clearly above."""
+    from sklearn.metrics import roc_auc_score
+
+    model, _, (bg, tg) = semisynthetic_fit
+    healthy, patients = model.severity(bg), model.severity(tg)
+    assert abs(healthy.mean()) < 0.15 and 0.8 < healthy.std() < 1.25
+    assert patients.mean() > 1 and roc_auc_score([0] * len(bg) + [1] * len(tg), [*healthy, *patients]) > 0.75
 
 
 def test_severity_is_zero_for_healthy_people_and_ordered(small_model, example):
@@ -346,6 +363,24 @@ def test_severity_is_zero_for_healthy_people_and_ordered(small_model, example):
     held_out = example.iloc[2000:]
     means = small_model.severity(held_out[rois]).groupby(held_out.diagnosis.to_numpy()).mean()
     assert abs(means["CN"]) < 0.2 * means["AD"] and means["CN"] < means["MCI"] < means["AD"]
+
+
+def test_effect_z_is_the_matched_filter_of_the_salient_effect(small_model, example):
+    """severity(kind="effect_z") = wᵀ(x − m_H) / √(wᵀΣw), w = Δ̄ / diag Σ, recomputed in float64 from
+    the model's parts."""
+    rois = list(small_model.feature_names_in_)
+    held_out = example.iloc[2000:]
+    x = small_model._standardize(held_out[rois].to_numpy(float))
+    mu_z, _ = small_model._posterior_means(held_out[rois].to_numpy(float))
+    decoder = small_model.module_.decoder
+    with torch.no_grad():
+        z, s = small_model._draw_codes(16_384, torch.Generator().manual_seed(0), joint=True)
+        effect = (decoder(z, s) - decoder(z)).double().mean(0).numpy()
+        twin = decoder(mu_z).double().numpy() + small_model.calibration_offsets_[1]
+        sigma = (lambda a: a.T @ a)(decoder.noise_factor().double().numpy())
+    w = effect / np.diag(sigma)
+    expected = (x - twin) @ w / np.sqrt(w @ sigma @ w)
+    np.testing.assert_allclose(small_model.severity(held_out[rois]).to_numpy(), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_mean_only_decoder_samples_the_decoder_means(cohorts):
