@@ -23,12 +23,13 @@ _PUBLIC = {
     "Harmonizer": ".preprocessing",
     "SynthesisPipeline": ".pipeline",
     "make_pipeline": ".pipeline",
+    "DifferentialPrivacy": ".privacy",
     "PairingNotSupportedError": ".exceptions",
     "load": ".base",
     "build_report": ".evaluation",
 }
-_SUBPACKAGES = ("datasets", "evaluation", "exceptions", "imaging", "metrics", "nn", "preprocessing", "subtyping",
-                "synthesizers", "utils")
+_SUBPACKAGES = ("datasets", "evaluation", "exceptions", "imaging", "metrics", "nn", "preprocessing", "privacy",
+                "subtyping", "synthesizers", "utils")
 
 
 def __getattr__(name: str):
@@ -57,6 +58,7 @@ __all__ = [
     "ContrastiveVAE",
     "CovariateModel",
     "CovariateResidualizer",
+    "DifferentialPrivacy",
     "GaussianMixtureSynthesizer",
     "Harmonizer",
     "KDESynthesizer",
@@ -73,4 +75,5 @@ __all__ = [
     "make_pipeline",
     "metrics",
     "preprocessing",
+    "privacy",
 ]

@@ -185,6 +185,12 @@ class SynthesisPipeline(Persistent, BaseEstimator):
         for name, step in self.steps[:-1]:
             if not all(hasattr(step, m) for m in ("fit", "transform", "inverse_transform")):
                 raise TypeError(f"step {name!r} needs fit, transform and inverse_transform")
+        if getattr(self.steps[-1][1], "privacy", None) is not None and len(self.steps) > 1:
+            raise ValueError(
+                f"the synthesizer {self.steps[-1][0]!r} is fitted with differential privacy, but the steps "
+                f"{[name for name, _ in self.steps[:-1]]} and the covariate model would learn from the same subjects "
+                "outside its budget (ComBat-GAM smooths, covariate regressions, covariate distributions); fit the "
+                "private synthesizer on its own (ROI volumes), or drop privacy= to use the pipeline")
 
     def _covariate_columns(self, steps) -> list[str]:
         columns = []

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import ReleaseRefusedError
+from .privacy import DifferentialPrivacy
 
 FORMAT = "roisynth-release/1"
 #: Files of a release folder.
@@ -65,6 +66,8 @@ def _json_safe(value):
         return [_json_safe(v) for v in value]
     if hasattr(value, "get_params"):
         return {"class": type(value).__name__, "params": _json_safe(value.get_params(deep=False))}
+    if isinstance(value, DifferentialPrivacy):
+        return _json_safe(value.to_dict())
     return repr(value)
 
 
@@ -79,12 +82,18 @@ def describe_model(model) -> dict:
     Returns
     -------
     dict
-        ``{"class": ..., "params": ...}`` (empty for None).
+        ``{"class": ..., "params": ...}`` (empty for None), and ``"differential_privacy"``:
+        the (ε, δ) a private fit spent (``privacy_spent_``).
     """
     if model is None:
         return {}
     params = model.get_params(deep=False)
-    return {"class": type(model).__name__, "params": _json_safe(params)}
+    described = {"class": type(model).__name__, "params": _json_safe(params)}
+    spent = getattr(model, "privacy_spent_", None)
+    if spent is not None:
+        described["differential_privacy"] = {"epsilon": spent[0], "delta": spent[1],
+                                             "unit": "one subject added to or removed from either cohort"}
+    return described
 
 
 def stores_training_data(model) -> bool:

@@ -3,7 +3,7 @@
 from .decoder import GaussianDecoder
 from .layers import GaussianEncoder, mlp
 from .losses import gaussian_nll, kl_standard_normal, rbf_mmd
-from .training import TrainingHistory, flush_denormal, seeded, threads, train
+from .training import TrainingHistory, flush_denormal, seeded, threads, train, train_private
 
 __all__ = [
     "GaussianDecoder",
@@ -17,4 +17,5 @@ __all__ = [
     "seeded",
     "threads",
     "train",
+    "train_private",
 ]

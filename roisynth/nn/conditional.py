@@ -7,7 +7,7 @@ from torch import nn
 
 from .decoder import GaussianDecoder
 from .layers import GaussianEncoder
-from .losses import kl_standard_normal, rbf_mmd
+from .losses import kl_standard_normal, prior_mmd, rbf_mmd
 
 
 class ConditionalVAEModule(nn.Module):
@@ -26,6 +26,11 @@ class ConditionalVAEModule(nn.Module):
     sees y, so it can also write the cohort into z, and then the decoder need not read y: the
     label's effect f(z, 1) − f(z, 0) shrinks in decoded pairs. λ > 0 discourages this by
     matching the patients' posterior means to the healthy subjects'.
+
+    Under differential privacy :meth:`private_loss` trains the per-subject objective
+    NLL + KL_z + λ MMD²(q(z|x_i, y_i), N(0, I)), the batch MMD replaced by each subject's
+    MMD to the prior (:func:`~roisynth.nn.losses.prior_mmd`; see
+    :class:`~roisynth.nn.contrastive.ContrastiveVAEModule` for why).
 
     Parameters
     ----------
@@ -71,4 +76,17 @@ class ConditionalVAEModule(nn.Module):
         loss = per_row[:nb].mean() + per_row[nb:].mean()
         if mmd_weight:
             loss = loss + mmd_weight * rbf_mmd(mu[nb:], mu[:nb])
+        return loss
+
+    def private_loss(self, x: torch.Tensor, target: torch.Tensor, eps: torch.Tensor, prior: torch.Tensor,
+                     mmd_weight: float) -> torch.Tensor:
+        """The per-subject objective above, shape (n,): ``target`` holds the labels y_i (float 0/1),
+        ``eps`` of shape (n, K, n_latent) the reparameterization draws (z is the first of each row's
+        K), ``prior`` the (M, n_latent) prior draws; ``mmd_weight`` is λ."""
+        y = target.unsqueeze(1)
+        mu, logvar = self.encoder(torch.cat([x, y], dim=1))
+        draws = mu.unsqueeze(1) + eps * (0.5 * logvar).exp().unsqueeze(1)
+        loss = self.decoder.nll(x, self.decoder(draws[:, 0], y)) + kl_standard_normal(mu, logvar)
+        if mmd_weight:
+            loss = loss + mmd_weight * prior_mmd(draws, prior)
         return loss

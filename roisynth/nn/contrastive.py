@@ -8,7 +8,7 @@ from torch import nn
 
 from .decoder import GaussianDecoder
 from .layers import GaussianEncoder, mlp
-from .losses import kl_standard_normal, rbf_mmd
+from .losses import kl_standard_normal, prior_mmd, rbf_mmd
 
 REGULARIZERS = ("mmd", "tc")
 
@@ -33,6 +33,19 @@ class ContrastiveVAEModule(nn.Module):
       by the density-ratio trick, R ≈ E log D/(1 − D) where the discriminator D (an MLP,
       trained by :meth:`discriminator_loss` with its own optimizer) tells joint draws
       (z, s) from draws with s shuffled across the batch, i.e. from q(z)q(s).
+
+    Under differential privacy (DP-SGD) a subject's gradient must depend on that subject only,
+    and both regularizers couple the rows of a batch. :meth:`private_loss` is the per-subject
+    objective it trains instead: row i with cohort label t_i (0 healthy, 1 patient) costs
+
+    .. math::
+        \ell_i = \mathrm{NLL}(x_i | f(z_i, t_i s_i)) + \mathrm{KL}_z + t_i \mathrm{KL}_s
+                + (1 - t_i)\,\gamma \lVert \mu_s(x_i) \rVert^2
+                + \lambda\,\mathrm{MMD}^2\big(q(z|x_i), N(0, I)\big)
+
+    the MMD of :func:`~roisynth.nn.losses.prior_mmd` (K posterior draws of the subject against
+    fixed prior draws): instead of matching the cohorts' codes to each other, every subject's
+    posterior is pulled to the same prior, which matches both cohorts to it.
 
     Parameters
     ----------
@@ -91,6 +104,26 @@ class ContrastiveVAEModule(nn.Module):
             loss = loss + weight * self.discriminator(torch.cat([z[nb:], s_t], 1)).mean()
         if background_salient_weight:
             loss = loss + background_salient_weight * mu_s[:nb].pow(2).sum(1).mean()
+        return loss
+
+    def private_loss(self, x: torch.Tensor, target: torch.Tensor, eps: torch.Tensor, prior: torch.Tensor,
+                     weight: float, background_salient_weight: float) -> torch.Tensor:
+        """The per-subject objective ℓ_i above (``regularizer="mmd"``), shape (n,).
+
+        ``target`` holds t_i (float 0/1); ``eps`` of shape (n, K, n_common + n_salient) holds the
+        standard normal draws of the reparameterization (z from its first K draws, one s); ``prior``
+        the (M, n_common) prior draws; ``weight`` is λ.
+        """
+        mu_z, lv_z = self.common(x)
+        mu_s, lv_s = self.salient(x)
+        draws = mu_z.unsqueeze(1) + eps[..., : self.n_common] * (0.5 * lv_z).exp().unsqueeze(1)
+        s = target.unsqueeze(1) * GaussianEncoder.rsample(mu_s, lv_s, eps[:, 0, self.n_common :])
+        loss = (self.decoder.nll(x, self.decoder(draws[:, 0], s)) + kl_standard_normal(mu_z, lv_z)
+                + target * kl_standard_normal(mu_s, lv_s))
+        if background_salient_weight:
+            loss = loss + (1 - target) * background_salient_weight * mu_s.pow(2).sum(1)
+        if weight:
+            loss = loss + weight * prior_mmd(draws, prior)
         return loss
 
     def discriminator_loss(self, xb: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..base import COHORTS
 from ..nn import GaussianEncoder, threads
 from ..nn.conditional import ConditionalVAEModule
+from ..privacy import DifferentialPrivacy
 from ..utils._param_validation import Interval
 from ..utils.validation import check_choice
 from ._neural import NeuralSynthesizer
@@ -82,6 +83,12 @@ class ConditionalVAE(NeuralSynthesizer):
     random_state : int, RandomState instance or None, default=None
         Int for bit-identical results on CPU; concurrent fits in one process run one at a time (torch's
         generator is process-wide), so they stay bit-identical when run from several threads.
+    privacy : DifferentialPrivacy or None, default=None
+        An (ε, δ) budget: ``fit`` trains by DP-SGD within it (:class:`~roisynth.privacy.DifferentialPrivacy`
+        says what is and is not covered). The objective becomes per-subject (the batch MMD is replaced by each
+        subject's MMD to the prior, ``mmd_weight`` still weighs it); ``latent_sampling``, ``calibration``,
+        ``validation_fraction``, ``eval_every`` and ``patience`` are not used (codes from N(0, I), no offsets,
+        all ``epochs`` trained); the standardization uses public bounds. None: the ordinary fit.
 
     Attributes
     ----------
@@ -98,7 +105,16 @@ class ConditionalVAE(NeuralSynthesizer):
         Intercepts b_B (healthy samples), b_H (healthy side of pairs) and b_T (patients) in
         background-SD units; None with ``calibration="none"``.
     mean_, scale_ : ndarray of shape (n_features_in_,)
-        Mean and SD of every ROI in the background (the internal standardization).
+        Mean and SD of every ROI in the background (the internal standardization); under ``privacy``
+        the centre and scale of the public bounds.
+    privacy_spent_ : tuple of (float, float) or None
+        The (ε, δ) a private fit spent (ε ≤ ``privacy.epsilon``), saved with the model; None without
+        ``privacy``.
+    noise_multiplier_ : float
+        σ of the DP-SGD steps of a private fit (only with ``privacy``).
+    means_noise_multiplier_ : float or None
+        Noise multiplier of the released cohort means of a private fit (only with ``privacy``; None
+        without calibration).
     feature_names_in_ : ndarray of shape (n_features_in_,)
         The ROI columns.
 
@@ -140,6 +156,7 @@ class ConditionalVAE(NeuralSynthesizer):
         n_threads: int | None = 1,
         verbose: bool = True,
         random_state=None,
+        privacy: DifferentialPrivacy | None = None,
     ):
         self.n_latent = n_latent
         self.n_hidden = n_hidden
@@ -157,6 +174,7 @@ class ConditionalVAE(NeuralSynthesizer):
         self.n_threads = n_threads
         self.verbose = verbose
         self.random_state = random_state
+        self.privacy = privacy
 
     # -- the model -----------------------------------------------------------------------
     def _build_module(self) -> ConditionalVAEModule:
@@ -167,6 +185,9 @@ class ConditionalVAE(NeuralSynthesizer):
 
     def _condition(self, k: int) -> torch.Tensor:
         return torch.ones(k, 1)
+
+    def _private_loss(self, x, label, eps, prior):
+        return self.module_.private_loss(x, label, eps, prior, self.mmd_weight)
 
     def _code_sizes(self) -> tuple[int, ...]:
         return self.n_latent, self.n_latent

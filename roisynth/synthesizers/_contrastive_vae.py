@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..nn import GaussianEncoder, threads
 from ..nn.contrastive import REGULARIZERS, ContrastiveVAEModule
+from ..privacy import DifferentialPrivacy
 from ..utils._param_validation import Interval, Options
 from ..utils.validation import check_choice, check_codes
 from ._neural import NeuralSynthesizer
@@ -128,6 +129,12 @@ class ContrastiveVAE(NeuralSynthesizer):
     random_state : int, RandomState instance or None, default=None
         Int for bit-identical results on CPU; concurrent fits in one process run one at a time (torch's
         generator is process-wide), so they stay bit-identical when run from several threads.
+    privacy : DifferentialPrivacy or None, default=None
+        An (ε, δ) budget: ``fit`` trains by DP-SGD within it (:class:`~roisynth.privacy.DifferentialPrivacy`
+        says what is and is not covered). The objective becomes per-subject (the batch MMD is replaced by each
+        subject's MMD to the prior, ``mmd_weight`` still weighs it); ``latent_sampling``, ``calibration``,
+        ``validation_fraction``, ``eval_every`` and ``patience`` are not used (codes from N(0, I), no offsets,
+        all ``epochs`` trained); the standardization uses public bounds. None: the ordinary fit.
 
     Attributes
     ----------
@@ -143,7 +150,16 @@ class ContrastiveVAE(NeuralSynthesizer):
     calibration_offsets_ : ndarray of shape (3, n_features_in_) or None
         Rows b_B, b_H, b_T in background-SD units; None with ``calibration="none"``.
     mean_, scale_ : ndarray of shape (n_features_in_,)
-        Mean and SD of every ROI in the background (the internal standardization).
+        Mean and SD of every ROI in the background (the internal standardization); under ``privacy``
+        the centre and scale of the public bounds.
+    privacy_spent_ : tuple of (float, float) or None
+        The (ε, δ) a private fit spent (ε ≤ ``privacy.epsilon``), saved with the model; None without
+        ``privacy``.
+    noise_multiplier_ : float
+        σ of the DP-SGD steps of a private fit (only with ``privacy``).
+    means_noise_multiplier_ : float or None
+        Noise multiplier of the released cohort means of a private fit (only with ``privacy``; None
+        without calibration).
     feature_names_in_ : ndarray of shape (n_features_in_,)
         The ROI columns.
     n_features_in_ : int
@@ -197,6 +213,7 @@ class ContrastiveVAE(NeuralSynthesizer):
         n_threads: int | None = 1,
         verbose: bool = True,
         random_state=None,
+        privacy: DifferentialPrivacy | None = None,
     ):
         self.n_common = n_common
         self.n_salient = n_salient
@@ -218,6 +235,7 @@ class ContrastiveVAE(NeuralSynthesizer):
         self.n_threads = n_threads
         self.verbose = verbose
         self.random_state = random_state
+        self.privacy = privacy
 
     # -- the model -----------------------------------------------------------------------
     def _build_module(self) -> ContrastiveVAEModule:
@@ -232,6 +250,14 @@ class ContrastiveVAE(NeuralSynthesizer):
         if self.regularizer != "tc":
             return None
         return self.module_.discriminator, self.module_.discriminator_loss
+
+    def _private_loss(self, x, label, eps, prior):
+        return self.module_.private_loss(x, label, eps, prior, self.mmd_weight, self.background_salient_weight)
+
+    def _check_private(self) -> None:
+        if self.regularizer == "tc":
+            raise ValueError("regularizer='tc' cannot be trained privately: its discriminator compares rows of a "
+                             "batch and learns from them outside the clipped gradients; use regularizer='mmd'")
 
     def _code_sizes(self) -> tuple[int, ...]:
         return self.n_common, self.n_common, self.n_salient

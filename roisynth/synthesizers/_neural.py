@@ -24,8 +24,10 @@ from sklearn.utils.validation import check_is_fitted
 from ..base import COHORTS, BaseSynthesizer
 from ..exceptions import SmallDataWarning
 from ..metrics import GaussianReference
-from ..nn import TrainingHistory, flush_denormal, seeded, threads, train
+from ..nn import TrainingHistory, flush_denormal, seeded, threads, train, train_private
 from ..nn.decoder import NOISES
+from ..privacy import DifferentialPrivacy, epsilon, noise_multiplier
+from ..privacy._mechanisms import private_mean
 from ..utils._param_validation import Interval, Options, validate_params
 from ..utils.validation import check_choice, check_sample_size, seed_from
 from ._latent_density import LatentMixture
@@ -33,6 +35,8 @@ from ._latent_density import LatentMixture
 _CHUNK = 2048  # rows generated at a time: the chunk buffers (2048 × p float32) stay in L2/L3 (16 384 was 22% slower)
 _CALIBRATION_CODES = 131_072  # codes drawn to compute the calibration offsets (64 chunks)
 _OFFSET_ROWS = {"background": 0, "healthy": 1, "target": 2}  # rows b_B, b_H, b_T of calibration_offsets_
+_POSTERIOR_DRAWS = 8  # K, posterior draws per subject in the per-subject MMD of a private fit
+_PRIOR_DRAWS = 64  # M, fixed prior draws it compares them with
 
 
 class NeuralSynthesizer(BaseSynthesizer):
@@ -62,6 +66,7 @@ class NeuralSynthesizer(BaseSynthesizer):
         "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "verbose": ["boolean"],
         "random_state": ["random_state"],
+        "privacy": [DifferentialPrivacy, None],
     }
 
     # -- fitting -------------------------------------------------------------------------
@@ -77,7 +82,8 @@ class NeuralSynthesizer(BaseSynthesizer):
             None raises a ``ValueError``.
         validation : tuple of two tables, default=None
             ``(background_val, target_val)`` for early stopping; None holds out
-            ``validation_fraction`` of each cohort instead.
+            ``validation_fraction`` of each cohort instead. Not allowed with ``privacy``
+            (a private fit trains all ``epochs``).
 
         Returns
         -------
@@ -88,6 +94,9 @@ class NeuralSynthesizer(BaseSynthesizer):
         if target is None:
             raise ValueError(f"{type(self).__name__} needs both cohorts: fit(background, target)")
         Xb, Xt = self._validate_fit_tables(background, target, nonnegative=self.nonnegative)
+        if self.privacy is not None:
+            return self._fit_private(Xb, Xt, validation)
+        self.privacy_spent_ = None
         n_given = len(Xb), len(Xt)
         cohort_means = [self._standardize(X).mean(0) for X in (Xb, Xt)]
         rng = check_random_state(self.random_state)
@@ -124,6 +133,73 @@ class NeuralSynthesizer(BaseSynthesizer):
         self.history_ = history
         self.n_epochs_ = history.best_epoch
         return self
+
+    def _fit_private(self, Xb: np.ndarray, Xt: np.ndarray, validation) -> NeuralSynthesizer:
+        """``fit`` under ``privacy``: DP-SGD on the per-subject loss (:class:`~roisynth.privacy.DifferentialPrivacy`).
+
+        The n subjects of both cohorts are one data set; q = min(1, 2·batch_size / n), T =
+        ⌈epochs / q⌉ steps, δ from ``privacy.delta_for(n)`` and σ the smallest noise multiplier
+        within (ε, δ) together with the released cohort means (a ``ValueError`` before training
+        when none is). The standardization is the public one of ``privacy``; codes are sampled
+        from the prior; the calibration offsets use the private means.
+        """
+        if validation is not None:
+            raise ValueError("validation data are not used by a private fit (privacy=...): selecting the epoch on "
+                             "them would spend budget outside the accountant; a private fit trains all epochs")
+        self._check_private()
+        self.mean_, self.scale_ = self.privacy.standardization(list(self.feature_names_in_))
+        n = len(Xb) + len(Xt)
+        delta = self.privacy.delta_for(n)
+        sampling_rate = min(1.0, 2 * self.batch_size / n)
+        steps = math.ceil(self.epochs / sampling_rate)
+        calibrate = self.calibration != "none" and self.privacy.means_share > 0
+        gaussian = (self._means_noise_multiplier(delta),) if calibrate else ()
+        sigma = noise_multiplier(self.privacy.epsilon, delta, sampling_rate, steps, gaussian)
+        self._warn_if_small(len(Xb), len(Xt), len(Xb), len(Xt))
+        seed = seed_from(check_random_state(self.random_state))
+        with threads(self.n_threads), seeded(seed), flush_denormal():
+            self.module_ = self._build_module()
+            x = torch.as_tensor(self._standardize(np.vstack([Xb, Xt])), dtype=torch.float32)
+            label = torch.cat([torch.zeros(len(Xb)), torch.ones(len(Xt))])
+            prior = torch.randn(_PRIOR_DRAWS, self._code_sizes()[0])
+            train_private(
+                self.module_,
+                lambda x, label, eps: self._private_loss(x, label, eps, prior),
+                (x, label),
+                steps=steps,
+                sampling_rate=sampling_rate,
+                noise_multiplier=sigma,
+                max_grad_norm=self.privacy.max_grad_norm,
+                noise_shape=(_POSTERIOR_DRAWS, self._latent_width(joint=True)),
+                lr=self._learning_rate(len(Xb), len(Xt)),
+                verbose=self.verbose,
+                desc=f"{type(self).__name__} (DP)",
+            )
+            means = [private_mean(x[label == k], *gaussian).numpy() for k in (0, 1)] if calibrate else None
+        self.background_latents_ = self.target_latents_ = self.calibration_offsets_ = None
+        if calibrate:
+            with threads(self.n_threads):
+                self._calibrate(*means, seed)
+        self.history_ = TrainingHistory(best_epoch=self.epochs)
+        self.n_epochs_ = self.epochs
+        self.noise_multiplier_ = sigma
+        self.means_noise_multiplier_ = gaussian[0] if calibrate else None
+        self.privacy_spent_ = (epsilon(sampling_rate, sigma, steps, delta, gaussian), delta)
+        return self
+
+    def _means_noise_multiplier(self, delta: float) -> float:
+        """Noise multiplier of the released cohort means: the Gaussian mechanism's for (means_share·ε, δ)."""
+        budget = self.privacy.means_share * self.privacy.epsilon
+        try:
+            return noise_multiplier(budget, delta, 1.0, 1)
+        except ValueError as exc:
+            raise ValueError(f"privacy=DifferentialPrivacy(epsilon={self.privacy.epsilon:g}, means_share="
+                             f"{self.privacy.means_share:g}) leaves the released cohort means epsilon={budget:g}, "
+                             "too little for any useful noise; raise means_share or epsilon, or fit without "
+                             "calibration (calibration='none' or means_share=0)") from exc
+
+    def _check_private(self) -> None:
+        """Refuse settings a private fit cannot honour (``ValueError`` naming the parameter)."""
 
     def _warn_if_small(self, n_background: int, n_target: int, train_background: int, train_target: int) -> None:
         """Warn (:class:`~roisynth.exceptions.SmallDataWarning`) when a cohort has fewer training rows
@@ -166,6 +242,12 @@ class NeuralSynthesizer(BaseSynthesizer):
     @abstractmethod
     def _loss(self, xb: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
         """Training loss of one batch of background and target rows (standardized)."""
+
+    @abstractmethod
+    def _private_loss(self, x: torch.Tensor, label: torch.Tensor, eps: torch.Tensor,
+                      prior: torch.Tensor) -> torch.Tensor:
+        """Per-subject training loss of a private fit, shape (n,): rows ``x`` (standardized), cohort
+        labels (0/1), reparameterization draws of shape (n, K, code width) and the prior draws."""
 
     @abstractmethod
     def _code_sizes(self) -> tuple[int, ...]:
@@ -276,7 +358,7 @@ class NeuralSynthesizer(BaseSynthesizer):
     def _draw_codes(self, k: int, generator: torch.Generator, joint: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Codes of ``k`` synthetic people: (z, c) of patients if ``joint``, else z of healthy."""
         n_shared = self.module_.decoder.n_shared
-        if self.latent_sampling == "prior":
+        if self.background_latents_ is None:  # latent_sampling="prior", or a private fit
             z = torch.randn(k, n_shared, generator=generator)
             n_condition = self.module_.decoder.n_condition
             c = torch.randn(k, n_condition, generator=generator) if self._latent_condition else None
@@ -417,7 +499,19 @@ class NeuralSynthesizer(BaseSynthesizer):
                 tensors |= getattr(self, name).state(name)
         if self.calibration_offsets_ is not None:
             tensors["calibration_offsets_"] = torch.from_numpy(self.calibration_offsets_)
+        if self.privacy is not None:
+            metadata["params"]["privacy"] = self.privacy.to_dict()
+            metadata["privacy"] = {"epsilon": self.privacy_spent_[0], "delta": self.privacy_spent_[1],
+                                   "noise_multiplier": self.noise_multiplier_,
+                                   "means_noise_multiplier": self.means_noise_multiplier_}
         return metadata, tensors
+
+    @classmethod
+    def _from_state(cls, metadata, tensors):
+        privacy = metadata["params"].get("privacy")
+        if privacy is not None:
+            metadata = {**metadata, "params": {**metadata["params"], "privacy": DifferentialPrivacy(**privacy)}}
+        return super()._from_state(metadata, tensors)
 
     def _set_state(self, metadata, tensors):
         super()._set_state(metadata, tensors)
@@ -427,10 +521,16 @@ class NeuralSynthesizer(BaseSynthesizer):
         self.history_ = TrainingHistory(**metadata["history"])
         for name in ("background_latents_", "target_latents_"):
             width = self._latent_width(joint=name == "target_latents_")
-            density = LatentMixture.from_state(tensors, name, width) if self.latent_sampling == "aggregate" else None
+            aggregate = self.latent_sampling == "aggregate" and self.privacy is None
+            density = LatentMixture.from_state(tensors, name, width) if aggregate else None
             setattr(self, name, density)
         offsets = tensors.get("calibration_offsets_")
         if offsets is None and "calibration" not in metadata["params"]:
             self.calibration = "none"  # a file from before calibration existed: the model it holds had none
-        self.calibration_offsets_ = None if self.calibration == "none" else offsets.double().numpy()
+        self.calibration_offsets_ = None if self.calibration == "none" or offsets is None else offsets.double().numpy()
         self.n_epochs_ = self.history_.best_epoch
+        spent = metadata.get("privacy")
+        self.privacy_spent_ = None if spent is None else (spent["epsilon"], spent["delta"])
+        if spent is not None:
+            self.noise_multiplier_ = spent["noise_multiplier"]
+            self.means_noise_multiplier_ = spent["means_noise_multiplier"]
