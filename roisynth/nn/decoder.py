@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -104,8 +106,10 @@ class GaussianDecoder(nn.Module):
         offsets: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
         """Write x_B = f(u, 0) + b_B + εA and x_T = f(u, c) + b_T + εA (mapped to scale·x + shift)
-        into ``out``: :meth:`sampler` for one chunk (see there for the arguments)."""
-        self.sampler(out[0] is not None, out[1] is not None, scale, shift, offsets)(u, c, eps, out)
+        into ``out``: :meth:`sampler` for one chunk (see there for the arguments), its BLAS on
+        torch's intra-op thread count (:func:`blas_threads`)."""
+        with blas_threads():
+            self.sampler(out[0] is not None, out[1] is not None, scale, shift, offsets)(u, c, eps, out)
 
     def sampler(
         self,
@@ -120,46 +124,99 @@ class GaussianDecoder(nn.Module):
 
         ``background``/``target`` say which outputs every call fills. The same (u, ε) gives both
         members of a synthetic pair. ``offsets`` = (b_B, b_T), per-feature intercepts added to the
-        two outputs (None: no offsets). The affine map and the target's (or the only requested
-        output's) offset are folded into the last layer, and the noise factor A (a triangular
-        solve) is computed once here, not per chunk; ``draw`` overwrites ``eps``, so sampling
-        millions of rows costs two GEMMs per chunk (three with noise), one vector add when both
-        outputs carry different offsets, and no temporaries of the output's size. With
+        two outputs (None: no offsets). The affine map and the offsets are folded into the last
+        layer's weight and each output's bias, and the noise factor A (a triangular solve) is
+        computed once here, not per chunk. ``draw`` overwrites ``eps`` with εA in place by a
+        triangular matrix product (BLAS ``trmm``: A = U⁻¹ is lower-triangular, so half the work of
+        a dense product), writes εA + bias into each output and adds the last layer's GEMM to it in
+        place (BLAS ``gemm`` with β = 1): no temporaries of the output's size. SciPy's BLAS runs
+        with as many threads as it was given: call ``draw`` inside :func:`blas_threads`. With
         ``noise="none"`` ``eps`` is ignored: the outputs are the means.
         """
+        from scipy.linalg.blas import get_blas_funcs
+
         first, last = self.net[0], self.net[2]
-        offset_b, offset_t = (None, None) if offsets is None else offsets
-        folded = offset_t if target else offset_b
-        weight, bias = last.weight.T, last.bias if folded is None else last.bias + folded
-        if scale is not None:
-            weight, bias = weight * scale, bias * scale + shift
-        if self.noise == "none":
-            factor = None
-        elif self.precision_tril is None:
-            factor = self.log_scale.exp() if scale is None else self.log_scale.exp() * scale
-        else:
-            factor = self.noise_factor() if scale is None else self.noise_factor() * scale
-        gap = None
-        if background and target and offsets is not None:
-            gap = (offset_b - offset_t) if scale is None else (offset_b - offset_t) * scale
-        shared_weight, condition_weight = first.weight[:, : self.n_shared], first.weight[:, self.n_shared :].T
+        with torch.no_grad():
+            weight = last.weight.detach().T if scale is None else last.weight.detach().T * scale
+            biases = []
+            for wanted, offset in ((background, None if offsets is None else offsets[0]),
+                                   (target, None if offsets is None else offsets[1])):
+                bias = last.bias.detach() if offset is None else last.bias.detach() + offset
+                biases.append((bias if scale is None else bias * scale + shift).numpy() if wanted else None)
+            if self.noise == "none":
+                factor = None
+            elif self.precision_tril is None:
+                factor = self.log_scale.detach().exp() if scale is None else self.log_scale.detach().exp() * scale
+                factor = factor.numpy()
+            else:  # Fortran order: the layout trmm reads without a copy
+                factor = self.noise_factor() if scale is None else self.noise_factor() * scale
+                factor = np.asfortranarray(factor.numpy())
+            shared_weight = first.weight.detach()[:, : self.n_shared]
+            condition_weight = first.weight.detach()[:, self.n_shared :].T
+            first_bias = first.bias.detach()
+        # rows are C-ordered: out (k × p) is outᵀ (p × k) in BLAS's column order, so out += H W is
+        # outᵀ += Wᵀ Hᵀ and ε ← ε A is εᵀ ← Aᵀ εᵀ; the transposes below are views, not copies
+        weight_t = np.ascontiguousarray(weight.numpy()).T
+        gemm, trmm = get_blas_funcs(("gemm", "trmm"), dtype=weight_t.dtype)
 
         def draw(u: torch.Tensor, c: torch.Tensor | None, eps: torch.Tensor,
                  out: tuple[torch.Tensor | None, torch.Tensor | None]) -> None:
-            out_b, out_t = out
-            if factor is None:
-                base = bias
-            elif factor.dim() == 1:
-                base = eps.mul_(factor).add_(bias)
-            else:
-                base = torch.addmm(bias, eps, factor)
-            pre = F.linear(u, shared_weight, first.bias)
-            if out_b is not None:
-                torch.addmm(base, F.leaky_relu(pre, LEAKY_SLOPE), weight, out=out_b)
-                if gap is not None:
-                    out_b.add_(gap)
-            if out_t is not None:
-                hidden = F.leaky_relu(torch.addmm(pre, c, condition_weight), LEAKY_SLOPE)
-                torch.addmm(base, hidden, weight, out=out_t)
+            if len(u) == 0:
+                return
+            with torch.no_grad():
+                noise = _rows(eps)
+                if factor is not None and factor.ndim == 2:
+                    _in_place(trmm(1.0, factor, noise.T, side=0, lower=1, trans_a=1, overwrite_b=1), noise.T)
+                elif factor is not None:
+                    np.multiply(noise, factor, out=noise)
+                pre = F.linear(u.detach(), shared_weight, first_bias)
+                for side, tensor in enumerate(out):
+                    if tensor is None:
+                        continue
+                    hidden = pre if side == 0 else torch.addmm(pre, c.detach(), condition_weight)
+                    hidden = F.leaky_relu(hidden, LEAKY_SLOPE).numpy()
+                    rows = _rows(tensor, writable=True)
+                    if factor is None:
+                        rows[...] = biases[side]
+                    else:
+                        np.add(noise, biases[side], out=rows)
+                    _in_place(gemm(1.0, weight_t, hidden.T, beta=1.0, c=rows.T, overwrite_c=1), rows.T)
+                    if not np.may_share_memory(rows, tensor.numpy()):
+                        tensor.copy_(torch.from_numpy(rows))
 
         return draw
+
+
+def _rows(tensor: torch.Tensor, writable: bool = False) -> np.ndarray:
+    """``tensor`` as a C-contiguous array sharing its memory, or a fresh one (filled with its
+    values unless ``writable``, which asks only for a place to write) when it cannot."""
+    if tensor.is_contiguous():
+        return tensor.numpy()
+    return np.empty(tuple(tensor.shape), dtype=tensor.numpy().dtype) if writable else tensor.contiguous().numpy()
+
+
+def _in_place(result: np.ndarray, target: np.ndarray) -> None:
+    """Make sure a BLAS call asked to overwrite ``target`` did (f2py copies what it cannot use as is)."""
+    if result is not target and not np.may_share_memory(result, target):
+        target[...] = result
+
+
+_CONTROLLER = None
+
+
+@contextmanager
+def blas_threads(n: int | None = None) -> Iterator[None]:
+    """Run the BLAS libraries loaded by NumPy and SciPy (OpenBLAS) with ``n`` threads, torch's
+    intra-op thread count by default (what :func:`roisynth.nn.threads` sets), restoring them after.
+
+    Generation multiplies with SciPy's BLAS (:meth:`GaussianDecoder.sampler`), which otherwise
+    starts one thread per core whatever the model's ``n_threads``.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        import scipy.linalg.blas  # noqa: F401  (loaded first, so that the controller sees it)
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    with _CONTROLLER.limit(limits=torch.get_num_threads() if n is None else n, user_api="blas"):
+        yield

@@ -37,15 +37,21 @@ class LatentMixture:
         return len(self.weights)
 
     def sample(self, n: int, generator: torch.Generator, out: torch.Tensor | None = None) -> torch.Tensor:
-        """``n`` draws u = mean_c + L_c ε with c ~ Categorical(weights), ε ~ N(0, I)."""
-        out = torch.empty(n, self.means.shape[1]) if out is None else out[:n]
-        torch.randn(n, self.means.shape[1], generator=generator, out=out)
+        """``n`` draws u = mean_c + L_c ε with c ~ Categorical(weights), ε ~ N(0, I).
+
+        The normals ε are drawn first, then the components, from ``generator``. Every draw is
+        mapped by every component (mean + factor, one n × k·d product) and each row keeps its own
+        component's: four calls per chunk instead of a masked product per component.
+        """
+        d = self.means.shape[1]
+        out = torch.empty(n, d) if out is None else out[:n]
+        torch.randn(n, d, generator=generator, out=out)
         component = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        for c in range(self.n_components):
-            rows = (component == c).nonzero().squeeze(1)
-            if len(rows):
-                out[rows] = torch.addmm(self.means[c], out[rows], self.factors[c].T)
-        return out
+        stacked = self.factors.transpose(1, 2).permute(1, 0, 2).reshape(d, -1)  # [L_1ᵀ | … | L_kᵀ], d × k·d
+        mapped = torch.addmm(self.means.reshape(-1), out, stacked)
+        if self.n_components == 1:
+            return out.copy_(mapped)
+        return out.copy_(mapped.view(n, self.n_components, d)[torch.arange(n), component])
 
     def state(self, prefix: str) -> dict[str, torch.Tensor]:
         return {f"{prefix}.weights": self.weights, f"{prefix}.means": self.means, f"{prefix}.factors": self.factors}

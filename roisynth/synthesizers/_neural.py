@@ -25,7 +25,7 @@ from ..base import COHORTS, BaseSynthesizer
 from ..exceptions import SmallDataWarning
 from ..metrics import GaussianReference
 from ..nn import TrainingHistory, flush_denormal, seeded, threads, train, train_private
-from ..nn.decoder import NOISES
+from ..nn.decoder import NOISES, blas_threads
 from ..privacy import DifferentialPrivacy, epsilon, noise_multiplier
 from ..privacy._mechanisms import private_mean
 from ..utils._param_validation import Interval, Options, validate_params
@@ -383,7 +383,7 @@ class NeuralSynthesizer(BaseSynthesizer):
         scale, shift = (torch.as_tensor(a, dtype=torch.float32) for a in (self.scale_, self.mean_))
         offsets = self._offsets("healthy" if "target" in which else "background", "target")
         eps = torch.empty(_CHUNK, p)
-        with threads(self.n_threads), torch.no_grad():
+        with threads(self.n_threads), blas_threads(), torch.no_grad():
             draw = self.module_.decoder.sampler("background" in which, "target" in which, scale, shift, offsets)
             for start in range(0, n, _CHUNK):
                 stop = min(n, start + _CHUNK)
