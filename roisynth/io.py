@@ -533,8 +533,8 @@ def iter_samples(model, n: int, cohort: str = "paired", *, site=None, conditions
     (``numpy.random.SeedSequence``), and its ``synthetic_id`` continue those of the block
     before: the rows depend on ``random_state`` and ``n`` only, not on how they are consumed.
     Paired blocks are laid out as :func:`sample_table` lays them out (each person's background
-    row, then its target row), built column by column: one copy of each column, where sorting the
-    stacked halves copied the block several times.
+    row, then its target row), built column by column; a neural synthesizer (ContrastiveVAE,
+    ConditionalVAE) draws each cached chunk of pairs straight into the block's columns.
 
     Parameters
     ----------
@@ -564,6 +564,14 @@ def iter_samples(model, n: int, cohort: str = "paired", *, site=None, conditions
     >>> [len(block) for block in iter_samples(model, 70_000, cohort="target", random_state=0)]
     [65536, 4464]
     """
+    yield from _blocks(model, n, cohort, site, conditions, random_state)
+
+
+def _blocks(model, n: int, cohort: str, site, conditions, random_state, reuse: bool = False):
+    """:func:`iter_samples`' blocks; with ``reuse``, the float columns of paired blocks of a neural
+    synthesizer are written into two buffers used in turn, so a block's values are overwritten
+    two blocks later (for :func:`write_samples`, which has written a block by then): no fresh
+    memory, and its page faults, for every block."""
     import numpy as np
 
     from .base import COHORTS
@@ -575,6 +583,9 @@ def iter_samples(model, n: int, cohort: str = "paired", *, site=None, conditions
     pipeline = isinstance(model, SynthesisPipeline)
     # other requests, and a site or conditions given to a bare synthesizer (its error), go through sample_table
     interleave = cohort == "paired" and (pipeline or (site is None and conditions is None))
+    # a neural synthesizer draws each cached chunk straight into the block's columns
+    fill = getattr(model, "_sample_paired_into", None) if interleave and not pipeline else None
+    buffers, labels = [], {}
     seed = seed_from(random_state)
     for index, start in enumerate(range(0, n, BLOCK)):
         size = min(BLOCK, n - start)
@@ -585,10 +596,26 @@ def iter_samples(model, n: int, cohort: str = "paired", *, site=None, conditions
             table["synthetic_id"] += start
             yield table
             continue
+        ids = np.repeat(np.arange(start, start + size), 2)
+        if size not in labels:  # the same cohort column for every block of this size, made once
+            labels[size] = pd.Series(np.tile(np.array(COHORTS, dtype=object), size)).array
+        if fill is not None:
+            columns = list(model.feature_names_in_)
+            if not reuse:
+                values = np.empty((len(columns), 2 * size), dtype=np.float32)
+            else:
+                if len(buffers) < 2:
+                    buffers.append(np.empty((len(columns), 2 * min(BLOCK, n)), dtype=np.float32))
+                values = buffers[index % 2][:, :2 * size]
+            fill(size, block_seed, values)
+            table = pd.DataFrame(values.T, columns=columns, copy=False)
+            table.insert(0, "cohort", labels[size])
+            table.insert(0, "synthetic_id", ids)
+            yield table
+            continue
         options = {"site": site, "conditions": given} if pipeline else {}
         pair = model.sample_paired(size, random_state=block_seed, **options)
         ids = np.repeat(pair[0].index.to_numpy() + start, 2)
-        labels = np.tile(np.array(COHORTS, dtype=object), size)
         dtypes = set(pair[0].dtypes) | set(pair[1].dtypes)
         if len(dtypes) == 1 and isinstance(dtype := dtypes.pop(), np.dtype) and dtype.kind in "biuf":
             # one numeric block (a bare synthesizer's ROIs): written transposed, in slabs that stay in
@@ -599,11 +626,11 @@ def iter_samples(model, n: int, cohort: str = "paired", *, site=None, conditions
                 hi = min(size, lo + 4096)
                 values[:, 2 * lo:2 * hi:2], values[:, 2 * lo + 1:2 * hi:2] = rows[0][lo:hi].T, rows[1][lo:hi].T
             table = pd.DataFrame(values.T, columns=pair[0].columns, copy=False)
-            table.insert(0, "cohort", labels)
+            table.insert(0, "cohort", labels[size])
             table.insert(0, "synthetic_id", ids)
             yield table
             continue
-        columns = {"synthetic_id": ids, "cohort": labels}
+        columns = {"synthetic_id": ids, "cohort": labels[size]}
         order = np.arange(2 * size).reshape(2, size).T.ravel()  # row 2i = background i, 2i + 1 = target i
         for name in pair[0].columns:  # mixed columns (a pipeline's covariates): one at a time
             first, second = pair[0][name], pair[1][name]
@@ -622,9 +649,12 @@ def write_samples(model, n: int, path, cohort: str = "paired", *, site=None, con
 
     Rows are drawn by :func:`iter_samples` one block at a time and appended to the file — a
     Parquet row group or CSV lines per block — so memory holds two blocks, whatever ``n``: one
-    block is written by a second thread while the next is drawn. Parquet floating-point
-    columns are written plain (no dictionary, no compression: random floats do not compress,
-    and dictionary attempts made files 1.5 times larger and writes 6 times slower); the other
+    block is written by a second thread while the next is drawn (a neural synthesizer's paired
+    blocks are drawn into two buffers used in turn). Parquet tables are made from the blocks'
+    arrays without copying them. Floating-point columns are written plain, declared without
+    nulls, without compression or statistics (random floats do not compress; dictionary
+    attempts made files 1.5 times larger and writes 6 times slower; definition levels and
+    statistics doubled the cost of writing them); ``synthetic_id`` is delta-encoded, the other
     columns are dictionary-encoded and snappy-compressed. The file is written whole or not at
     all (:func:`roisynth.utils.atomic.atomic_output`).
 
@@ -673,23 +703,26 @@ def write_samples(model, n: int, path, cohort: str = "paired", *, site=None, con
     written = 0
     with atomic_output(path) as tmp, tqdm(total=n, unit="subjects", disable=not progress) as bar, \
             ThreadPoolExecutor(max_workers=1) as pool:
-        writer, pending = None, None
+        writer, schema, pending = None, None, None
 
         def write(block: pd.DataFrame, first: bool) -> None:
-            nonlocal writer
+            nonlocal writer, schema
             if kind == "csv":
                 block.to_csv(tmp, index=False, mode="w" if first else "a", header=first)
                 return
-            batch = pa.Table.from_pandas(block, preserve_index=False)
             if writer is None:
-                plain = {f.name for f in batch.schema if pa.types.is_floating(f.type)}
-                codecs = {name: "none" if name in plain else "snappy" for name in batch.schema.names}
-                writer = pq.ParquetWriter(tmp, batch.schema, compression=codecs,
-                                          use_dictionary=[name for name in codecs if name not in plain])
-            writer.write_table(batch)
+                schema = _parquet_schema(block)
+                floats = [f.name for f in schema if pa.types.is_floating(f.type)]
+                others = [name for name in schema.names if name not in floats]
+                ids = ["synthetic_id"] if pa.types.is_integer(schema.field("synthetic_id").type) else []
+                writer = pq.ParquetWriter(tmp, schema, compression={n: "none" if n in floats else "snappy"
+                                                                    for n in schema.names},
+                                          use_dictionary=[n for n in others if n not in ids], write_statistics=others,
+                                          column_encoding={n: "DELTA_BINARY_PACKED" for n in ids} or None)
+            writer.write_table(_arrow_table(block, schema), row_group_size=len(block))
 
         try:
-            for block in iter_samples(model, n, cohort, site=site, conditions=conditions, random_state=random_state):
+            for block in _blocks(model, n, cohort, site, conditions, random_state, reuse=True):
                 if pending is not None:
                     pending.result()
                 pending = pool.submit(write, block, not written)
@@ -703,6 +736,35 @@ def write_samples(model, n: int, path, cohort: str = "paired", *, site=None, con
             if writer is not None:
                 writer.close()
     return written
+
+
+def _parquet_schema(block: pd.DataFrame):
+    """The Arrow schema of ``block`` (with pandas' metadata, so that it reads back with the same
+    dtypes) whose float columns are declared without nulls: Parquet then writes no definition
+    levels for them, a third of the cost of writing floats (NaN is a value, not a null)."""
+    import numpy as np
+    import pyarrow as pa
+
+    schema = pa.Schema.from_pandas(block.head(0), preserve_index=False)
+    numpy_floats = {name for name, dtype in block.dtypes.items() if isinstance(dtype, np.dtype) and dtype.kind == "f"}
+    fields = [f.with_nullable(False) if f.name in numpy_floats else f for f in schema]
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def _arrow_table(block: pd.DataFrame, schema):
+    """``block`` as an Arrow table of ``schema`` without copying its numeric columns (numpy arrays
+    are wrapped; ``pa.Table.from_pandas`` copied every float column)."""
+    import numpy as np
+    import pyarrow as pa
+
+    arrays = []
+    for field in schema:
+        column = block[field.name]
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
+            arrays.append(pa.array(column.to_numpy(), type=field.type))
+        else:
+            arrays.append(pa.array(column, type=field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def counterfactual_table(model, table, to: str = "background", mode: str = "residual", severity: bool = False,

@@ -369,17 +369,23 @@ class NeuralSynthesizer(BaseSynthesizer):
             z, c = codes[:, :n_shared], codes[:, n_shared:] if self._latent_condition else None
         return z, self._condition(k) if c is None else c
 
-    def _generate(self, n: int, random_state, which: tuple[str, ...]) -> list[pd.DataFrame]:
+    def _generate(self, n: int, random_state, which: tuple[str, ...], sink=None) -> list[pd.DataFrame]:
         """Raw-unit float32 tables of the requested cohorts.
 
         Paired and target rows decode patients' codes (z, c); a background-only request
-        decodes healthy codes z. Generated in chunks so that buffers stay in cache.
+        decodes healthy codes z. Generated in chunks so that buffers stay in cache. With
+        ``sink``, each chunk's rows are handed to ``sink(start, stop, rows_B, rows_T)`` (arrays
+        reused for the next chunk; None for a cohort not asked for) instead of being gathered
+        into tables, and nothing is returned: the same draws.
         """
         check_is_fitted(self, "module_")
         n = check_sample_size(n, self.n_features_in_)
         generator = torch.Generator().manual_seed(self._sampling_seed(random_state))
         p = self.n_features_in_
-        arrays = {c: np.empty((n, p), dtype=np.float32) for c in which}
+        if sink is None:
+            arrays = {c: np.empty((n, p), dtype=np.float32) for c in which}
+        else:
+            chunks = {c: np.empty((min(n, _CHUNK), p), dtype=np.float32) for c in which}
         scale, shift = (torch.as_tensor(a, dtype=torch.float32) for a in (self.scale_, self.mean_))
         offsets = self._offsets("healthy" if "target" in which else "background", "target")
         eps = torch.empty(_CHUNK, p)
@@ -390,9 +396,25 @@ class NeuralSynthesizer(BaseSynthesizer):
                 k = stop - start
                 z, c = self._draw_codes(k, generator, joint="target" in which)
                 torch.randn(k, p, generator=generator, out=eps[:k])
-                out = tuple(torch.from_numpy(arrays[c][start:stop]) if c in arrays else None for c in COHORTS)
-                draw(z, c, eps[:k], out)
+                rows = [(arrays[name][start:stop] if sink is None else chunks[name][:k]) if name in which else None
+                        for name in COHORTS]
+                draw(z, c, eps[:k], tuple(None if r is None else torch.from_numpy(r) for r in rows))
+                if sink is not None:
+                    sink(start, stop, *rows)
+        if sink is not None:
+            return []
         return [pd.DataFrame(arrays[c], columns=list(self.feature_names_in_), copy=False) for c in which]
+
+    def _sample_paired_into(self, n: int, random_state, values: np.ndarray) -> None:
+        """``sample_paired(n, random_state)`` written into ``values`` (p × 2n float32): row j is
+        ROI j, columns 2i and 2i + 1 are person i healthy and diseased — the columns of
+        :func:`roisynth.io.iter_samples`' paired blocks — one cached chunk at a time, without the
+        two n × p tables and a transposing copy of them."""
+        def sink(start: int, stop: int, background: np.ndarray, target: np.ndarray) -> None:
+            values[:, 2 * start:2 * stop:2] = background.T
+            values[:, 2 * start + 1:2 * stop:2] = target.T
+
+        self._generate(n, random_state, ("background", "target"), sink=sink)
 
     def sample(self, n: int, cohort: str = "target", random_state=None) -> pd.DataFrame:
         """Draw ``n`` unpaired synthetic subjects of one cohort, in raw units (float32).
