@@ -132,19 +132,24 @@ def summarize(table: pd.DataFrame, keys=("size", "config", "calibration")) -> pd
 
 
 class _PipelineSeverity:
-    """``severity(X)`` of a fitted pipeline's synthesizer with a chosen ``kind``, for the rows of
-    ``table`` (with their covariates) that ``X`` indexes; ``severity_comparison`` passes ROIs only."""
+    """``severity(X, **options)`` of a fitted pipeline's synthesizer, for the rows of ``table`` (with
+    their covariates) that ``X`` indexes; ``severity_comparison`` passes ROIs only."""
 
-    def __init__(self, pipeline, table: pd.DataFrame, kind: str):
-        self.pipeline, self.table, self.kind = pipeline, table, kind
+    def __init__(self, pipeline, table: pd.DataFrame, options: dict):
+        self.pipeline, self.table, self.options = pipeline, table, options
 
     def severity(self, X: pd.DataFrame) -> pd.Series:
         values = self.pipeline._forward(self.table.loc[X.index])[list(self.pipeline.feature_names_in_)]
-        return self.pipeline.synthesizer.severity(values, kind=self.kind)
+        return self.pipeline.synthesizer.severity(values, **self.options)
 
 
-def severity_at(sizes: list[tuple[int, int]], kinds=("effect_z", "llr", "mahalanobis", "mean_abs"), seed: int = 0,
-                **params) -> pd.DataFrame:
+# Every severity definition: the default effect_z, its two limits (full Σ⁻¹, diagonal) and the other kinds.
+SEVERITY_OPTIONS = ({"kind": "effect_z"}, {"kind": "effect_z", "shrinkage": 0.0},
+                    {"kind": "effect_z", "shrinkage": 1.0}, {"kind": "llr"}, {"kind": "mahalanobis"},
+                    {"kind": "mean_abs"})
+
+
+def severity_at(sizes: list[tuple[int, int]], options=SEVERITY_OPTIONS, seed: int = 0, **params) -> pd.DataFrame:
     """Every severity definition against the references on held-out subjects of the bundled
     cohort (the demo's split; CovariateResidualizer + ContrastiveVAE), training on all (``None``)
     or a random subset (CN, patients) of the training split; ``seed`` draws the subset and seeds
@@ -164,9 +169,10 @@ def severity_at(sizes: list[tuple[int, int]], kinds=("effect_z", "llr", "mahalan
         pipeline = make_pipeline(CovariateResidualizer(), ContrastiveVAE(random_state=seed, verbose=False, **params))
         pipeline.fit(cn, pt)
         label = "all" if size is None else f"{size[0]}/{size[1]}"
-        for kind in kinds:
-            table = severity_comparison(_PipelineSeverity(pipeline, held_out, kind), cn, held_out, rois)
-            tables.append(table.rename(index={"severity": f"severity kind={kind!r}"}).assign(train=label))
+        for option in options:
+            table = severity_comparison(_PipelineSeverity(pipeline, held_out, option), cn, held_out, rois)
+            name = "severity " + ", ".join(f"{k}={v!r}" for k, v in option.items())
+            tables.append(table.rename(index={"severity": name}).assign(train=label))
     table = pd.concat(tables).reset_index(names="score").drop_duplicates(["score", "train"])
     return table.set_index(["train", "score"])
 

@@ -366,8 +366,8 @@ def test_severity_is_zero_for_healthy_people_and_ordered(small_model, example):
 
 
 def test_effect_z_is_the_matched_filter_of_the_salient_effect(small_model, example):
-    """severity(kind="effect_z") = wᵀ(x − m_H) / √(wᵀΣw), w = Δ̄ / diag Σ, recomputed in float64 from
-    the model's parts."""
+    """severity(kind="effect_z") = wᵀ(x − m_H) / √(wᵀΣw), w = ((1 − λ)Σ + λ diag Σ)⁻¹ Δ̄, recomputed in
+    float64 from the model's parts for λ = 0, ½ (default) and 1."""
     rois = list(small_model.feature_names_in_)
     held_out = example.iloc[2000:]
     x = small_model._standardize(held_out[rois].to_numpy(float))
@@ -378,9 +378,13 @@ def test_effect_z_is_the_matched_filter_of_the_salient_effect(small_model, examp
         effect = (decoder(z, s) - decoder(z)).double().mean(0).numpy()
         twin = decoder(mu_z).double().numpy() + small_model.calibration_offsets_[1]
         sigma = (lambda a: a.T @ a)(decoder.noise_factor().double().numpy())
-    w = effect / np.diag(sigma)
-    expected = (x - twin) @ w / np.sqrt(w @ sigma @ w)
-    np.testing.assert_allclose(small_model.severity(held_out[rois]).to_numpy(), expected, rtol=1e-4, atol=1e-4)
+    for shrinkage in (0.0, 0.5, 1.0):
+        w = np.linalg.solve((1 - shrinkage) * sigma + shrinkage * np.diag(np.diag(sigma)), effect)
+        expected = (x - twin) @ w / np.sqrt(w @ sigma @ w)
+        np.testing.assert_allclose(small_model.severity(held_out[rois], shrinkage=shrinkage).to_numpy(), expected,
+                                   rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="shrinkage"):
+        small_model.severity(held_out[rois], shrinkage=1.5)
 
 
 def test_mean_only_decoder_samples_the_decoder_means(cohorts):
