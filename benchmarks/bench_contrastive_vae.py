@@ -183,20 +183,26 @@ FIDELITY = {"effect_scale_d": "effect scale", "effect_error_ratio": "error ratio
             "salient_completeness": "completeness", "fit_seconds": "fit (s)", "epochs": "epochs"}
 
 
-def fidelity(configs: list[str], sizes: list[tuple[int, int]], seeds: int) -> pd.DataFrame:
+def fidelity(configs: list[str], sizes: list[tuple[int, int]], seeds: int,
+             model: str = "ContrastiveVAE") -> pd.DataFrame:
     """One row per (configuration, size, seed): :func:`semisynthetic_scores` on ``semisynthetic_data()``
-    (the issue-2 benchmark data; W2 floors and twins against its held-out rows)."""
+    (the issue-2 benchmark data; W2 floors and twins against its held-out rows) of ``model``, any
+    roisynth synthesizer by name (scores it cannot give, e.g. twins of a GMM, are NaN)."""
+    import roisynth
+
     data = semisynthetic_data()
     rows = []
+    estimator = getattr(roisynth, model)
+    quiet = {"verbose": False} if "verbose" in estimator().get_params() else {}
     for config in configs:
         for size in sizes:
             for seed in range(seeds):
-                model = ContrastiveVAE(random_state=seed, verbose=False, **parse_config(config))
+                synthesizer = estimator(random_state=seed, **quiet, **parse_config(config))
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", SmallDataWarning)
-                    scores = semisynthetic_scores(model, data, n_train=size, random_state=seed, n_sample=10_000)
+                    scores = semisynthetic_scores(synthesizer, data, n_train=size, random_state=seed, n_sample=10_000)
                 rows.append({"config": config, "size": f"{size[0]}/{size[1]}", "seed": seed,
-                             **{name: scores[key] for key, name in FIDELITY.items()}})
+                             **{name: scores.get(key, np.nan) for key, name in FIDELITY.items()}})
                 print(rows[-1], flush=True)
     return pd.DataFrame(rows)
 
@@ -299,6 +305,7 @@ def main() -> None:
                         help="the severity study (alone, or with --effects / --fidelity); size 'all' = the whole split")
     parser.add_argument("--fidelity", action="store_true",
                         help="run only the fidelity study (semisynthetic_scores per config, size and seed)")
+    parser.add_argument("--model", default="ContrastiveVAE", help="with --fidelity: the synthesizer (a roisynth name)")
     parser.add_argument("--no-record", action="store_true", help="print only, do not write RESULTS.md")
     parser.add_argument("--record", action="store_true", help="with --fidelity: record in RESULTS.md")
     args = parser.parse_args()
@@ -316,7 +323,7 @@ def main() -> None:
         return
     if args.fidelity:
         sizes = [tuple(int(n) for n in size.split("/")) for size in args.sizes]
-        body = summarize(fidelity(args.configs, sizes, args.seeds), keys=("size", "config")).to_markdown()
+        body = summarize(fidelity(args.configs, sizes, args.seeds, args.model), keys=("size", "config")).to_markdown()
         if args.severity:
             body += "\n\n" + severity_seeds(args.configs, sizes, args.seeds).to_markdown()
         print(body)
