@@ -94,10 +94,13 @@ class DifferentialPrivacy:
         qualify.
     max_grad_norm : float, default=1.0
         C, the L2 norm each subject's gradient is clipped to.
-    means_share : float, default=0.2
+    means_share : float, default=0.5
         The noise of the released cohort means is the Gaussian mechanism's for
         (``means_share``·ε, δ) alone; in [0, 1), 0 (or the synthesizer's ``calibration="none"``)
-        releases no means and fits no calibration offsets.
+        releases no means and fits no calibration offsets. Rényi composition makes the two
+        mechanisms cost less together than apart: for 2100 subjects, ε = 10 and 821 steps at
+        q = 0.12 the gradient noise multiplier is 2.26 without the means and 2.62 with
+        ``means_share=0.5``, whose means carry about 0.03 background SDs of noise per ROI (139 ROIs).
     bounds : mapping of str to (float, float) or None, default=None
         Public (low, high) range of every ROI, known without the data; the model standardizes
         x ↦ (x − (low + high)/2) / ((high − low) / (2·1.645)) (the SD of a normal whose 5th and
@@ -119,7 +122,7 @@ class DifferentialPrivacy:
     epsilon: float
     delta: float | None = None
     max_grad_norm: float = 1.0
-    means_share: float = 0.2
+    means_share: float = 0.5
     bounds: Mapping[str, tuple[float, float]] | None = field(default=None, hash=False)
 
     def __post_init__(self):

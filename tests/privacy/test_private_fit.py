@@ -1,17 +1,20 @@
 """Private fits of the neural synthesizers: budget met, refused before training when it cannot be,
 per-subject loss, DP-SGD step, public standardization, files and seeds."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 import roisynth
-from roisynth import ConditionalVAE, ContrastiveVAE, datasets
+from roisynth import ConditionalVAE, ContrastiveVAE, CovariateResidualizer, SynthesisPipeline, datasets
 from roisynth.nn import seeded, train_private
 from roisynth.nn.contrastive import ContrastiveVAEModule
 from roisynth.privacy import DifferentialPrivacy, epsilon, public_bounds
 from roisynth.privacy._mechanisms import private_mean
+from roisynth.release import describe_model
 
 ROIS = datasets.roi_names()[:6]
 QUICK = {"n_hidden": 16, "epochs": 2, "batch_size": 64, "verbose": False}
@@ -34,8 +37,8 @@ def test_spent_budget_is_the_accountants_and_within_the_target(fitted):
     q, steps = 2 * 64 / n, int(np.ceil(2 / (2 * 64 / n)))
     eps, delta = fitted.privacy_spent_
     assert delta == 1 / n**2
-    means_sigma = fitted.means_noise_multiplier_  # alone: the Gaussian mechanism at (0.2 ε, δ)
-    assert epsilon(1.0, means_sigma, 1, delta) <= 0.2 * 2.0 < epsilon(1.0, 0.99 * means_sigma, 1, delta)
+    means_sigma = fitted.means_noise_multiplier_  # alone: the Gaussian mechanism at (0.5 ε, δ)
+    assert epsilon(1.0, means_sigma, 1, delta) <= 0.5 * 2.0 < epsilon(1.0, 0.99 * means_sigma, 1, delta)
     assert eps == epsilon(q, fitted.noise_multiplier_, steps, delta, (means_sigma,))
     assert 0.99 * 2.0 <= eps <= 2.0  # σ calibrated to the budget, not above it
 
@@ -187,3 +190,19 @@ def test_one_subject_moves_the_released_mean_by_at_most_the_clipping_bound():
     with seeded(2):
         noisy = torch.stack([private_mean(rows, 2.0) for _ in range(2000)])
     np.testing.assert_allclose(noisy.std(0).numpy(), 2.0 * bound / 50, rtol=0.1)
+
+
+def test_release_description_records_the_spent_budget(fitted):
+    described = describe_model(fitted)
+    assert described["differential_privacy"]["epsilon"] == fitted.privacy_spent_[0]
+    assert described["differential_privacy"]["delta"] == fitted.privacy_spent_[1]
+    assert described["params"]["privacy"] == fitted.privacy.to_dict()
+    json.dumps(described, allow_nan=False)
+
+
+def test_pipeline_refuses_steps_outside_the_budget():
+    table = datasets.load_example()[["age", "sex", "icv", "diagnosis", *ROIS]]
+    pipeline = SynthesisPipeline([("residualizer", CovariateResidualizer()),
+                                  ("model", ContrastiveVAE(privacy=DifferentialPrivacy(epsilon=1.0), **QUICK))])
+    with pytest.raises(ValueError, match=r"'model' is fitted with differential privacy, but the steps \['residual"):
+        pipeline.fit(table[table.diagnosis == "CN"], table[table.diagnosis == "AD"])
