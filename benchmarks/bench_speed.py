@@ -2,6 +2,7 @@
 
 Run:  bash benchmarks/envs/make_mmcvae_env.sh GIT_DIR      # once: the reference's environment
       OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_speed.py [--repeats 2] [--pairs 10000000] [--no-record]
+      OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_speed.py --only sampling,streaming   # those, printed
 
 Prints and records in benchmarks/RESULTS.md (section "Speed (issue 18)"):
 1. fit on the semi-synthetic benchmark data (1050 subjects per cohort, 139 ROIs, one thread): our
@@ -10,9 +11,10 @@ Prints and records in benchmarks/RESULTS.md (section "Speed (issue 18)"):
    ``training_step``, in benchmarks/envs/.mmcvae-venv, 500 epochs, batch 128, latent sizes 5 + 5, the
    penalties of its run_experiment.py) on the same rows standardized as ours are internally. The two
    sides alternate, ``--repeats`` times, best of each; each side's imports are paid before its clock;
-2. ``sample_paired(1_000_000)`` on one thread (best of 5), with the cost of its parts;
+2. ``sample_paired(1_000_000)`` on one thread (best of 5, wall and CPU seconds), with the CPU cost of its parts;
 3. ``roisynth.io.write_samples`` of ``--pairs`` pairs to Parquet in a fresh process under
-   ``/usr/bin/time -v``: pairs per second and peak resident memory;
+   ``/usr/bin/time -v``: pairs per second, user and system CPU seconds and peak resident memory, on
+   disk and (``--memory-pairs``) to a file in /dev/shm, the rate without the disk;
 4. fit time of the ContrastiveVAE at 500, 5 000 and 50 000 subjects in all (half per cohort).
 """
 
@@ -113,44 +115,68 @@ def fit_comparison(repeats: int) -> tuple[dict, object]:
 
 
 def sampling(model, n: int = 1_000_000, repeats: int = 5) -> dict:
-    """``sample_paired(n)`` on one thread, best of ``repeats``, and its parts timed alone on the same
-    machine: the codes, the n × p normal draws, the GEMMs (noise factor and two decoder layers)."""
+    """``sample_paired(n)`` on one thread, best of ``repeats`` (wall and CPU seconds), and its parts
+    timed alone on the same machine (CPU seconds, for the same n rows in the sampler's chunks):
+    the codes, the n × p normal draws, the noise εA (BLAS trmm, A lower-triangular p × p), the
+    last layer added into both outputs (two BLAS gemm, β = 1) and the writes of εA + bias into
+    two fresh n × p arrays (their page faults included)."""
+    import numpy as np
     import torch
+    from scipy.linalg.blas import sgemm, strmm
 
+    from roisynth.nn.decoder import blas_threads
     from roisynth.synthesizers._neural import _CHUNK
 
     model.set_params(n_threads=1)
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         model.sample_paired(n)
-        times.append(time.perf_counter() - start)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     p, hidden = model.n_features_in_, model.n_hidden
     generator = torch.Generator().manual_seed(0)
-    eps, out, h = torch.empty(_CHUNK, p), torch.empty(_CHUNK, p), torch.randn(_CHUNK, hidden)
-    factor, weight = torch.randn(p, p), torch.randn(hidden, p)
+    eps = torch.empty(_CHUNK, p)
+    noise = np.random.default_rng(0).standard_normal((_CHUNK, p)).astype(np.float32)
+    with torch.no_grad():
+        factor = np.asfortranarray(model.module_.decoder.noise_factor().numpy())
+    h = np.random.default_rng(1).standard_normal((_CHUNK, hidden)).astype(np.float32)
+    weight = np.random.default_rng(2).standard_normal((hidden, p)).astype(np.float32)
+    out, bias = np.zeros((_CHUNK, p), dtype=np.float32), np.zeros(p, dtype=np.float32)
 
     def seconds(step) -> float:
-        with torch.no_grad():
-            start = time.perf_counter()
-            for _ in range(0, n, _CHUNK):
-                step()
-            return time.perf_counter() - start
+        with torch.no_grad(), blas_threads(1):
+            start = time.process_time()
+            for i in range(0, n, _CHUNK):
+                step(i)
+            return time.process_time() - start
 
+    def fresh_writes(i: int) -> None:
+        if i == 0:
+            fresh[:] = [np.empty((n, p), dtype=np.float32) for _ in range(2)]
+        for array in fresh:
+            rows = array[i:i + _CHUNK]
+            np.add(noise[:len(rows)], bias, out=rows)
+
+    fresh = []
     torch.set_num_threads(1)
     parts = {
-        "codes": seconds(lambda: model.target_latents_.sample(_CHUNK, generator)),
-        "normal draws": seconds(lambda: torch.randn(_CHUNK, p, generator=generator, out=eps)),
-        "noise GEMM (p × p)": seconds(lambda: torch.mm(eps, factor, out=out)),
-        "decoder GEMMs (2 × hidden × p)": 2 * seconds(lambda: torch.addmm(out, h, weight, out=out)),
+        "codes (mixture draws)": seconds(lambda i: model.target_latents_.sample(_CHUNK, generator)),
+        "normal draws (torch.randn)": seconds(lambda i: torch.randn(_CHUNK, p, generator=generator, out=eps)),
+        "noise εA (trmm, p × p triangular)": seconds(
+            lambda i: strmm(1.0, factor, noise.T, side=0, lower=1, trans_a=1, overwrite_b=0)),
+        "last layer into both outputs (2 gemm, hidden × p)": 2 * seconds(
+            lambda i: sgemm(1.0, weight.T, h.T, beta=1.0, c=out.T, overwrite_c=1)),
+        "εA + bias into two fresh n × p arrays": seconds(fresh_writes),
     }
-    return {"seconds": min(times), "all_s": times, "parts": parts}
+    return {"seconds": min(wall), "all_s": wall, "cpu_s": min(cpu), "all_cpu_s": cpu, "parts": parts}
 
 
-def streaming(model, pairs: int) -> dict:
-    """``write_samples(model, pairs, path)`` in a fresh process under /usr/bin/time -v."""
-    with tempfile.TemporaryDirectory() as tmp:
-        model_path, out = os.path.join(tmp, "m.roisynth"), os.path.join(tmp, "pairs.parquet")
+def streaming(model, pairs: int, directory: str | None = None) -> dict:
+    """``write_samples(model, pairs, path)`` in a fresh process under /usr/bin/time -v, the file in
+    ``directory`` (None: the temporary directory, on disk)."""
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory(dir=directory) as target:
+        model_path, out = os.path.join(tmp, "m.roisynth"), os.path.join(target, "pairs.parquet")
         model.save(model_path)
         code = ("import json, time, torch; torch.set_num_threads(1); import roisynth; from roisynth.io import "
                 f"write_samples; m = roisynth.load({model_path!r}); s = time.perf_counter(); "
@@ -159,10 +185,12 @@ def streaming(model, pairs: int) -> dict:
         run = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code], capture_output=True, text=True,
                              check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
         inner = json.loads(run.stdout.strip().splitlines()[-1])
-        peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1))
+        field = lambda name: float(re.search(rf"{name}: ([\d.]+)", run.stderr).group(1))  # noqa: E731
         size = os.path.getsize(out)
     return {"pairs": pairs, "seconds": inner["seconds"], "pairs_per_s": pairs / inner["seconds"],
-            "peak_MB": peak_kb / 1024, "file_GB": size / 1e9}
+            "peak_MB": field(r"Maximum resident set size \(kbytes\)") / 1024, "file_GB": size / 1e9,
+            "user_s": field(r"User time \(seconds\)"), "system_s": field(r"System time \(seconds\)"),
+            "where": directory or tempfile.gettempdir()}
 
 
 def scaling(sizes=(500, 5000, 50_000)) -> list[dict]:
@@ -190,7 +218,11 @@ def scaling(sizes=(500, 5000, 50_000)) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2, help="alternating fits of each side (best kept)")
-    parser.add_argument("--pairs", type=int, default=10_000_000, help="pairs streamed to Parquet")
+    parser.add_argument("--pairs", type=int, default=10_000_000, help="pairs streamed to Parquet on disk")
+    parser.add_argument("--memory-pairs", type=int, default=2_000_000,
+                        help="pairs streamed to a file in /dev/shm (memory), if any: the rate without the disk")
+    parser.add_argument("--only", default=None, help="comma-separated parts among fit, sampling, streaming, scaling: "
+                        "run these only (the model of the others is fitted with the defaults), print, record nothing")
     parser.add_argument("--no-record", action="store_true", help="print only, do not write RESULTS.md")
     parser.add_argument("--reference-fit", nargs=2, metavar=("NPZ", "EPOCHS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -201,19 +233,39 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    fit, model = fit_comparison(args.repeats)
-    sample = sampling(model)
-    print(sample, flush=True)
-    stream = streaming(model, args.pairs)
-    print(stream, flush=True)
-    scale = pd.DataFrame(scaling()).set_index("subjects (all)")
-    parts = pd.Series(sample["parts"], name="seconds alone").to_frame()
+    parts_run = {"fit", "sampling", "streaming", "scaling"} if args.only is None else set(args.only.split(","))
+    load_start = os.getloadavg()[0]
+    if "fit" in parts_run:
+        fit, model = fit_comparison(args.repeats)
+    else:
+        from roisynth import ContrastiveVAE
+
+        model = ContrastiveVAE(verbose=False, random_state=0).fit(*training_rows(1050))
+    if "sampling" in parts_run:
+        sample = sampling(model)
+        print(sample, flush=True)
+    if "streaming" in parts_run:
+        stream = streaming(model, args.pairs)
+        print(stream, flush=True)
+        memory = streaming(model, args.memory_pairs, "/dev/shm") if os.path.isdir("/dev/shm") else None
+        print(memory, flush=True)
+    if "scaling" in parts_run:
+        scale = pd.DataFrame(scaling()).set_index("subjects (all)")
+    if args.only is not None:
+        return
+    parts = pd.Series(sample["parts"], name="CPU seconds alone").to_frame()
     load = os.getloadavg()[0]
+    rate = lambda s: (f"{s['pairs_per_s'] / 1e6:.2f} million pairs per second ({s['seconds']:.1f} s, CPU "  # noqa: E731
+                      f"{s['user_s']:.1f} s user + {s['system_s']:.1f} s system), peak resident memory "
+                      f"**{s['peak_MB']:.0f} MB**, file {s['file_GB']:.1f} GB")
+    in_memory = "" if memory is None else f"""
+The same, {memory['pairs']:,} pairs to a file in `/dev/shm` (memory, no disk): {rate(memory)}.
+"""
     body = f"""## Speed (issue 18, `benchmarks/bench_speed.py`)
 
 Measured {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()} ({os.cpu_count()} cores
-shared with other users: load average {load:.1f} at the end, so absolute seconds are noisy; the two sides of
-each comparison alternate in one run), one torch thread, torch {torch.__version__},
+shared with other users: load average {load_start:.1f} at the start, {load:.1f} at the end, so absolute seconds are
+noisy; the two sides of each comparison alternate in one run), one torch thread, torch {torch.__version__},
 `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_speed.py --repeats {args.repeats} --pairs {args.pairs}`.
 
 ### Fit: ContrastiveVAE against the MM-cVAE reference (2 × 1050 × 139 semi-synthetic rows)
@@ -228,15 +280,17 @@ early stopping), batch 128, 5 + 5 latents. Ours: defaults (at most 500 epochs, e
 | **ratio** | **{fit['ratio']:.1f}×** (target ≥ 10×) | |
 
 ### Sampling 1,000,000 pairs (`sample_paired`, one thread, 2 × 10⁶ × 139 float32)
-Best of 5: **{sample['seconds']:.2f} s** (target ≤ 1 s; runs {', '.join(f'{s:.2f}' for s in sample['all_s'])}).
-Its parts timed alone for the same rows:
+Best of 5: **{sample['seconds']:.2f} s** wall, {sample['cpu_s']:.2f} s CPU (target ≤ 1 s; wall
+{', '.join(f'{s:.2f}' for s in sample['all_s'])}; CPU {', '.join(f'{s:.2f}' for s in sample['all_cpu_s'])}).
+Its parts timed alone for the same rows (CPU seconds; the first layer, the hidden activations and Python make
+the rest):
 
 {parts.to_markdown(floatfmt='.2f')}
 
 ### Streaming {args.pairs:,} pairs to Parquet (`roisynth.io.write_samples`, fresh process, `/usr/bin/time -v`)
-{stream['pairs_per_s'] / 1e6:.2f} million pairs per second ({stream['seconds']:.1f} s; target ≥ 1), peak resident
-memory **{stream['peak_MB']:.0f} MB** (target ≤ 1536 MB), file {stream['file_GB']:.1f} GB.
-
+To a file on disk: {rate(stream)} (targets ≥ 1 million pairs per second, ≤ 1536 MB). The blocks are drawn on one
+thread while a second writes the previous block.
+{in_memory}
 ### Scaling: ContrastiveVAE fit time (defaults, one thread; subjects in all, half per cohort)
 
 {scale.to_markdown(floatfmt='.1f')}
