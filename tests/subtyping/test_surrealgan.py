@@ -76,6 +76,62 @@ def test_select_k_recovers_the_planted_number():
     assert list(result.table.columns) == ["agreement", "criterion", "stable", "recommended"]
 
 
+def test_select_k_recovers_three_planted_patterns():
+    """Three patterns on 3 of 30 ROIs each: two patterns fit clearly worse, four are not reproducible."""
+    rng = np.random.default_rng(1)
+    patterns = np.zeros((3, 30))
+    for k in range(3):
+        patterns[k, 3 * k:3 * k + 3] = 1
+    r = rng.uniform(size=(300, 3))
+    columns = [f"roi{i}" for i in range(30)]
+    cn = pd.DataFrame(rng.normal(100, 5, (300, 30)), columns=columns)
+    pt = pd.DataFrame(rng.normal(100, 5, (300, 30)) - 25 * r @ patterns, columns=columns)
+    result = select_k(small(n_folds=2, max_iter=20, inverse_iter=200), cn, pt, ks=[2, 3, 4])
+    assert result.recommended == 3
+    assert result.table.loc[2, "criterion"] > 2 * result.table.loc[3, "criterion"]
+
+
+class _PlantedModel:
+    """Stands in for a fitted GAN: synthetic patients = synthetic healthy people (ROIs independent, unlike the
+    real controls) + three planted patterns, the last two with one common severity when ``merged``."""
+
+    def __init__(self, loadings, patterns, merged):
+        self.loadings, self.patterns, self.merged = loadings, patterns, merged
+
+    def sample_paired(self, n, random_state=None):
+        rng = np.random.default_rng(random_state)
+        healthy = rng.normal(size=(n, len(self.loadings))) * np.sqrt((self.loadings**2).sum(1) + 1)
+        r = rng.uniform(size=(n, 3))
+        if self.merged:
+            r[:, 2] = r[:, 1]
+        columns = [f"roi{i}" for i in range(len(self.loadings))]
+        return pd.DataFrame(healthy, columns=columns), pd.DataFrame(healthy + r @ self.patterns, columns=columns)
+
+
+def test_criterion_sees_a_missing_pattern_that_the_all_roi_mmd_misses():
+    """139 ROIs with correlated healthy variation that the synthetic healthy people miss: the MMD² over all ROIs is
+    the same whether a model has three patterns or merges two; in the disease directions it is not."""
+    from roisynth.metrics import mmd
+    from roisynth.subtyping._select_k import _criterion, _disease_directions
+
+    rng = np.random.default_rng(0)
+    p, n = 139, 600
+    loadings = rng.normal(0, 0.6, (p, 5))
+    patterns = np.zeros((3, p))
+    for k in range(3):
+        patterns[k, 5 * k:5 * k + 5] = -4.0
+    cn = rng.normal(size=(n, 5)) @ loadings.T + rng.normal(size=(n, p))
+    pt = rng.normal(size=(n, 5)) @ loadings.T + rng.normal(size=(n, p)) + rng.uniform(size=(n, 3)) @ patterns
+    project, eigenvalues = _disease_directions(cn, pt, 4)
+    assert eigenvalues[2] > 2 * eigenvalues[3]  # three directions carry the disease
+    target = pd.DataFrame(pt, columns=[f"roi{i}" for i in range(p)])
+    three, merged = (_PlantedModel(loadings, patterns, m) for m in (False, True))
+    assert _criterion(merged, target, project, 0)[1] > 2 * _criterion(three, target, project, 0)[1]
+    mean, sd = cn.mean(0), cn.std(0, ddof=1)
+    everywhere = [mmd((m.sample_paired(n, 0)[1].to_numpy() - mean) / sd, (pt - mean) / sd) for m in (three, merged)]
+    assert abs(everywhere[0] - everywhere[1]) < 0.05 * everywhere[0]
+
+
 def test_errors_name_the_argument(fitted):
     model, cn, pt, _ = fitted
     with pytest.raises(ValueError, match="target"):
