@@ -28,6 +28,7 @@ smaller; ``tests/privacy`` checks both against each other).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -77,14 +78,20 @@ def subsampled_gaussian_rdp(sampling_rate: float, noise_multiplier: float, order
         raise ValueError("orders must be integers >= 2")
     if sampling_rate == 1:
         return orders / (2 * noise_multiplier**2)
-    out = np.empty(len(orders))
-    log_q, log_1q = math.log(sampling_rate), math.log1p(-sampling_rate)
-    for k, alpha in enumerate(orders.tolist()):
-        i = np.arange(alpha + 1)
-        log_binom = gammaln(alpha + 1) - gammaln(i + 1) - gammaln(alpha - i + 1)
-        terms = log_binom + i * log_q + (alpha - i) * log_1q + (i * i - i) / (2 * noise_multiplier**2)
-        out[k] = logsumexp(terms) / (alpha - 1)
-    return out
+    alpha, i = orders[:, None].astype(float), np.arange(orders.max() + 1, dtype=float)[None, :]
+    terms = (_log_binomials(int(orders.max()))[orders] + i * math.log(sampling_rate)
+             + (alpha - i) * math.log1p(-sampling_rate) + (i * i - i) / (2 * noise_multiplier**2))
+    return logsumexp(terms, axis=1) / (orders - 1)
+
+
+@functools.cache
+def _log_binomials(max_order: int) -> np.ndarray:
+    """log C(α, i) for α, i in 0..max_order (−inf where i > α), read-only."""
+    alpha, i = np.arange(max_order + 1.0)[:, None], np.arange(max_order + 1.0)[None, :]
+    with np.errstate(invalid="ignore"):  # gammaln at negative integers where i > α, masked next
+        table = np.where(i <= alpha, gammaln(alpha + 1) - gammaln(i + 1) - gammaln(alpha - i + 1), -np.inf)
+    table.flags.writeable = False
+    return table
 
 
 def rdp_to_epsilon(rdp, delta: float, orders=ORDERS) -> float:
