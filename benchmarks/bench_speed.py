@@ -172,18 +172,19 @@ def sampling(model, n: int = 1_000_000, repeats: int = 5) -> dict:
     return {"seconds": min(wall), "all_s": wall, "cpu_s": min(cpu), "all_cpu_s": cpu, "parts": parts}
 
 
-def streaming(model, pairs: int, directory: str | None = None) -> dict:
+def streaming(model, pairs: int, directory: str | None = None, code: str | None = None) -> dict:
     """``write_samples(model, pairs, path)`` in a fresh process under /usr/bin/time -v, the file in
-    ``directory`` (None: the temporary directory, on disk)."""
+    ``directory`` (None: the temporary directory, on disk), roisynth imported from ``code`` (None:
+    this checkout)."""
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory(dir=directory) as target:
         model_path, out = os.path.join(tmp, "m.roisynth"), os.path.join(target, "pairs.parquet")
         model.save(model_path)
-        code = ("import json, time, torch; torch.set_num_threads(1); import roisynth; from roisynth.io import "
-                f"write_samples; m = roisynth.load({model_path!r}); s = time.perf_counter(); "
-                f"rows = write_samples(m, {pairs}, {out!r}, random_state=0); "
-                "print(json.dumps({'seconds': time.perf_counter() - s, 'rows': rows}))")
-        run = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        script = ("import json, time, torch; torch.set_num_threads(1); import roisynth; from roisynth.io import "
+                  f"write_samples; m = roisynth.load({model_path!r}); s = time.perf_counter(); "
+                  f"rows = write_samples(m, {pairs}, {out!r}, random_state=0); "
+                  "print(json.dumps({'seconds': time.perf_counter() - s, 'rows': rows}))")
+        run = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", script], capture_output=True, text=True,
+                             check=True, env=_environment(code), cwd=tmp)  # not this checkout's folder: code's roisynth
         inner = json.loads(run.stdout.strip().splitlines()[-1])
         field = lambda name: float(re.search(rf"{name}: ([\d.]+)", run.stderr).group(1))  # noqa: E731
         size = os.path.getsize(out)
@@ -191,6 +192,53 @@ def streaming(model, pairs: int, directory: str | None = None) -> dict:
             "peak_MB": field(r"Maximum resident set size \(kbytes\)") / 1024, "file_GB": size / 1e9,
             "user_s": field(r"User time \(seconds\)"), "system_s": field(r"System time \(seconds\)"),
             "where": directory or tempfile.gettempdir()}
+
+
+def _environment(code: str | None) -> dict:
+    """One thread, and roisynth imported from ``code`` (a folder holding another revision's package) if given."""
+    return {**os.environ, "OMP_NUM_THREADS": "1"} | ({"PYTHONPATH": code} if code else {})
+
+
+def paired_seconds(model, code: str | None, n: int = 1_000_000, repeats: int = 5) -> dict:
+    """Wall and CPU seconds of ``sample_paired(n)`` (one thread, ``repeats`` calls) in a fresh process
+    importing roisynth from ``code`` (None: this checkout)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = os.path.join(tmp, "m.roisynth")
+        model.save(model_path)
+        script = f"""import json, time, torch
+torch.set_num_threads(1)
+import roisynth
+m = roisynth.load({model_path!r}).set_params(n_threads=1)
+wall, cpu = [], []
+for _ in range({repeats}):
+    s, c = time.perf_counter(), time.process_time()
+    m.sample_paired({n})
+    wall.append(time.perf_counter() - s)
+    cpu.append(time.process_time() - c)
+print(json.dumps({{"wall": wall, "cpu": cpu}}))"""
+        run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                             env=_environment(code), cwd=tmp)
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def before_and_after(model, revision: str, pairs: int, rounds: int = 2) -> dict:
+    """``sample_paired(1M)`` and streaming ``pairs`` pairs to disk with the roisynth of git ``revision``
+    and with this checkout, alternating in one run (``rounds`` sampling processes each, one stream each)."""
+    with tempfile.TemporaryDirectory() as old:
+        subprocess.run(f"git -C {HERE.parent} archive {revision} roisynth | tar -x -C {old}", shell=True, check=True)
+        sides = {"before": old, "after": None}
+        sampled = {side: {"wall": [], "cpu": []} for side in sides}
+        for _ in range(rounds):
+            for side, code in sides.items():
+                times = paired_seconds(model, code)
+                for key in ("wall", "cpu"):
+                    sampled[side][key] += times[key]
+                print(side, "sample_paired(1M)", times, flush=True)
+        streamed = {}
+        for side, code in sides.items():
+            streamed[side] = streaming(model, pairs, code=code)
+            print(side, streamed[side], flush=True)
+    return {"revision": revision, "sampled": sampled, "streamed": streamed}
 
 
 def scaling(sizes=(500, 5000, 50_000)) -> list[dict]:
@@ -223,6 +271,8 @@ def main() -> None:
                         help="pairs streamed to a file in /dev/shm (memory), if any: the rate without the disk")
     parser.add_argument("--only", default=None, help="comma-separated parts among fit, sampling, streaming, scaling: "
                         "run these only (the model of the others is fitted with the defaults), print, record nothing")
+    parser.add_argument("--baseline", default=None, metavar="REV", help="also time sampling and streaming with the "
+                        "roisynth of this git revision, alternating with this checkout (before/after, one machine)")
     parser.add_argument("--no-record", action="store_true", help="print only, do not write RESULTS.md")
     parser.add_argument("--reference-fit", nargs=2, metavar=("NPZ", "EPOCHS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -249,6 +299,7 @@ def main() -> None:
         print(stream, flush=True)
         memory = streaming(model, args.memory_pairs, "/dev/shm") if os.path.isdir("/dev/shm") else None
         print(memory, flush=True)
+    compared = before_and_after(model, args.baseline, args.pairs) if args.baseline else None
     if "scaling" in parts_run:
         scale = pd.DataFrame(scaling()).set_index("subjects (all)")
     if args.only is not None:
@@ -261,12 +312,31 @@ def main() -> None:
     in_memory = "" if memory is None else f"""
 The same, {memory['pairs']:,} pairs to a file in `/dev/shm` (memory, no disk): {rate(memory)}.
 """
+    comparison = ""
+    if compared is not None:
+        s, t = compared["sampled"], compared["streamed"]
+        rows = [("sample_paired(1M), best wall s", min(s["before"]["wall"]), min(s["after"]["wall"])),
+                ("sample_paired(1M), best CPU s", min(s["before"]["cpu"]), min(s["after"]["cpu"])),
+                (f"{args.pairs:,} pairs to Parquet on disk, million pairs/s", t["before"]["pairs_per_s"] / 1e6,
+                 t["after"]["pairs_per_s"] / 1e6),
+                ("the same, CPU s (user + system)", t["before"]["user_s"] + t["before"]["system_s"],
+                 t["after"]["user_s"] + t["after"]["system_s"]),
+                ("the same, peak resident MB", t["before"]["peak_MB"], t["after"]["peak_MB"])]
+        table = pd.DataFrame(rows, columns=["", f"before ({compared['revision']})", "after"]).set_index("")
+        comparison = f"""
+### Before and after, alternating in this run (`--baseline {compared['revision']}`)
+The roisynth of `{compared['revision']}` and this checkout on the same machine at the same time, in fresh processes
+({len(s['before']['wall'])} `sample_paired` calls each, best kept; one stream each):
+
+{table.to_markdown(floatfmt='.2f')}
+"""
     body = f"""## Speed (issue 18, `benchmarks/bench_speed.py`)
 
 Measured {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()} ({os.cpu_count()} cores
 shared with other users: load average {load_start:.1f} at the start, {load:.1f} at the end, so absolute seconds are
 noisy; the two sides of each comparison alternate in one run), one torch thread, torch {torch.__version__},
-`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_speed.py --repeats {args.repeats} --pairs {args.pairs}`.
+`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_speed.py --repeats {args.repeats} --pairs {args.pairs}{
+' --baseline ' + args.baseline if args.baseline else ''}`.
 
 ### Fit: ContrastiveVAE against the MM-cVAE reference (2 × 1050 × 139 semi-synthetic rows)
 MM-cVAE: its repository's `MM_cVAE` and Lightning `training_step`, unchanged, {REFERENCE_EPOCHS} epochs (it has no
@@ -290,7 +360,7 @@ the rest):
 ### Streaming {args.pairs:,} pairs to Parquet (`roisynth.io.write_samples`, fresh process, `/usr/bin/time -v`)
 To a file on disk: {rate(stream)} (targets ≥ 1 million pairs per second, ≤ 1536 MB). The blocks are drawn on one
 thread while a second writes the previous block.
-{in_memory}
+{in_memory}{comparison}
 ### Scaling: ContrastiveVAE fit time (defaults, one thread; subjects in all, half per cohort)
 
 {scale.to_markdown(floatfmt='.1f')}
