@@ -207,6 +207,39 @@ def fidelity(configs: list[str], sizes: list[tuple[int, int]], seeds: int,
     return pd.DataFrame(rows)
 
 
+def severity_ixi(seeds: int, train_fraction: float = 0.7) -> pd.DataFrame:
+    """Every severity definition on real covariance: the 291 healthy IXI adults (``../shared/data``,
+    3 sites, 145 single ROIs) split and atrophied by ``make_semisynthetic`` (Table 1 subtypes), a
+    ``train_fraction`` of each half fitted (CovariateResidualizer on age, sex, ICV + ContrastiveVAE),
+    the rest scored ("CN" = background, "AD" = atrophied); one split per seed."""
+    from bench_harmonization import load_ixi
+
+    from roisynth import CovariateResidualizer, make_pipeline
+
+    ixi = load_ixi().rename(columns={"ICV": "icv"}).drop(columns=["participant_id", "site"])
+    rows = []
+    for seed in range(seeds):
+        data = datasets.make_semisynthetic(ixi, random_state=seed)
+        rng = np.random.default_rng(seed)
+        halves = [half.assign(diagnosis=label) for half, label in ((data.background, "CN"), (data.target, "AD"))]
+        train = [rng.random(len(half)) < train_fraction for half in halves]
+        held_out = pd.concat([half[~t] for half, t in zip(halves, train)]).reset_index(drop=True)
+        healthy = halves[0][train[0]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SmallDataWarning)
+            pipeline = make_pipeline(CovariateResidualizer(), ContrastiveVAE(random_state=seed, verbose=False))
+            pipeline.fit(healthy, halves[1][train[1]])
+        for option in SEVERITY_OPTIONS:
+            table = severity_comparison(_PipelineSeverity(pipeline, held_out, option), healthy, held_out,
+                                        list(data.rois))
+            name = "severity " + ", ".join(f"{k}={v!r}" for k, v in option.items())
+            rows.append({"seed": seed, "score": name, **table.loc["severity"].to_dict()})
+        rows += [{"seed": seed, "score": reference, **table.loc[reference].to_dict()}
+                 for reference in ("hippocampal_z", "normative_mean_abs_z")]
+        print(rows[-1], flush=True)
+    return summarize(pd.DataFrame(rows), keys=("score",))
+
+
 def severity_seeds(configs: list[str], sizes: list[tuple[int, int]], seeds: int) -> pd.DataFrame:
     """:func:`severity_at` of every configuration and seed, mean [min–max] over seeds; the
     references (hippocampal z, normative mean |z|) depend only on the CN subset, listed once."""
@@ -305,11 +338,23 @@ def main() -> None:
                         help="the severity study (alone, or with --effects / --fidelity); size 'all' = the whole split")
     parser.add_argument("--fidelity", action="store_true",
                         help="run only the fidelity study (semisynthetic_scores per config, size and seed)")
+    parser.add_argument("--severity-ixi", action="store_true",
+                        help="the severity study on IXI healthy adults with planted atrophy (real covariance)")
     parser.add_argument("--model", default="ContrastiveVAE", help="with --fidelity: the synthesizer (a roisynth name)")
     parser.add_argument("--no-record", action="store_true", help="print only, do not write RESULTS.md")
     parser.add_argument("--record", action="store_true", help="with --fidelity: record in RESULTS.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.severity_ixi:
+        command = ("`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_contrastive_vae.py --severity-ixi --seeds "
+                   f"{args.seeds}`")
+        body = (f"### Severity on real covariance: IXI healthy adults with planted atrophy, mean [min–max] over "
+                f"{args.seeds} splits ({time.strftime('%Y-%m-%d')})\n\n{command}\n\n"
+                f"{severity_ixi(args.seeds).to_markdown()}")
+        print(body)
+        if not args.no_record:
+            record("Severity: IXI", body)
+        return
     if args.severity and not (args.fidelity or args.effects):
         sizes = [None if size == "all" else tuple(int(n) for n in size.split("/")) for size in args.sizes]
         command = (f"`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_contrastive_vae.py --severity --seeds "
