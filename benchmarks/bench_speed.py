@@ -326,7 +326,8 @@ The same, {memory['pairs']:,} pairs to a file in `/dev/shm` (memory, no disk): {
         comparison = f"""
 ### Before and after, alternating in this run (`--baseline {compared['revision']}`)
 The roisynth of `{compared['revision']}` and this checkout on the same machine at the same time, in fresh processes
-({len(s['before']['wall'])} `sample_paired` calls each, best kept; one stream each):
+({len(s['before']['wall'])} `sample_paired` calls each, best kept; one stream each). Wall seconds follow the load of
+the other users' jobs on the 2 cores; the CPU seconds of the process are the steadier comparison:
 
 {table.to_markdown(floatfmt='.2f')}
 """
