@@ -55,8 +55,11 @@ def cmd_fit(args) -> None:
     from .io import read_cohorts, select_rois, split_list
     from .pipeline import make_pipeline
     from .preprocessing import CovariateResidualizer
+    from .privacy import DifferentialPrivacy
     from .synthesizers import ContrastiveVAE
 
+    if args.delta is not None and args.epsilon is None:
+        raise ValueError("--delta needs --epsilon (the privacy budget)")
     background, target = read_cohorts(args.tables, args.group_column, args.background, args.target)
     rois = select_rois(background, args.rois)
     # the model keeps the user's own ROI column names (numeric MUSE indices, DL_MUSE_Volume_47, ...),
@@ -67,6 +70,7 @@ def cmd_fit(args) -> None:
     model = ContrastiveVAE(
         n_common=args.n_common, n_salient=args.n_salient, mmd_weight=args.mmd_weight, epochs=args.epochs,
         random_state=args.random_state, verbose=not args.quiet,
+        privacy=None if args.epsilon is None else DifferentialPrivacy(epsilon=args.epsilon, delta=args.delta),
     )
     steps = ([_harmonizer(args)] if args.harmonize else []) + (
         [CovariateResidualizer(covariates=split_list(args.residualize))] if args.residualize else [])
@@ -76,8 +80,10 @@ def cmd_fit(args) -> None:
     else:
         fitted = model.fit(background[rois], target[rois])
     fitted.save(args.output)
+    spent = getattr(fitted, "privacy_spent_", None)
+    guarantee = "" if spent is None else f", (epsilon={spent[0]:.3g}, delta={spent[1]:.2g})-differentially private"
     print(f"fitted on {len(background)} background and {len(target)} target rows x {len(rois)} ROIs "
-          f"(best epoch {getattr(fitted, 'synthesizer', fitted).n_epochs_}); saved {args.output}")
+          f"(best epoch {getattr(fitted, 'synthesizer', fitted).n_epochs_}{guarantee}); saved {args.output}")
 
 
 def cmd_sample(args) -> None:
@@ -202,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-salient", type=int, default=5)
     p.add_argument("--mmd-weight", type=float, default=10.0)
     p.add_argument("--epochs", type=int, default=500)
+    p.add_argument("--epsilon", type=float, default=None,
+                   help="fit with (epsilon, delta)-differential privacy (DP-SGD; see the README); ROI columns only")
+    p.add_argument("--delta", type=float, default=None, help="with --epsilon: delta (default 1/n^2)")
     p.add_argument("--random-state", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--harmonize", action="store_true", help="harmonize sites with ComBat-GAM first (pipeline)")

@@ -96,6 +96,12 @@ def describe_model(model) -> dict:
     return described
 
 
+def _guarantee(model) -> str:
+    """" — an (ε, δ)-differentially private model" for a private fit (``privacy_spent_``), else ""."""
+    spent = getattr(model, "privacy_spent_", None)
+    return "" if spent is None else f" — an (ε = {spent[0]:.3g}, δ = {spent[1]:.2g})-differentially private model"
+
+
 def stores_training_data(model) -> bool:
     """Whether a model (or a pipeline's synthesizer) keeps its training rows (``stores_training_data``).
 
@@ -277,7 +283,7 @@ def release(output, *, train, holdout, model=None, synthetic=None, n=None, group
         fake = tuple(drawn.loc[drawn["cohort"] == c, names].reset_index(drop=True) for c in COHORTS)
         build_report(staging / "report.html", synthetic=fake, train=real["train"], test=real["holdout"],
                      groups=pd.concat(real["holdout"])[group_column].astype(str), n_bootstrap=n_bootstrap,
-                     random_state=random_state, title=title or "roisynth release")
+                     random_state=random_state, title=(title or "roisynth release") + _guarantee(model))
         (staging / "release.json").write_text(json.dumps(summary, indent=2, allow_nan=False, default=str))
         if output.exists():
             output.rmdir()

@@ -10,11 +10,12 @@ import torch
 
 import roisynth
 from roisynth import ConditionalVAE, ContrastiveVAE, CovariateResidualizer, SynthesisPipeline, datasets
+from roisynth.cli import main
 from roisynth.nn import seeded, train_private
 from roisynth.nn.contrastive import ContrastiveVAEModule
 from roisynth.privacy import DifferentialPrivacy, epsilon, public_bounds
 from roisynth.privacy._mechanisms import private_mean
-from roisynth.release import describe_model
+from roisynth.release import _guarantee, describe_model
 
 ROIS = datasets.roi_names()[:6]
 QUICK = {"n_hidden": 16, "epochs": 2, "batch_size": 64, "verbose": False}
@@ -202,6 +203,7 @@ def test_release_description_records_the_spent_budget(fitted):
     assert described["differential_privacy"]["delta"] == fitted.privacy_spent_[1]
     assert described["params"]["privacy"] == fitted.privacy.to_dict()
     json.dumps(described, allow_nan=False)
+    assert _guarantee(fitted) == (f" — an (ε = {fitted.privacy_spent_[0]:.3g}, δ = 4e-06)-differentially private model")
 
 
 def test_pipeline_refuses_steps_outside_the_budget():
@@ -210,3 +212,16 @@ def test_pipeline_refuses_steps_outside_the_budget():
                                   ("model", ContrastiveVAE(privacy=DifferentialPrivacy(epsilon=1.0), **QUICK))])
     with pytest.raises(ValueError, match=r"'model' is fitted with differential privacy, but the steps \['residual"):
         pipeline.fit(table[table.diagnosis == "CN"], table[table.diagnosis == "AD"])
+
+
+def test_command_line_fits_privately(tmp_path, capsys):
+    table = datasets.load_example().iloc[:600]
+    table.to_parquet(tmp_path / "cohort.parquet")
+    model = tmp_path / "m.roisynth"
+    assert main(["fit", str(tmp_path / "cohort.parquet"), "-o", str(model), "--rois", ",".join(ROIS), "--epochs", "2",
+                 "--epsilon", "3", "--quiet"]) == 0
+    assert "(epsilon=3, delta=" in capsys.readouterr().out
+    loaded = roisynth.load(model)
+    assert loaded.privacy.epsilon == 3.0 and 2.97 <= loaded.privacy_spent_[0] <= 3.0
+    assert main(["fit", str(tmp_path / "cohort.parquet"), "-o", str(model), "--delta", "1e-6"]) == 2
+    assert "--delta needs --epsilon" in capsys.readouterr().err
