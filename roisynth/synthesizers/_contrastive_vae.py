@@ -155,11 +155,11 @@ class ContrastiveVAE(NeuralSynthesizer):
     privacy_spent_ : tuple of (float, float) or None
         The (ε, δ) a private fit spent (ε ≤ ``privacy.epsilon``), saved with the model; None without
         ``privacy``.
-    noise_multiplier_ : float
-        σ of the DP-SGD steps of a private fit (only with ``privacy``).
+    noise_multiplier_ : float or None
+        σ of the DP-SGD steps of a private fit; None without ``privacy``.
     means_noise_multiplier_ : float or None
-        Noise multiplier of the released cohort means of a private fit (only with ``privacy``; None
-        without calibration).
+        Noise multiplier of the released cohort means of a private fit; None without ``privacy`` or
+        without calibration.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         The ROI columns.
     n_features_in_ : int

@@ -96,7 +96,7 @@ class NeuralSynthesizer(BaseSynthesizer):
         Xb, Xt = self._validate_fit_tables(background, target, nonnegative=self.nonnegative)
         if self.privacy is not None:
             return self._fit_private(Xb, Xt, validation)
-        self.privacy_spent_ = None
+        self.privacy_spent_ = self.noise_multiplier_ = self.means_noise_multiplier_ = None
         n_given = len(Xb), len(Xt)
         cohort_means = [self._standardize(X).mean(0) for X in (Xb, Xt)]
         rng = check_random_state(self.random_state)
@@ -551,8 +551,7 @@ class NeuralSynthesizer(BaseSynthesizer):
             self.calibration = "none"  # a file from before calibration existed: the model it holds had none
         self.calibration_offsets_ = None if self.calibration == "none" or offsets is None else offsets.double().numpy()
         self.n_epochs_ = self.history_.best_epoch
-        spent = metadata.get("privacy")
-        self.privacy_spent_ = None if spent is None else (spent["epsilon"], spent["delta"])
-        if spent is not None:
-            self.noise_multiplier_ = spent["noise_multiplier"]
-            self.means_noise_multiplier_ = spent["means_noise_multiplier"]
+        spent = metadata.get("privacy", {})  # written by private fits only
+        self.privacy_spent_ = (spent["epsilon"], spent["delta"]) if spent else None
+        self.noise_multiplier_ = spent.get("noise_multiplier")
+        self.means_noise_multiplier_ = spent.get("means_noise_multiplier")

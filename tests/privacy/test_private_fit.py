@@ -225,3 +225,11 @@ def test_command_line_fits_privately(tmp_path, capsys):
     assert loaded.privacy.epsilon == 3.0 and 2.97 <= loaded.privacy_spent_[0] <= 3.0
     assert main(["fit", str(tmp_path / "cohort.parquet"), "-o", str(model), "--delta", "1e-6"]) == 2
     assert "--delta needs --epsilon" in capsys.readouterr().err
+
+
+def test_an_ordinary_refit_forgets_the_private_fit(cohorts, tmp_path):
+    model = ConditionalVAE(random_state=0, privacy=DifferentialPrivacy(epsilon=2.0), **QUICK).fit(*cohorts)
+    model.set_params(privacy=None, validation_fraction=0.0).fit(*cohorts)
+    assert model.privacy_spent_ is None and model.noise_multiplier_ is None and model.means_noise_multiplier_ is None
+    model.save(tmp_path / "m.roisynth")
+    assert ConditionalVAE.load(tmp_path / "m.roisynth").privacy_spent_ is None
