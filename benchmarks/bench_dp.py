@@ -18,8 +18,9 @@ training subjects of both cohorts) and the settings ``DP_SETTINGS``, against the
    held-out subjects.
 
 ``--settings`` scores private fits with other settings (``key=value`` pairs of ContrastiveVAE or
-DifferentialPrivacy, e.g. ``means_share=0.2``) on the semi-synthetic benchmark, seed 0 (section
-"Differential privacy: settings").
+DifferentialPrivacy, e.g. ``means_share=0.2``; ``model='ConditionalVAE'`` fits the conditional VAE, and
+ε = inf its ordinary fit) on the semi-synthetic benchmark, seed 0 (section "Differential privacy:
+settings", followed by the other models named).
 
 ``--audit`` trains ``--repeats`` small models on a data set with and as many without a canary
 subject (an outlier healthy control) and attacks the canary's membership with the model's own
@@ -46,7 +47,7 @@ import pandas as pd
 import torch
 from scipy.stats import beta
 
-from roisynth import ContrastiveVAE, datasets
+from roisynth import ConditionalVAE, ContrastiveVAE, datasets
 from roisynth.demo import split
 from roisynth.evaluation import effect_scores, evaluate, flatten, semisynthetic_data, semisynthetic_scores
 from roisynth.exceptions import SmallDataWarning
@@ -72,15 +73,20 @@ COLUMNS = {  # semisynthetic_scores / evaluate key -> column of the table
 }
 
 
-def model_at(eps: float, seed: int, settings: dict | None = None) -> ContrastiveVAE:
-    """The ordinary ContrastiveVAE for ε = ∞, else the private fit within (ε, 1/n²) with ``settings``
-    (``DP_SETTINGS`` when None; keys of DifferentialPrivacy go to the budget, the others to the model)."""
+MODELS = {"ContrastiveVAE": ContrastiveVAE, "ConditionalVAE": ConditionalVAE}
+
+
+def model_at(eps: float, seed: int, settings: dict | None = None):
+    """The ordinary fit (the defaults) for ε = ∞, else the private fit within (ε, 1/n²) with ``settings``
+    (``DP_SETTINGS`` when None; ``model`` names the class, ContrastiveVAE by default; keys of
+    DifferentialPrivacy go to the budget, the others to the model)."""
+    settings = dict(DP_SETTINGS if settings is None else settings)
+    cls = MODELS[settings.pop("model", "ContrastiveVAE")]
     if math.isinf(eps):
-        return ContrastiveVAE(verbose=False, random_state=seed)
-    settings = DP_SETTINGS if settings is None else settings
+        return cls(verbose=False, random_state=seed)
     budget = {k: v for k, v in settings.items() if k in DifferentialPrivacy.__dataclass_fields__}
     model = {k: v for k, v in settings.items() if k not in budget}
-    return ContrastiveVAE(verbose=False, random_state=seed, privacy=DifferentialPrivacy(epsilon=eps, **budget), **model)
+    return cls(verbose=False, random_state=seed, privacy=DifferentialPrivacy(epsilon=eps, **budget), **model)
 
 
 def parse_settings(text: str) -> dict:
@@ -95,7 +101,8 @@ def settings_table(configs: list[str], epsilons: list[float]) -> pd.DataFrame:
         for config in configs:
             model = model_at(eps, 0, parse_settings(config))
             scores = semisynthetic_scores(model, data, random_state=0, n_sample=20_000)
-            rows.append({"epsilon": eps, "settings": config, **{v: scores[k] for k, v in COLUMNS.items()},
+            name = config if not math.isinf(eps) else f"ordinary {type(model).__name__} (defaults)"
+            rows.append({"epsilon": eps, "settings": name, **{v: scores[k] for k, v in COLUMNS.items()},
                          "common AUC": scores["common_auc"]})
             print(rows[-1], flush=True)
     return pd.DataFrame(rows)
@@ -230,8 +237,9 @@ def main() -> None:
                 f"### Private fits with other settings, semi-synthetic benchmark, seed 0 ({time.strftime('%Y-%m-%d')})"
                 f"\n\n{command}\n\n{table.round(3).to_markdown(index=False)}")
         print(body)
+        models = sorted({parse_settings(c).get("model", "ContrastiveVAE") for c in args.settings} - {"ContrastiveVAE"})
         if not args.no_record:
-            record("Differential privacy: settings", body)
+            record(", ".join(["Differential privacy: settings", *models]), body)
         return
     if args.audit:
         table = audit(args.epsilons, args.repeats)
