@@ -132,9 +132,10 @@ class ContrastiveVAE(NeuralSynthesizer):
     privacy : DifferentialPrivacy or None, default=None
         An (ε, δ) budget: ``fit`` trains by DP-SGD within it (:class:`~roisynth.privacy.DifferentialPrivacy`
         says what is and is not covered). The objective becomes per-subject (the batch MMD is replaced by each
-        subject's MMD to the prior, ``mmd_weight`` still weighs it); ``latent_sampling``, ``calibration``,
-        ``validation_fraction``, ``eval_every`` and ``patience`` are not used (codes from N(0, I), no offsets,
-        all ``epochs`` trained); the standardization uses public bounds. None: the ordinary fit.
+        subject's MMD to the prior, ``mmd_weight`` still weighs it); ``latent_sampling``, ``validation_fraction``,
+        ``eval_every`` and ``patience`` are not used (codes from N(0, I), all ``epochs`` trained); the
+        calibration offsets use cohort means released inside the budget; the standardization uses public
+        bounds. None: the ordinary fit.
 
     Attributes
     ----------
