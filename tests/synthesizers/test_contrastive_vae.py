@@ -404,7 +404,7 @@ def test_small_data_warning(cohorts):
 
     cn, pt = cohorts
     message = (r"ContrastiveVAE\(n_hidden=64, noise='full'\) fitted a dense observation covariance \(9730 parameters\)"
-               r".* 85 healthy and 255 patient training rows \(of 100 and 300 given\) for 139 ROIs.*noise='diagonal'")
+               r".* 85 healthy and 255 patient training rows \(of 100 and 300 given\) for 139 ROIs.*add subjects")
     with pytest.warns(SmallDataWarning, match=message):
         ContrastiveVAE(epochs=1, verbose=False, random_state=0).fit(cn.iloc[:100], pt.iloc[:300])
     with warnings.catch_warnings():
