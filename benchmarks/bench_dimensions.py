@@ -170,7 +170,10 @@ def run_reference(cn: pd.DataFrame, pt: pd.DataFrame, k: int, final_epoch: int, 
         output = log.read_text()
     lines = [line for line in output.splitlines() if line.startswith("RESULT ")]
     if code or not lines:
-        return {"seconds": seconds, "cpu_seconds": cpu_seconds, "note": "failed: " + output.strip()[-400:]}
+        started = output.count("Starting training of Repetition")
+        last = [line.strip() for line in output.splitlines() if line.strip()][-1:] or ["no output"]
+        return {"seconds": seconds, "cpu_seconds": cpu_seconds,
+                "note": f"failed in repetition {started} of {N_FOLDS}, final_saving_epoch {final_epoch}: {last[0]}"}
     result = json.loads(lines[-1][len("RESULT "):])
     return {"r": result["r"], "seconds": seconds, "cpu_seconds": cpu_seconds, "fold_corr": result["rindices_corr"],
             "note": f"final_saving_epoch {final_epoch}"}
