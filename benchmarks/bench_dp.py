@@ -233,13 +233,14 @@ def main() -> None:
         table = settings_table(args.settings, args.epsilons)
         command = (f"`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_dp.py --settings "
                    f"{' '.join(repr(c) for c in args.settings)} --epsilons {eps_text}`")
-        body = (f"## Differential privacy: settings (`benchmarks/bench_dp.py --settings`)\n\n"
+        models = sorted({parse_settings(c).get("model", "ContrastiveVAE") for c in args.settings} - {"ContrastiveVAE"})
+        section = ", ".join(["Differential privacy: settings", *models])
+        body = (f"## {section} (`benchmarks/bench_dp.py --settings`)\n\n"
                 f"### Private fits with other settings, semi-synthetic benchmark, seed 0 ({time.strftime('%Y-%m-%d')})"
                 f"\n\n{command}\n\n{table.round(3).to_markdown(index=False)}")
         print(body)
-        models = sorted({parse_settings(c).get("model", "ContrastiveVAE") for c in args.settings} - {"ContrastiveVAE"})
         if not args.no_record:
-            record(", ".join(["Differential privacy: settings", *models]), body)
+            record(section, body)
         return
     if args.audit:
         table = audit(args.epsilons, args.repeats)
