@@ -632,9 +632,9 @@ def _figures(model, synthetic: tuple, held_out: tuple, features: list, rois: lis
                      no_model if model is None else f"{name} has no latent representation (no transform)"))
     severity = None if model is None or not hasattr(core, "severity") else model.severity(pd.concat(inputs))
     sections.append(("severity", "Severity by group",
-                     "The model's severity score of each real held-out subject, by group (seed paper, Fig. 4b): for the "
-                     "contrastive VAE how far a person lies from their own healthy twin along the disease effect the "
-                     "model learned, in SDs of healthy variation (see the model's severity docstring). "
+                     "The model's severity score of each real held-out subject, by group (seed paper, Fig. 4b): "
+                     "for the contrastive VAE how far a person lies from their own healthy twin along the disease "
+                     "effect the model learned, in SDs of healthy variation (see the model's severity docstring). "
                      "It should be about 0 for healthy subjects and rise with disease stage.",
                      None if severity is None else figures.severity_by_group(severity, labels),
                      no_model if model is None else f"{name} has no severity score"))
