@@ -18,6 +18,7 @@ from ._neural import NeuralSynthesizer
 
 SEVERITIES = ("effect_z", "llr", "mahalanobis", "mean_abs")
 _EFFECT_CODES = 16_384  # codes averaged into the salient effect of severity(kind="effect_z")
+_SHRINKAGE = Interval(numbers.Real, 0, 1, closed="both")  # severity(shrinkage=...)
 
 
 class ContrastiveVAE(NeuralSynthesizer):
@@ -396,21 +397,23 @@ class ContrastiveVAE(NeuralSynthesizer):
         """
         check_is_fitted(self, "module_")
         check_choice(kind, "kind", SEVERITIES)
-        if not (isinstance(shrinkage, numbers.Real) and 0 <= shrinkage <= 1):
-            raise ValueError(f"shrinkage must be a number in [0, 1], got {shrinkage!r}")
+        if not _SHRINKAGE.is_satisfied_by(shrinkage):
+            raise ValueError(f"shrinkage must be {_SHRINKAGE}, got {shrinkage!r}")
         df, values = self._validate_X(X)
         mu_z, mu_s = self._posterior_means(values)
         decoder = self.module_.decoder
         with threads(self.n_threads), torch.no_grad():
-            x, healthy, own = self._as_tensor(values), decoder(mu_z), decoder(mu_z, mu_s)
+            x, healthy = self._as_tensor(values), decoder(mu_z)
             if kind == "effect_z":
                 score = self._effect_z(x, healthy, shrinkage)
-            elif kind == "llr":
-                score = decoder.nll(x, healthy) - decoder.nll(x, own)
-            elif kind == "mahalanobis":
-                score = ((own - healthy) @ decoder.precision_factor()).norm(dim=1)
             else:
-                score = (own - healthy).abs().mean(1)
+                own = decoder(mu_z, mu_s)  # the person's own decode f(z, s)
+                if kind == "llr":
+                    score = decoder.nll(x, healthy) - decoder.nll(x, own)
+                elif kind == "mahalanobis":
+                    score = ((own - healthy) @ decoder.precision_factor()).norm(dim=1)
+                else:
+                    score = (own - healthy).abs().mean(1)
         return pd.Series(score.double().numpy(), index=df.index, name="severity")
 
     def _effect_z(self, x: torch.Tensor, healthy: torch.Tensor, shrinkage: float) -> torch.Tensor:
