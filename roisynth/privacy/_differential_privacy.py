@@ -106,6 +106,12 @@ class DifferentialPrivacy:
         x ↦ (x − (low + high)/2) / ((high − low) / (2·1.645)) (the SD of a normal whose 5th and
         95th centiles are low and high). None uses :func:`public_bounds`, the norms roisynth
         ships for MUSE ROIs.
+    composed_with : tuple of float, default=()
+        Noise multipliers of Gaussian mechanisms of L2 sensitivity 1 (noise σ_k times the
+        sensitivity) already run on the same subjects, e.g. the private preprocessing of a
+        :class:`~roisynth.SynthesisPipeline`, which fills this in. The accountant composes them
+        with DP-SGD and the fit's own releases (Rényi DP α / (2σ_k²) each), so ``epsilon`` bounds
+        the whole chain; they are not run again.
 
     Examples
     --------
@@ -124,6 +130,7 @@ class DifferentialPrivacy:
     max_grad_norm: float = 1.0
     means_share: float = 0.5
     bounds: Mapping[str, tuple[float, float]] | None = field(default=None, hash=False)
+    composed_with: tuple[float, ...] = ()
 
     def __post_init__(self):
         for name in ("epsilon", "max_grad_norm"):
@@ -136,6 +143,13 @@ class DifferentialPrivacy:
         if self.delta is not None and (isinstance(self.delta, bool) or not isinstance(self.delta, (int, float))
                                        or not 0 < self.delta < 1):
             raise ValueError(f"delta must be None or in (0, 1), got {self.delta!r}")
+        if isinstance(self.composed_with, (list, np.ndarray)):  # e.g. read back from JSON
+            object.__setattr__(self, "composed_with", tuple(float(v) for v in self.composed_with))
+        if not isinstance(self.composed_with, tuple) or not all(
+                not isinstance(v, bool) and isinstance(v, (int, float)) and 0 < v < math.inf
+                for v in self.composed_with):
+            raise ValueError(f"composed_with must be a tuple of positive finite noise multipliers, "
+                             f"got {self.composed_with!r}")
         if self.bounds is not None:
             if not isinstance(self.bounds, Mapping):
                 raise TypeError(f"bounds must be a mapping column -> (low, high), got {type(self.bounds).__name__}")
@@ -180,4 +194,5 @@ class DifferentialPrivacy:
         """The parameters as JSON values (``DifferentialPrivacy(**d)`` rebuilds it)."""
         bounds = None if self.bounds is None else {str(k): [float(v) for v in pair] for k, pair in self.bounds.items()}
         return {"epsilon": self.epsilon, "delta": self.delta, "max_grad_norm": self.max_grad_norm,
-                "means_share": self.means_share, "bounds": bounds}
+                "means_share": self.means_share, "bounds": bounds,
+                "composed_with": [float(v) for v in self.composed_with]}

@@ -153,7 +153,8 @@ class NeuralSynthesizer(BaseSynthesizer):
         sampling_rate = min(1.0, 2 * self.batch_size / n)
         steps = math.ceil(self.epochs / sampling_rate)
         calibrate = self.calibration != "none" and self.privacy.means_share > 0
-        gaussian = (self._means_noise_multiplier(delta),) if calibrate else ()
+        release = (self._means_noise_multiplier(delta),) if calibrate else ()
+        gaussian = self.privacy.composed_with + release
         sigma = noise_multiplier(self.privacy.epsilon, delta, sampling_rate, steps, gaussian)
         self._warn_if_small(len(Xb), len(Xt), len(Xb), len(Xt))
         seed = seed_from(check_random_state(self.random_state))
@@ -175,7 +176,7 @@ class NeuralSynthesizer(BaseSynthesizer):
                 verbose=self.verbose,
                 desc=f"{type(self).__name__} (DP)",
             )
-            means = [private_mean(x[label == k], *gaussian).numpy() for k in (0, 1)] if calibrate else None
+            means = [private_mean(x[label == k], *release).numpy() for k in (0, 1)] if calibrate else None
         self.background_latents_ = self.target_latents_ = self.calibration_offsets_ = None
         if calibrate:
             with threads(self.n_threads):
@@ -183,7 +184,7 @@ class NeuralSynthesizer(BaseSynthesizer):
         self.history_ = TrainingHistory(best_epoch=self.epochs)
         self.n_epochs_ = self.epochs
         self.noise_multiplier_ = sigma
-        self.means_noise_multiplier_ = gaussian[0] if calibrate else None
+        self.means_noise_multiplier_ = release[0] if calibrate else None
         self.privacy_spent_ = (epsilon(sampling_rate, sigma, steps, delta, gaussian), delta)
         return self
 

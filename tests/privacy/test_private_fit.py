@@ -233,3 +233,29 @@ def test_an_ordinary_refit_forgets_the_private_fit(cohorts, tmp_path):
     assert model.privacy_spent_ is None and model.noise_multiplier_ is None and model.means_noise_multiplier_ is None
     model.save(tmp_path / "m.roisynth")
     assert ConditionalVAE.load(tmp_path / "m.roisynth").privacy_spent_ is None
+
+
+def test_composed_releases_are_accounted_and_round_trip():
+    """Gaussian mechanisms already run on the same subjects (a pipeline's private preprocessing) make
+    DP-SGD noisier so the whole chain stays within ε, and survive to_dict / DifferentialPrivacy(**d)."""
+    from roisynth.privacy import DifferentialPrivacy, epsilon
+
+    rng = np.random.default_rng(0)
+    xb, xt = rng.normal(size=(60, 4)) + 10, rng.normal(size=(60, 4)) + 9
+    bounds = {f"r{j}": (6.0, 14.0) for j in range(4)}
+    fits = []
+    for composed in ((), (3.0, 4.0)):
+        budget = DifferentialPrivacy(epsilon=3.0, bounds=bounds, composed_with=composed, means_share=0)
+        model = ContrastiveVAE(privacy=budget, epochs=2, batch_size=16, n_hidden=8, random_state=0, verbose=False)
+        fits.append(model.fit(pd.DataFrame(xb, columns=list(bounds)), pd.DataFrame(xt, columns=list(bounds))))
+    alone, composed = fits
+    assert composed.noise_multiplier_ > alone.noise_multiplier_
+    n, q = 120, min(1.0, 32 / 120)
+    steps = int(np.ceil(2 / q))
+    spent = epsilon(q, composed.noise_multiplier_, steps, 1 / n**2, (3.0, 4.0))
+    assert composed.privacy_spent_[0] == pytest.approx(spent) and spent <= 3.0
+    assert epsilon(q, composed.noise_multiplier_, steps, 1 / n**2) < spent
+    again = DifferentialPrivacy(**composed.privacy.to_dict())
+    assert again.composed_with == (3.0, 4.0) and again.epsilon == composed.privacy.epsilon
+    with pytest.raises(ValueError, match="composed_with"):
+        DifferentialPrivacy(epsilon=1.0, composed_with=(0.0,))
