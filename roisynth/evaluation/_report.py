@@ -25,6 +25,7 @@ from ..utils.atomic import write_bytes
 from ..utils.validation import as_frame, check_numeric_table, seed_from
 from . import _figures as figures
 from ._evaluate import MIN_EFFECT, _effect_scale, evaluate, latent_codes
+from ._report_dp import differential_privacy_html
 
 HIPPOCAMPI = ("Hippocampus_L", "Hippocampus_R")
 N_ROIS = 6
@@ -360,7 +361,10 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
     The synthetic tables are drawn once (a model draws as many subjects per cohort as it had
     training subjects, like :func:`~roisynth.evaluation.evaluate`) and both the metric table
     and the figures use them. The report holds the metric table with plain-language
-    explanations (and a banner if the privacy rows flag copies of training subjects), then:
+    explanations (and a banner if the privacy rows flag copies of training subjects), a
+    "Differential privacy" section (a private fit's spent (ε, δ), mechanism and what the
+    guarantee covers, or a sentence saying the model is not differentially private), the
+    privacy audit (with held-out data), then:
 
     1. real vs synthetic histograms of ``rois`` (default: the 6 with the largest real
        |Cohen's d| between the cohorts, hippocampi always included), both cohorts;
@@ -507,7 +511,8 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
         "copies of the training subjects? Every number sits next to the score of real data.</p>"
         f"<ul>{column_help}</ul>{_privacy_alert(table)}{_metrics_html(table)}"
         f'<p class="muted">All tables z-scored on the real healthy training subjects; {n_bootstrap} bootstrap '
-        f"replicates; random_state={html.escape(repr(random_state))}.</p>{_privacy_html(audit)}{''.join(body)}"
+        f"replicates; random_state={html.escape(repr(random_state))}.</p>"
+        f"{differential_privacy_html(model, sum(map(len, train)))}{_privacy_html(audit)}{''.join(body)}"
         "</body></html>"
     )
     write_bytes(output, document.encode("utf-8"))
