@@ -38,6 +38,23 @@ continuous values are conditioned on exactly: for component :math:`k` with the f
 ranges are met by redrawing. Conditions outside the training support (an unseen category, a
 value outside the support, a range the model gives almost no probability) are a
 ``ValueError`` naming the column, never a silent extrapolation.
+
+Private fit
+-----------
+Under a private :class:`~roisynth.SynthesisPipeline`, :func:`fit_private` fits one model per
+cohort from a single Gaussian release: for every cohort and every cell (all combinations of
+the categorical levels, which are treated as public like the column names) the Gram matrix
+:math:`\sum_i x_i x_i^\top` of :math:`x = (1, \tilde z)`, the continuous covariates clipped
+to their public ranges and scaled to [-1, 1]: the cell's count, sums and sums of products. A
+subject is in one cohort and one cell and moves its Gram matrix by :math:`x x^\top`, of
+Frobenius norm :math:`\lVert x\rVert^2 \le 1 + d`: the L2 sensitivity
+(:mod:`roisynth.privacy._sufficient_stats`). From the released matrices (post-processing):
+:math:`P(c)` is the cell's count over the cohort's (cells with a count ≤ 0 are dropped); each
+cell is a single Gaussian (its own mixture component, ``weights_`` the identity) whose moments
+are the cell's plus :math:`\kappa` pseudo-subjects of the cohort's pooled moments
+(:math:`\kappa` = the noise SD of a count, so that small cells lean on the cohort); its
+covariance's eigenvalues are floored at ``RIDGE``. The support is the public ranges, and draws
+are not rounded (whether all training ages are whole numbers is a fact about the data).
 """
 
 from __future__ import annotations
@@ -366,7 +383,8 @@ class CovariateModel(BaseEstimator):
         """One draw per row of (cell, standardized continuous values), given the fixed values."""
         n, d = z_fixed.shape
         n_components = self.means_.shape[0]
-        logits = np.log(self.cell_probabilities_)[None, :, None] + np.log(self.weights_)[None]
+        with np.errstate(divide="ignore"):  # a weight of 0 (a private fit's one component per cell) is log 0
+            logits = np.log(self.cell_probabilities_)[None, :, None] + np.log(self.weights_)[None]
         logits = np.where(cell_ok[:, :, None], logits, -np.inf)
         out = np.empty((n, d))
         keys = [tuple(p) for p in ~np.isnan(z_fixed)]
@@ -450,6 +468,78 @@ class CovariateModel(BaseEstimator):
                 raise ValueError(f"covariate model: {name} has {array.size} values, expected shape {shape}")
             setattr(model, name, array.reshape(shape))
         return model
+
+
+def fit_private(models: list[CovariateModel], tables: list[pd.DataFrame], releases) -> list[CovariateModel]:
+    """Fit one covariate model per cohort from one release of per-cell Gram matrices (module docstring).
+
+    Parameters
+    ----------
+    models : list of CovariateModel
+        One unfitted model per cohort, with ``categorical`` given.
+    tables : list of DataFrame
+        The cohorts' covariate tables (same columns, disjoint subjects).
+    releases : GaussianReleases
+        The Gaussian mechanism and its tally (:class:`~roisynth.privacy._sufficient_stats.GaussianReleases`);
+        one release, whatever the number of cohorts and cells (each subject is in one).
+
+    Returns
+    -------
+    list of CovariateModel
+        ``models``, fitted.
+    """
+    import itertools
+
+    from .privacy._sufficient_stats import covariate_ranges
+
+    for model in models:
+        validate_params(model)
+        if model.categorical is None:
+            raise ValueError("a private covariate model needs its categorical columns named (categorical=[...])")
+    columns = list(tables[0].columns)
+    categorical = [c for c in columns if c in models[0].categorical]
+    continuous = [c for c in columns if c not in categorical]
+    pooled = pd.concat(tables, ignore_index=True)
+    missing = pooled.columns[pooled.isna().any()].tolist()
+    if missing:
+        raise ValueError(f"covariate column(s) {missing} have missing values")
+    levels = [sorted(pd.unique(pooled[c]), key=repr) for c in categorical]
+    cells = list(itertools.product(*levels))
+    index = {cell: i for i, cell in enumerate(cells)}
+    groups = np.concatenate([g * len(cells) + np.array([index[k] for k in t[categorical].itertuples(index=False,
+                                                                                                   name=None)],
+                                                       dtype=np.intp)
+                             for g, t in enumerate(tables)])
+    x, middle, half = releases.design(pooled, continuous, "covariate table")
+    sensitivity = float(x.shape[1])             # ||x||² <= 1 + d
+    gram = releases.release(np.einsum("ig,ia,ib->gab", np.eye(len(tables) * len(cells))[groups], x, x),
+                            sensitivity, symmetric=True).reshape(len(tables), len(cells), x.shape[1], x.shape[1])
+    kappa = releases.noise_multiplier * sensitivity
+    ranges = covariate_ranges(continuous, releases.privacy.covariate_bounds)
+    for model, table, cohort in zip(models, tables, gram):
+        counts = cohort[:, 0, 0]
+        kept = np.flatnonzero(counts > 0)
+        if not len(kept):
+            raise ValueError("the released cell counts of a cohort are all <= 0: the budget is too small for its "
+                             "covariate model; raise epsilon or preprocessing_share")
+        total = cohort.sum(axis=0)
+        smoothed = cohort[kept] + kappa * total / max(total[0, 0], 1.0)
+        mean = smoothed[:, 0, 1:] / smoothed[:, :1, 0]
+        covariances = smoothed[:, 1:, 1:] / smoothed[:, :1, :1] - np.einsum("ca,cb->cab", mean, mean)
+        values, vectors = np.linalg.eigh(covariances)
+        covariances = np.einsum("cab,cb,cdb->cad", vectors, np.maximum(values, RIDGE), vectors)
+        model.columns_, model.categorical_, model.continuous_ = columns, categorical, continuous
+        model.dtypes_ = {c: str(table[c].dtype) for c in columns}
+        model.cells_ = [tuple(map(_json_value, cells[c])) for c in kept]
+        model.cell_probabilities_ = counts[kept] / counts[kept].sum()
+        model.whole_ = [False] * len(continuous)
+        model.bounds_, model.center_, model.scale_ = ranges, middle, half
+        if continuous:
+            model.weights_, model.means_, model.covariances_ = np.eye(len(kept)), mean, covariances
+        else:
+            model.weights_, model.means_, model.covariances_ = np.ones((len(kept), 1)), np.zeros((1, 0)), \
+                np.zeros((1, 0, 0))
+    return models
 
 
 def _log_gaussian(z: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:

@@ -29,11 +29,37 @@ the inverse of the preprocessing steps. For a background fitted by the steps the
 :math:`\Delta` is 0 up to rounding; for patients it is the age × disease (sex × disease, ...)
 interaction. Effects at the cohort's mean covariates stay in the synthesizer, so paired
 samples and counterfactual twins keep their meaning.
+
+Differential privacy
+--------------------
+When the synthesizer has ``privacy=DifferentialPrivacy(...)``, everything the pipeline learns
+from the subjects is inside its (ε, δ). The preprocessing steps, the per-cohort covariate
+effects and the covariate models are fitted from sufficient statistics released by the
+Gaussian mechanism (:mod:`roisynth.privacy._sufficient_stats`): a
+:class:`~roisynth.preprocessing.CovariateResidualizer` and the cohort effects from noisy
+:math:`X^\top X, X^\top U` (2 releases each), a linear
+:class:`~roisynth.preprocessing.Harmonizer` (``smooth=()``, mean-only ComBat) from noisy
+per-site moments (2 releases), the covariate models from noisy per-cell Gram matrices of the
+continuous covariates (1 release); another step, or a Harmonizer with a GAM smooth, is
+refused before anything is released or trained. With k releases, all share one noise
+multiplier :math:`\sigma = \sqrt k\,\sigma_1`, :math:`\sigma_1` the smallest that keeps one
+Gaussian mechanism within (``preprocessing_share``·ε, δ): k mechanisms of :math:`\sigma` have
+exactly the Rényi DP of one of :math:`\sigma_1`, so the preprocessing alone spends
+``preprocessing_share``·ε. The synthesizer is then fitted with these k noise multipliers in
+``composed_with``: its accountant composes them with DP-SGD and its released means, and its
+noise is set so that the whole chain spends at most ε (``privacy_spent_``). δ is the
+synthesizer's (1/n² by default, n the subjects of both cohorts). Transforming the subjects
+with the fitted steps releases nothing by itself: the transformed values only reach DP-SGD.
+What is treated as public: the column names, the category labels (site names, sex codes)
+and the cohort sizes (as the synthesizer treats them); the ROI and covariate ranges
+(``bounds``, ``covariate_bounds``) must be known without the data.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -42,7 +68,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from .base import COHORTS, BaseSynthesizer, Persistent, nested_from_state, nested_state
 from .covariate_model import CovariateModel, is_categorical
+from .covariate_model import fit_private as fit_private_covariates
 from .preprocessing.residualization import CovariateResidualizer, find_rois
+from .preprocessing.residualization import fit_private as fit_private_effects
+from .privacy import noise_multiplier
+from .privacy._sufficient_stats import GaussianReleases
 from .utils._param_validation import validate_params
 from .utils.persistence import names_from_json, names_to_json
 from .utils.validation import (
@@ -136,6 +166,11 @@ class SynthesisPipeline(Persistent, BaseEstimator):
     covariate_models_ : dict of str to CovariateModel
         Per cohort, the generative model of these columns that synthetic subjects draw from
         (empty when the steps read no covariate).
+    preprocessing_noise_multiplier_ : float or None
+        Under the synthesizer's ``privacy``: σ of each of the preprocessing's Gaussian releases
+        (module docstring, "Differential privacy"); None otherwise.
+    preprocessing_releases_ : int
+        How many Gaussian releases the preprocessing made (0 without privacy).
     cohort_effects_ : dict of str to CovariateResidualizer
         Per cohort, its covariate effects left after preprocessing (``interactions=True``
         and at least one non-site covariate; else empty).
@@ -185,12 +220,14 @@ class SynthesisPipeline(Persistent, BaseEstimator):
         for name, step in self.steps[:-1]:
             if not all(hasattr(step, m) for m in ("fit", "transform", "inverse_transform")):
                 raise TypeError(f"step {name!r} needs fit, transform and inverse_transform")
-        if getattr(self.steps[-1][1], "privacy", None) is not None and len(self.steps) > 1:
-            raise ValueError(
-                f"the synthesizer {self.steps[-1][0]!r} is fitted with differential privacy, but the steps "
-                f"{[name for name, _ in self.steps[:-1]]} and the covariate model would learn from the same subjects "
-                "outside its budget (ComBat-GAM smooths, covariate regressions, covariate distributions); fit the "
-                "private synthesizer on its own (ROI volumes), or drop privacy= to use the pipeline")
+        if getattr(self.steps[-1][1], "privacy", None) is not None:
+            for name, step in self.steps[:-1]:
+                if not hasattr(step, "_fit_private"):
+                    raise ValueError(
+                        f"step {name!r} ({type(step).__name__}) has no private fit, and the synthesizer "
+                        f"{self.steps[-1][0]!r} is fitted with differential privacy: every step must learn inside the "
+                        "budget; the private steps are CovariateResidualizer and Harmonizer(smooth=()), or drop the "
+                        "step, or drop privacy=")
 
     def _covariate_columns(self, steps) -> list[str]:
         columns = []
@@ -199,6 +236,29 @@ class SynthesisPipeline(Persistent, BaseEstimator):
                 if column is not None and column not in columns:
                     columns.append(column)
         return columns
+
+    @property
+    def privacy_spent_(self) -> tuple[float, float] | None:
+        """(ε, δ) spent by the whole fit under the synthesizer's ``privacy`` (preprocessing, covariate
+        models and synthesizer, composed by its accountant); None for an ordinary fit."""
+        return getattr(self.synthesizer, "privacy_spent_", None) if hasattr(self, "steps_") else None
+
+    def _releases(self, privacy, steps, n_releases: int, n_subjects: int, seed: int) -> GaussianReleases:
+        """The Gaussian mechanism of the preprocessing: one σ for its ``n_releases`` releases, together
+        within (``preprocessing_share``·ε, δ) (module docstring)."""
+        delta = privacy.delta_for(n_subjects)
+        budget = privacy.preprocessing_share * privacy.epsilon
+        names = [name for name, _ in steps[:-1]] or ["the covariate models"]
+        if budget == 0:
+            raise ValueError(f"privacy=DifferentialPrivacy(preprocessing_share=0) leaves no budget for {names}, which "
+                             "learn from the subjects; give preprocessing_share > 0 (e.g. 0.2)")
+        try:
+            single = noise_multiplier(budget, delta, 1.0, 1)
+        except ValueError as exc:
+            raise ValueError(f"privacy=DifferentialPrivacy(epsilon={privacy.epsilon:g}, preprocessing_share="
+                             f"{privacy.preprocessing_share:g}) leaves the preprocessing epsilon={budget:g}, too "
+                             "little for any useful noise; raise preprocessing_share or epsilon") from exc
+        return GaussianReleases(math.sqrt(n_releases) * single, privacy, seed)
 
     @property
     def _site_column(self) -> str | None:
@@ -212,7 +272,9 @@ class SynthesisPipeline(Persistent, BaseEstimator):
         with ``fit_on="all"``), both cohorts pass through it, each cohort's remaining
         covariate effects are removed (``interactions=True``) and the synthesizer is fitted
         on the result. A :class:`~roisynth.covariate_model.CovariateModel` per cohort learns
-        the covariate columns.
+        the covariate columns. Under the synthesizer's ``privacy`` all of these are fitted from
+        privately released statistics and accounted with the synthesizer (module docstring,
+        "Differential privacy").
 
         Parameters
         ----------
@@ -247,30 +309,64 @@ class SynthesisPipeline(Persistent, BaseEstimator):
                 raise ValueError(f"{cohort} lacks the column(s) {missing[:5]}")
             if table is not None:   # raw volumes: finite, non-negative, plausible (steps see residuals)
                 check_numeric_table(table[rois], cohort)
-        for _, step in steps[:-1]:
+        site_columns = {getattr(step, "site", None) for _, step in steps[:-1]}
+        effects = [c for c in covariates if c not in site_columns] if self.interactions else []
+        privacy = getattr(steps[-1][1], "privacy", None)
+        rng = check_random_state(self.random_state)
+        releases = None
+        planned = 0 if privacy is None else \
+            sum(step._private_releases for _, step in steps[:-1]) + 2 * bool(effects) + bool(covariates)
+        if planned:
+            n_subjects = len(background) + (0 if target is None else len(target))
+            releases = self._releases(privacy, steps, planned, n_subjects, seed_from(rng))
+        for name, step in steps[:-1]:
             pooled = tables["background"] if getattr(step, "fit_on", "background") == "background" or target is None \
                 else pd.concat([tables["background"], tables["target"]])
-            step.fit(pooled)
+            if releases is None:
+                step.fit(pooled)
+            else:
+                try:
+                    step._fit_private(pooled, releases)
+                except ValueError as exc:
+                    raise ValueError(f"step {name!r}: {exc}") from exc
             tables = {k: None if t is None else step.transform(t) for k, t in tables.items()}
         raw = {"background": background, "target": target}
         tables = {k: t for k, t in tables.items() if t is not None}
-        site_columns = {getattr(step, "site", None) for _, step in steps[:-1]}
-        effects = [c for c in covariates if c not in site_columns] if self.interactions else []
-        self.cohort_effects_ = {k: _cohort_effects(t, effects, rois) for k, t in tables.items() if effects}
+        if releases is None:
+            self.cohort_effects_ = {k: _cohort_effects(t, effects, rois) for k, t in tables.items() if effects}
+        elif effects:  # every covariate, also one constant in a cohort (dropping it would be a fact about the data)
+            fitted = fit_private_effects([CovariateResidualizer(covariates=effects, rois=rois) for _ in tables],
+                                         pd.concat(list(tables.values())),
+                                         np.repeat(np.arange(len(tables)), [len(t) for t in tables.values()]),
+                                         releases)
+            self.cohort_effects_ = dict(zip(tables, fitted))
+        else:
+            self.cohort_effects_ = {}
         for cohort, fitted in self.cohort_effects_.items():
             tables[cohort] = fitted.transform(tables[cohort])
+        # site labels are categories even when they are numbers (site 101, 205, ...)
+        categorical = [c for c in covariates if c in site_columns or is_categorical(background[c])]
+        if releases is not None:
+            models = [CovariateModel(categorical=categorical, random_state=seed_from(rng)) for _ in tables]
+            self.covariate_models_ = dict(zip(tables, fit_private_covariates(
+                models, [raw[k][covariates].reset_index(drop=True) for k in tables], releases))) if covariates else {}
+            if len(releases.released) != planned:
+                raise RuntimeError(f"the private preprocessing made {len(releases.released)} releases, not the "
+                                   f"{planned} its noise was set for")
+            steps[-1][1].set_params(privacy=replace(privacy, composed_with=privacy.composed_with
+                                                    + tuple(releases.released)))
+        self.preprocessing_noise_multiplier_ = None if releases is None else releases.noise_multiplier
+        self.preprocessing_releases_ = 0 if releases is None else len(releases.released)
         steps[-1][1].fit(tables["background"][rois], None if target is None else tables["target"][rois])
         self.steps_ = steps
         self.feature_names_in_ = np.asarray(rois, dtype=object)
         self.covariate_columns_ = covariates
-        rng = check_random_state(self.random_state)
-        # site labels are categories even when they are numbers (site 101, 205, ...)
-        categorical = [c for c in covariates if c in site_columns or is_categorical(background[c])]
-        self.covariate_models_ = {
-            k: CovariateModel(categorical=categorical, random_state=seed_from(rng))
-            .fit(raw[k][covariates].reset_index(drop=True))
-            for k in tables if covariates
-        }
+        if releases is None:
+            self.covariate_models_ = {
+                k: CovariateModel(categorical=categorical, random_state=seed_from(rng))
+                .fit(raw[k][covariates].reset_index(drop=True))
+                for k in tables if covariates
+            }
         return self
 
     # -- the two directions ----------------------------------------------------------------
@@ -499,6 +595,10 @@ class SynthesisPipeline(Persistent, BaseEstimator):
             "covariate_models": {k: m.to_json() for k, m in self.covariate_models_.items()},
             "cohort_effects": {},
         }
+        if self.privacy_spent_ is not None:
+            metadata["privacy"] = {"epsilon": self.privacy_spent_[0], "delta": self.privacy_spent_[1],
+                                   "preprocessing_noise_multiplier": self.preprocessing_noise_multiplier_,
+                                   "preprocessing_releases": self.preprocessing_releases_}
         tensors = {}
         for name, step in self.steps_:
             entry, step_tensors = nested_state(step, name)
@@ -518,6 +618,9 @@ class SynthesisPipeline(Persistent, BaseEstimator):
         pipeline.steps_ = steps
         pipeline.feature_names_in_ = names_from_json(metadata["feature_names"])
         pipeline.covariate_columns_ = metadata["covariate_columns"]
+        spent = metadata.get("privacy", {})  # written by private fits only
+        pipeline.preprocessing_noise_multiplier_ = spent.get("preprocessing_noise_multiplier")
+        pipeline.preprocessing_releases_ = spent.get("preprocessing_releases", 0)
         pipeline.covariate_models_ = {k: CovariateModel.from_json(v) for k, v in metadata["covariate_models"].items()}
         pipeline.cohort_effects_ = {
             k: nested_from_state(entry, tensors, f"effects.{k}", "cohort effect")

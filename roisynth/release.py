@@ -83,7 +83,9 @@ def describe_model(model) -> dict:
     -------
     dict
         ``{"class": ..., "params": ...}`` (empty for None), and ``"differential_privacy"``:
-        the (ε, δ) a private fit spent (``privacy_spent_``).
+        the (ε, δ) a private fit spent (``privacy_spent_``; for a pipeline the whole chain's),
+        with, for a pipeline, the noise multiplier and number of its preprocessing's Gaussian
+        releases.
     """
     if model is None:
         return {}
@@ -93,6 +95,12 @@ def describe_model(model) -> dict:
     if spent is not None:
         described["differential_privacy"] = {"epsilon": spent[0], "delta": spent[1],
                                              "unit": "one subject added to or removed from either cohort"}
+        if getattr(model, "preprocessing_releases_", 0):
+            described["differential_privacy"]["preprocessing"] = {
+                "covers": "preprocessing steps, per-cohort covariate effects and covariate models",
+                "gaussian_releases": model.preprocessing_releases_,
+                "noise_multiplier": model.preprocessing_noise_multiplier_,
+                "share": model.synthesizer.privacy.preprocessing_share}
     return described
 
 

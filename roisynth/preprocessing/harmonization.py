@@ -21,6 +21,26 @@ in one batched solve (:mod:`roisynth.preprocessing._combat`) with one seeded fol
 shared by all ROIs and penalties, and the empirical Bayes is neuroCombat's. ``model_`` is a
 model neuroHarmonize's ``harmonizationApply`` accepts; it is not used to transform, since
 neuroHarmonize 2.4.5 re-codes the sites of a table that lacks some of them.
+
+Private fit
+-----------
+A :class:`~roisynth.SynthesisPipeline` whose synthesizer has ``privacy=`` fits linear ComBat
+(``smooth=()``; a GAM smooth, whose knots sit at data quantiles and whose penalty is chosen by
+cross-validation, is refused) from released sufficient statistics: per site :math:`j`, the
+moments :math:`\sum_{i\in j} x_i x_i^\top` and :math:`\sum_{i\in j} x_i u_i^\top` of
+:math:`x = (1, \tilde c)` (covariates clipped to public ranges, scaled to [-1, 1]) and the
+ROIs :math:`u` in their public standardization (rows clipped to norm :math:`R = 1.5\sqrt p`):
+two Gaussian releases, of L2 sensitivity :math:`1 + k` and :math:`\sqrt{1 + k}\,R` for one
+subject added or removed (a subject is at one site, so all sites together are one release;
+:mod:`roisynth.privacy._sufficient_stats`). The normal equations of the site indicators and
+covariates are assembled from them and solved (:math:`\hat\alpha_j`, slopes); the
+covariate slopes and the site shifts :math:`\hat\alpha_j - \alpha` are shrunk across ROIs
+with the known noise variance (ComBat's empirical-Bayes prior for :math:`\gamma`, with the
+noise as the measurement error: :func:`~roisynth.privacy._sufficient_stats.shrink`). The fit
+is *mean-only* ComBat (neuroCombat's ``mean_only=True``): :math:`\delta^* = 1`, and
+:math:`\sigma_g` is the public scale of ROI :math:`g` rather than the pooled residual SD; a
+per-site variance would need released sums of squares whose sensitivity (:math:`R^2` per
+subject) drowns the site scales of cohorts of a few hundred per site.
 """
 
 from __future__ import annotations
@@ -324,6 +344,69 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         self.model_.update(B_hat=B_hat, stand_mean=stand_mean[:, None], var_pooled=var_pooled[:, None],
                            gamma_star=np.array([g for g, _ in estimates]),
                            delta_star=np.array([d for _, d in estimates]))
+        return self
+
+    #: Gaussian releases of :meth:`_fit_private` (the per-site moments X'X and X'U).
+    _private_releases = 2
+
+    def _fit_private(self, X, releases):
+        """Linear, mean-only ComBat from released sufficient statistics (module docstring, "Private fit").
+
+        Parameters
+        ----------
+        X : DataFrame
+            Subjects with the site, covariate and ROI columns.
+        releases : GaussianReleases
+            The Gaussian mechanism and its tally (:class:`~roisynth.privacy._sufficient_stats.GaussianReleases`).
+
+        Returns
+        -------
+        self : Harmonizer
+            The fitted transformer.
+        """
+        from ..privacy._sufficient_stats import shrink, solve_moments
+
+        validate_params(self)
+        X = self._frame(X, "X")
+        covariates, smooth, _ = self._columns()
+        if smooth:
+            raise ValueError(
+                f"Harmonizer(smooth={smooth}) fits a GAM smooth, which has no private fit (its knots sit at data "
+                "quantiles and its penalty is chosen by cross-validation on the subjects); under privacy use "
+                "linear ComBat, Harmonizer(smooth=()), whose covariate effects are linear")
+        for attribute in ("model_", "sites_", "penalty_"):
+            self.__dict__.pop(attribute, None)
+        rois = self._find_rois(X, covariates)
+        self.feature_names_in_ = np.asarray(rois, dtype=object)
+        self.n_features_in_ = len(rois)
+        data, sites = self._values(X, "X"), self._sites(X, "X")
+        labels, codes = np.unique(sites, return_inverse=True)
+        if len(labels) < 2:
+            raise ValueError(
+                f"X has a single site {list(labels)} in column {self.site!r}; harmonization needs at least two"
+            )
+        self._reference_index(labels)
+        x, middle, half = releases.design(X, covariates, "X")
+        u, center, scale = releases.roi_rows(data, rois)
+        gram, cross, gram_sd, cross_sd = releases.moments(x, u, codes, len(labels))
+        n_sites, k = len(labels), len(covariates)
+        system = np.zeros((n_sites + k, n_sites + k))     # normal equations of u on [site indicators, c~]
+        system[:n_sites, :n_sites] = np.diag(gram[:, 0, 0])
+        system[:n_sites, n_sites:] = gram[:, 0, 1:]
+        system[n_sites:, :n_sites] = gram[:, 1:, 0].T
+        system[n_sites:, n_sites:] = gram[:, 1:, 1:].sum(axis=0)
+        rhs = np.concatenate([cross[:, 0], cross[:, 1:].sum(axis=0)])
+        row_sd = np.r_[np.full(n_sites, cross_sd), np.full(k, cross_sd * np.sqrt(n_sites))]
+        beta, beta_sd = solve_moments(system, rhs, gram_sd * np.sqrt(n_sites), row_sd)
+        weights = np.maximum(gram[:, 0, 0], 1.0) / np.maximum(gram[:, 0, 0], 1.0).sum()
+        slopes = shrink(beta[n_sites:], beta_sd[n_sites:])
+        intercepts = center + scale * (beta[:n_sites] - (middle / half) @ slopes)   # raw units, raw covariates
+        self._set_model(labels, covariates, [], np.empty((0, 0)))
+        self.penalty_ = np.empty((len(rois), 0))
+        self.model_.update(B_hat=np.concatenate([intercepts, slopes * scale / half[:, None]]),
+                           stand_mean=(weights @ intercepts)[:, None], var_pooled=np.square(scale)[:, None],
+                           gamma_star=shrink(beta[:n_sites] - weights @ beta[:n_sites], beta_sd[:n_sites]),
+                           delta_star=np.ones((n_sites, len(rois))))
         return self
 
     def _set_model(self, labels, covariates, smooth, knots: np.ndarray, **fitted) -> None:

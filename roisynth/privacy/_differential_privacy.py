@@ -112,6 +112,19 @@ class DifferentialPrivacy:
         :class:`~roisynth.SynthesisPipeline`, which fills this in. The accountant composes them
         with DP-SGD and the fit's own releases (Rényi DP α / (2σ_k²) each), so ``epsilon`` bounds
         the whole chain; they are not run again.
+    preprocessing_share : float, default=0.2
+        In a :class:`~roisynth.SynthesisPipeline`, the noise of the private preprocessing (linear
+        covariate correction, linear ComBat, the per-cohort covariate effects and covariate
+        models) is set so that its Gaussian releases together alone would spend
+        ``preprocessing_share``·ε at δ; they are then composed with the synthesizer's fit
+        (``composed_with``), so the whole chain spends at most ε. In [0, 1); 0 is refused by a
+        pipeline that has anything to release. Unused by a synthesizer fitted on its own.
+    covariate_bounds : mapping of str to (float, float) or None, default=None
+        Public (low, high) range of continuous covariates (age, ICV, ...), known without the
+        data (a study's inclusion criteria, published norms); a private pipeline clips the
+        covariates to them before any release. Columns left out use the defaults of
+        :func:`~roisynth.privacy._sufficient_stats.covariate_ranges` (age 0-120 years, ICV from the
+        norms roisynth ships, sex 0/1); another continuous covariate without a range is refused.
 
     Examples
     --------
@@ -131,15 +144,18 @@ class DifferentialPrivacy:
     means_share: float = 0.5
     bounds: Mapping[str, tuple[float, float]] | None = field(default=None, hash=False)
     composed_with: tuple[float, ...] = ()
+    preprocessing_share: float = 0.2
+    covariate_bounds: Mapping[str, tuple[float, float]] | None = field(default=None, hash=False)
 
     def __post_init__(self):
         for name in ("epsilon", "max_grad_norm"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-        if isinstance(self.means_share, bool) or not isinstance(self.means_share, (int, float)) \
-                or not 0 <= self.means_share < 1:
-            raise ValueError(f"means_share must be in [0, 1), got {self.means_share!r}")
+        for name in ("means_share", "preprocessing_share"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {value!r}")
         if self.delta is not None and (isinstance(self.delta, bool) or not isinstance(self.delta, (int, float))
                                        or not 0 < self.delta < 1):
             raise ValueError(f"delta must be None or in (0, 1), got {self.delta!r}")
@@ -150,13 +166,16 @@ class DifferentialPrivacy:
                 for v in self.composed_with):
             raise ValueError(f"composed_with must be a tuple of positive finite noise multipliers, "
                              f"got {self.composed_with!r}")
-        if self.bounds is not None:
-            if not isinstance(self.bounds, Mapping):
-                raise TypeError(f"bounds must be a mapping column -> (low, high), got {type(self.bounds).__name__}")
-            for column, pair in self.bounds.items():
+        for name in ("bounds", "covariate_bounds"):
+            ranges = getattr(self, name)
+            if ranges is None:
+                continue
+            if not isinstance(ranges, Mapping):
+                raise TypeError(f"{name} must be a mapping column -> (low, high), got {type(ranges).__name__}")
+            for column, pair in ranges.items():
                 low, high = (float(v) for v in pair)
                 if not (math.isfinite(low) and math.isfinite(high) and low < high):
-                    raise ValueError(f"bounds[{column!r}] = {pair!r} is not a finite range with low < high")
+                    raise ValueError(f"{name}[{column!r}] = {pair!r} is not a finite range with low < high")
 
     def delta_for(self, n: int) -> float:
         """δ of a fit on ``n`` subjects: ``delta``, or 1/n² when it is None.
@@ -192,7 +211,9 @@ class DifferentialPrivacy:
 
     def to_dict(self) -> dict:
         """The parameters as JSON values (``DifferentialPrivacy(**d)`` rebuilds it)."""
-        bounds = None if self.bounds is None else {str(k): [float(v) for v in pair] for k, pair in self.bounds.items()}
+        bounds, covariate_bounds = (None if b is None else {str(k): [float(v) for v in pair] for k, pair in b.items()}
+                                    for b in (self.bounds, self.covariate_bounds))
         return {"epsilon": self.epsilon, "delta": self.delta, "max_grad_norm": self.max_grad_norm,
                 "means_share": self.means_share, "bounds": bounds,
-                "composed_with": [float(v) for v in self.composed_with]}
+                "composed_with": [float(v) for v in self.composed_with],
+                "preprocessing_share": self.preprocessing_share, "covariate_bounds": covariate_bounds}
