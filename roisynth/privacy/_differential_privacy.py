@@ -166,6 +166,9 @@ class DifferentialPrivacy:
                 for v in self.composed_with):
             raise ValueError(f"composed_with must be a tuple of positive finite noise multipliers, "
                              f"got {self.composed_with!r}")
+        if isinstance(self.covariate_bounds, Mapping):  # pairs as tuples of floats, also when read back from JSON
+            object.__setattr__(self, "covariate_bounds", {str(c): tuple(float(v) for v in pair)
+                                                          for c, pair in self.covariate_bounds.items()})
         for name in ("bounds", "covariate_bounds"):
             ranges = getattr(self, name)
             if ranges is None:
