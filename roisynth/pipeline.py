@@ -50,8 +50,9 @@ exactly the Rényi DP of one of :math:`\sigma_1`, so the preprocessing alone spe
 noise is set so that the whole chain spends at most ε (``privacy_spent_``). δ is the
 synthesizer's (1/n² by default, n the subjects of both cohorts). Transforming the subjects
 with the fitted steps releases nothing by itself: the transformed values only reach DP-SGD.
-What is treated as public: the column names, the category labels (site names, sex codes)
-and the cohort sizes (as the synthesizer treats them); the ROI and covariate ranges
+What is treated as public: the column names, the category labels (site names, sex codes),
+which covariates are categories (site columns, text or boolean columns and ``sex``; other numeric
+columns are continuous) and the cohort sizes (as the synthesizer treats them); the ROI and covariate ranges
 (``bounds``, ``covariate_bounds``) must be known without the data.
 """
 
@@ -344,8 +345,11 @@ class SynthesisPipeline(Persistent, BaseEstimator):
             self.cohort_effects_ = {}
         for cohort, fitted in self.cohort_effects_.items():
             tables[cohort] = fitted.transform(tables[cohort])
-        # site labels are categories even when they are numbers (site 101, 205, ...)
-        categorical = [c for c in covariates if c in site_columns or is_categorical(background[c])]
+        # site labels are categories even when they are numbers (site 101, 205, ...); under privacy whether a
+        # numeric column has few whole values is a fact about the data: text, booleans and "sex" are categories
+        categorical = [c for c in covariates if c in site_columns or (
+            is_categorical(background[c], max_levels=0) or str(c).lower() == "sex" if privacy is not None
+            else is_categorical(background[c]))]
         if releases is not None:
             models = [CovariateModel(categorical=categorical, random_state=seed_from(rng)) for _ in tables]
             self.covariate_models_ = dict(zip(tables, fit_private_covariates(
