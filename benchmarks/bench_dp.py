@@ -4,6 +4,7 @@ Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_dp.py [--seeds 1] [--e
       OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_dp.py --settings "epochs=100" "epochs=200,batch_size=64" \
           [--epsilons 10]
       OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_dp.py --audit [--repeats 100] [--epsilons 1 inf]
+      OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_dp.py --pipeline [--seeds 2] [--epsilons 10]
 
 The table: ContrastiveVAE fitted with ``privacy=DifferentialPrivacy(epsilon=ε)`` (δ = 1/n², n the
 training subjects of both cohorts) and the settings ``DP_SETTINGS``, against the ordinary fit
@@ -28,6 +29,12 @@ per-subject loss (white box, the strongest simple attack); the advantage TPR −
 threshold must stay below the (ε, δ) bound (e^ε − 1 + 2δ) / (e^ε + 1), and the empirical ε lower
 bound (Clopper–Pearson, 95 %) below ε.
 
+``--pipeline`` scores, on the bundled cohort, the private fit alone against the private
+``SynthesisPipeline(CovariateResidualizer(), same model)`` with and without ``interactions``
+(preprocessing, cohort covariate effects and covariate models inside the same ε,
+``preprocessing_share`` 0.2; public age range 55-90, the simulator's design range; section
+"Differential privacy: pipeline").
+
 Records in benchmarks/RESULTS.md (section "Differential privacy (issue 20)" and, with --audit,
 "Differential privacy: audit").
 """
@@ -40,6 +47,7 @@ import math
 import sys
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +55,7 @@ import pandas as pd
 import torch
 from scipy.stats import beta
 
-from roisynth import ConditionalVAE, ContrastiveVAE, datasets
+from roisynth import ConditionalVAE, ContrastiveVAE, CovariateResidualizer, datasets, make_pipeline
 from roisynth.demo import split
 from roisynth.evaluation import effect_scores, evaluate, flatten, semisynthetic_data, semisynthetic_scores
 from roisynth.exceptions import SmallDataWarning
@@ -157,7 +165,15 @@ def semisynthetic_table(epsilons: list[float], seeds: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def bundled_table(epsilons: list[float], seeds: int) -> pd.DataFrame:
+#: What ``--pipeline`` compares: the private fit alone and inside a private pipeline, with and without the
+#: per-cohort covariate effects (``interactions``).
+PIPELINE_KINDS = ("synthesizer alone", "pipeline: CovariateResidualizer",
+                  "pipeline: CovariateResidualizer, interactions=False")
+
+
+def bundled_table(epsilons: list[float], seeds: int, pipeline: bool = False) -> pd.DataFrame:
+    """The bundled cohort's scores per ε and seed; ``pipeline``: each private fit alone and inside
+    ``SynthesisPipeline(CovariateResidualizer(), ...)`` (column "model")."""
     cohort = datasets.load_example()
     rois = datasets.roi_names()
     rows = []
@@ -167,16 +183,26 @@ def bundled_table(epsilons: list[float], seeds: int) -> pd.DataFrame:
                                                     for d in ("CN", "AD"))
         train, test = (cn_train[rois], ad_train[rois]), (cn_test[rois], ad_test[rois])
         for eps in epsilons:
-            model = model_at(eps, seed)
-            start = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", SmallDataWarning)
-                model.fit(*train)
-            seconds = time.perf_counter() - start
-            scores = flatten(evaluate(model, train, test, n_bootstrap=0, random_state=seed))
-            scores |= effect_scores(model, train, reference=test, random_state=seed) | {"fit_seconds": seconds}
-            rows.append({"epsilon": eps, "seed": seed, **{v: scores.get(k, np.nan) for k, v in COLUMNS.items()}})
-            print(rows[-1], flush=True)
+            for kind in PIPELINE_KINDS if pipeline else ("",):
+                model, fit_tables = model_at(eps, seed), train
+                if kind.startswith("pipeline"):
+                    if model.privacy is not None:
+                        model.set_params(privacy=replace(model.privacy, covariate_bounds={"age": (55.0, 90.0)}))
+                    model = make_pipeline(CovariateResidualizer(), model).set_params(
+                        rois=rois, random_state=seed, interactions="interactions=False" not in kind)
+                    fit_tables = (cn_train, ad_train)
+                start = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", SmallDataWarning)
+                    warnings.simplefilter("ignore", RuntimeWarning)  # volumes below 0 set to 0 by the pipeline
+                    model.fit(*fit_tables)
+                    seconds = time.perf_counter() - start
+                    scores = flatten(evaluate(model, train, test, n_bootstrap=0, random_state=seed))
+                    scores |= effect_scores(model, train, reference=test, random_state=seed) | {"fit_seconds": seconds}
+                label = {"model": kind} if pipeline else {}
+                rows.append({"epsilon": eps, **label, "seed": seed,
+                             **{v: scores.get(k, np.nan) for k, v in COLUMNS.items()}})
+                print(rows[-1], flush=True)
     return pd.DataFrame(rows)
 
 
@@ -265,6 +291,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=100, help="audit: fits with and without the canary")
     parser.add_argument("--diagnose-covariance", action="store_true",
                         help="run only the diagnosis: a private fit with its Σ replaced by the residuals' covariance")
+    parser.add_argument("--pipeline", action="store_true",
+                        help="run only the bundled cohort: the private fit alone and in a private pipeline")
     parser.add_argument("--no-record", action="store_true", help="print only, do not write RESULTS.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -278,6 +306,19 @@ def main() -> None:
         print(body)
         if not args.no_record:
             record("Differential privacy: covariance diagnosis", body)
+        return
+    if args.pipeline:
+        table = bundled_table(args.epsilons, args.seeds, pipeline=True).drop(columns="twin RMSE ratio")
+        summary = table.drop(columns="seed").groupby(["epsilon", "model"]).mean().round(3)
+        command = (f"`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_dp.py --pipeline --seeds {args.seeds} "
+                   f"--epsilons {eps_text}`")
+        body = (f"## Differential privacy: pipeline (`benchmarks/bench_dp.py --pipeline`)\n\n"
+                f"### Bundled cohort (CN vs AD, 80/20 split, 139 ROIs), mean over {args.seeds} seed(s) "
+                f"({time.strftime('%Y-%m-%d')})\n\n{command}\n\n{summary.to_markdown()}\n\n"
+                f"Per seed:\n\n{table.round(3).to_markdown(index=False)}")
+        print(body)
+        if not args.no_record:
+            record("Differential privacy: pipeline", body)
         return
     if args.settings:
         table = settings_table(args.settings, args.epsilons)
