@@ -116,44 +116,6 @@ def settings_table(configs: list[str], epsilons: list[float]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-class _ResidualCovariance(ContrastiveVAE):
-    """A diagnostic, not a private model: after ``fit``, the decoder's observation covariance Σ is
-    replaced by the (non-private) covariance of the training rows' residuals x − f(μ_z, μ_s) (s = 0
-    for the healthy), standardized units: how much of a private fit's distance to the data is its
-    DP-SGD-learned Σ."""
-
-    def fit(self, background, target=None, validation=None):
-        super().fit(background, target, validation)
-        residuals = []
-        for X, salient in ((background, False), (target, True)):
-            _, values = self._validate_X(X)
-            mu_z, mu_s = self._posterior_means(values)
-            with torch.no_grad():
-                decoded = self.module_.decoder(mu_z, mu_s if salient else None)
-            residuals.append((self._as_tensor(values) - decoded).double())
-        r = torch.cat(residuals)
-        r = r - r.mean(0)
-        factor = torch.linalg.cholesky(torch.linalg.inv(r.T @ r / len(r))).float()  # Σ⁻¹ = U Uᵀ
-        decoder = self.module_.decoder
-        with torch.no_grad():
-            decoder.log_scale.copy_(-torch.log(factor.diagonal()))
-            decoder.precision_tril.copy_(factor.tril(-1))
-        return self
-
-
-def covariance_diagnosis(eps: float, seed: int = 0) -> pd.DataFrame:
-    """The private fit at ``eps`` scored as fitted and with its Σ replaced by the training residuals'
-    covariance (:class:`_ResidualCovariance`, not private), semi-synthetic data, one seed."""
-    data = semisynthetic_data()
-    params = model_at(eps, seed).get_params()
-    rows = {}
-    for name, model in (("private fit", ContrastiveVAE(**params)),
-                        ("same, Σ from the training residuals (not private)", _ResidualCovariance(**params))):
-        scores = semisynthetic_scores(model, data, random_state=seed, n_sample=20_000)
-        rows[name] = {v: scores[k] for k, v in COLUMNS.items() if k in scores}
-    return pd.DataFrame(rows).T
-
-
 def semisynthetic_table(epsilons: list[float], seeds: int) -> pd.DataFrame:
     data = semisynthetic_data()
     rows = []
@@ -289,24 +251,12 @@ def main() -> None:
     parser.add_argument("--audit", action="store_true", help="run only the membership audit")
     parser.add_argument("--settings", nargs="+", help="run only the settings study of these key=value configurations")
     parser.add_argument("--repeats", type=int, default=100, help="audit: fits with and without the canary")
-    parser.add_argument("--diagnose-covariance", action="store_true",
-                        help="run only the diagnosis: a private fit with its Σ replaced by the residuals' covariance")
     parser.add_argument("--pipeline", action="store_true",
                         help="run only the bundled cohort: the private fit alone and in a private pipeline")
     parser.add_argument("--no-record", action="store_true", help="print only, do not write RESULTS.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
     eps_text = " ".join(f"{e:g}" for e in args.epsilons)
-    if args.diagnose_covariance:
-        eps = args.epsilons[0]
-        body = (f"## Differential privacy: where the distance comes from (`benchmarks/bench_dp.py "
-                f"--diagnose-covariance`)\n\n`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_dp.py "
-                f"--diagnose-covariance --epsilons {eps:g}` ({time.strftime('%Y-%m-%d')}, seed 0)\n\n"
-                f"{covariance_diagnosis(eps).round(3).to_markdown()}")
-        print(body)
-        if not args.no_record:
-            record("Differential privacy: covariance diagnosis", body)
-        return
     if args.pipeline:
         table = bundled_table(args.epsilons, args.seeds, pipeline=True).drop(columns="twin RMSE ratio")
         summary = table.drop(columns="seed").groupby(["epsilon", "model"]).mean().round(3)
