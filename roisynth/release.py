@@ -289,7 +289,7 @@ def release(output, *, train, holdout, model=None, synthetic=None, n=None, group
     try:
         write_table(drawn, staging / "synthetic.csv")
         fake = tuple(drawn.loc[drawn["cohort"] == c, names].reset_index(drop=True) for c in COHORTS)
-        build_report(staging / "report.html", synthetic=fake, train=real["train"], test=real["holdout"],
+        build_report(staging / "report.html", model=model, synthetic=fake, train=real["train"], test=real["holdout"],
                      groups=pd.concat(real["holdout"])[group_column].astype(str), n_bootstrap=n_bootstrap,
                      random_state=random_state, title=(title or "roisynth release") + _guarantee(model))
         (staging / "release.json").write_text(json.dumps(summary, indent=2, allow_nan=False, default=str))

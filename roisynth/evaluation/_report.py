@@ -350,15 +350,17 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
                  n_bootstrap: int = 1000, random_state=0, png_dir=None, title=None) -> Path:
     """Write a self-contained HTML report on a synthetic cohort and return its path.
 
-    Give **either** ``model``, a fitted roisynth synthesizer or pipeline (or the path of a
-    saved one), **or** ``synthetic = (background, target)`` synthetic tables (e.g. read from
-    CSV; the compared columns are then the MUSE ROIs all tables share, or all shared numeric
-    columns if none is a ROI). ``train = (background, target)``: the real tables the model
+    Give ``model``, a fitted roisynth synthesizer or pipeline (or the path of a saved one),
+    ``synthetic = (background, target)`` synthetic tables (e.g. read from CSV; without a model
+    the compared columns are the MUSE ROIs all tables share, or all shared numeric columns if
+    none is a ROI), or both: the tables a model drew (e.g. a released file), which the metrics,
+    audit and effect maps then describe, while the model supplies the figures that need it and
+    the differential-privacy section. ``train = (background, target)``: the real tables the model
     was fitted on; ``test``: held-out real tables (if None, the training tables stand in and
     the report says that every number is optimistic). Tables are DataFrames, arrays (model
     columns) or CSV/Parquet paths.
 
-    The synthetic tables are drawn once (a model draws as many subjects per cohort as it had
+    Without ``synthetic`` the tables are drawn once (a model draws as many subjects per cohort as it had
     training subjects, like :func:`~roisynth.evaluation.evaluate`) and both the metric table
     and the figures use them. The report holds the metric table with plain-language
     explanations (and a banner if the privacy rows flag copies of training subjects), a
@@ -387,7 +389,7 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
     model : synthesizer, SynthesisPipeline, str or path, default=None
         A fitted model or the path of a saved one.
     synthetic : tuple, default=None
-        ``(background, target)`` synthetic tables, instead of ``model``.
+        ``(background, target)`` synthetic tables, instead of ``model`` or drawn from it.
     train : tuple
         ``(background, target)`` real tables the model was fitted on (required).
     test : tuple, default=None
@@ -413,7 +415,7 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
     Raises
     ------
     ValueError
-        If both or neither of ``model`` and ``synthetic`` are given, ``train`` is missing, or
+        If neither ``model`` nor ``synthetic`` is given, ``train`` is missing, or
         tables lack the compared columns.
 
     Examples
@@ -432,9 +434,9 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
     >>> sorted(p.name for p in path.with_name("report_figures").iterdir())[0]
     '1_distributions.png'
     """
-    if (model is None) == (synthetic is None):
-        raise ValueError("pass exactly one of model= (a fitted synthesizer or a model file) and "
-                         "synthetic=(background, target) tables")
+    if model is None and synthetic is None:
+        raise ValueError("pass model= (a fitted synthesizer or a model file), synthetic=(background, target) "
+                         "tables, or both")
     if train is None:
         raise ValueError("train=(background, target) is required: the real tables the synthetic data are compared with")
     if model is not None:
@@ -444,6 +446,7 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
         check_is_fitted(model, "feature_names_in_")
         features = list(model.feature_names_in_)
         train = _pair(train, "train", features)
+        synthetic = None if synthetic is None else _pair(synthetic, "synthetic", features)
     else:
         synthetic, train = _pair(synthetic, "synthetic"), _pair(train, "train")
         features = _shared_features({"synthetic background": synthetic[0], "synthetic target": synthetic[1],
@@ -458,7 +461,7 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
     rng = np.random.default_rng(seed_from(random_state))
     seeds = dict(zip(("background", "target", "evaluate", "split", "paired", "audit"),
                      map(int, rng.integers(2**31, size=6))))
-    if model is not None:
+    if synthetic is None:
         synthetic = tuple(model.sample(len(t), cohort=c, random_state=seeds[c])
                           for c, t in zip(("background", "target"), train))
     _check_features({"synthetic background": synthetic[0], "synthetic target": synthetic[1]}, features)

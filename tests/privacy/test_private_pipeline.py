@@ -254,3 +254,6 @@ def test_release_json_carries_the_spent_budget_of_the_whole_chain(fitted, cohort
     written = json.loads((tmp_path / "release" / "release.json").read_text())
     assert written["model"]["differential_privacy"] == summary["model"]["differential_privacy"] == json.loads(
         json.dumps(dp))
+    report = (tmp_path / "release" / "report.html").read_text()    # the released table, described with its model
+    assert f"(\u03b5 = {dp['epsilon']:.4g}, \u03b4 = {dp['delta']:.3g})-" in report
+    assert "not differentially private" not in report and "cannot state" not in report
