@@ -291,7 +291,8 @@ def release(output, *, train, holdout, model=None, synthetic=None, n=None, group
         fake = tuple(drawn.loc[drawn["cohort"] == c, names].reset_index(drop=True) for c in COHORTS)
         build_report(staging / "report.html", model=model, synthetic=fake, train=real["train"], test=real["holdout"],
                      groups=pd.concat(real["holdout"])[group_column].astype(str), n_bootstrap=n_bootstrap,
-                     random_state=random_state, title=(title or "roisynth release") + _guarantee(model))
+                     random_state=random_state, title=(title or "roisynth release") + _guarantee(model),
+                     shareable=True)
         (staging / "release.json").write_text(json.dumps(summary, indent=2, allow_nan=False, default=str))
         if output.exists():
             output.rmdir()

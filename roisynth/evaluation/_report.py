@@ -347,7 +347,7 @@ def _png(figure) -> bytes:
 
 
 def build_report(output="report.html", *, model=None, synthetic=None, train=None, test=None, groups=None, rois=None,
-                 n_bootstrap: int = 1000, random_state=0, png_dir=None, title=None) -> Path:
+                 n_bootstrap: int = 1000, random_state=0, png_dir=None, title=None, shareable: bool = False) -> Path:
     """Write a self-contained HTML report on a synthetic cohort and return its path.
 
     Give ``model``, a fitted roisynth synthesizer or pipeline (or the path of a saved one),
@@ -406,6 +406,10 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
         Folder of the PNG files; None: ``<output stem>_figures``.
     title : str, default=None
         Title of the report.
+    shareable : bool, default=False
+        Leave out the figures that plot individual real subjects (3 and 4: each held-out
+        subject's latent code and severity), for a report that leaves the data holder, as
+        :func:`~roisynth.release.release`'s does; the histograms and effect maps summarize.
 
     Returns
     -------
@@ -486,7 +490,7 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
 
     effects = _effects(tuple(s[features] for s in synthetic), tuple(t[features] for t in train),
                        None if test is None else tuple(t[features] for t in test))
-    sections = _figures(model, synthetic, held_out, features, chosen, labels, seeds["paired"], effects)
+    sections = _figures(model, synthetic, held_out, features, chosen, labels, seeds["paired"], effects, shareable)
     output = Path(output)
     png_dir = output.with_name(output.stem + "_figures") if png_dir is None else Path(png_dir)
     png_dir.mkdir(parents=True, exist_ok=True)
@@ -606,13 +610,15 @@ def _effects(synthetic: tuple, train: tuple, test) -> tuple[pd.DataFrame, float,
 
 
 def _figures(model, synthetic: tuple, held_out: tuple, features: list, rois: list,
-             labels: pd.Categorical, paired_seed: int, effects: tuple) -> list[tuple]:
-    """(file name, heading, caption, Figure or None, why it is skipped) of each figure."""
+             labels: pd.Categorical, paired_seed: int, effects: tuple, shareable: bool) -> list[tuple]:
+    """(file name, heading, caption, Figure or None, why it is skipped) of each figure (``shareable``:
+    none of individual real subjects)."""
     core = model.synthesizer if isinstance(model, SynthesisPipeline) else model
     name = type(core).__name__
     # pipelines take whole tables (covariates for their preprocessing), synthesizers the features
     inputs = [t if isinstance(model, SynthesisPipeline) else t[features] for t in held_out]
     no_model = "it needs a model, and synthetic tables were given"
+    individual = "it plots individual real subjects, and this report is meant to be shared (shareable=True)"
     sections = [(
         "distributions", "Real vs synthetic volumes",
         f"Volumes (mm\u00b3) of {len(rois)} ROIs for real held-out subjects (filled) and synthetic subjects (lines), "
@@ -631,21 +637,23 @@ def _figures(model, synthetic: tuple, held_out: tuple, features: list, rois: lis
                          "similar amount in everybody; a cloud that keeps its spread along the diagonal: each person's "
                          "healthy volume carries over to the ill version.",
                          figures.paired_scatter(healthy, disease, rois), ""))
-    latents = None if model is None or not hasattr(core, "transform") else latent_codes(model, *inputs)
+    latents = None if model is None or shareable or not hasattr(core, "transform") else latent_codes(model, *inputs)
     sections.append(("latents", "Latent space of real held-out subjects",
                      "Each real held-out subject at the posterior mean of the model's hidden factors (seed paper, "
                      "Fig. 2b). Common factors (z) describe what all people share and should not separate the groups; "
                      "salient factors (s) describe the disease: healthy subjects near 0, patients spread out.",
                      None if latents is None else figures.latent_scatter(latents, labels),
-                     no_model if model is None else f"{name} has no latent representation (no transform)"))
-    severity = None if model is None or not hasattr(core, "severity") else model.severity(pd.concat(inputs))
+                     no_model if model is None else individual if shareable
+                     else f"{name} has no latent representation (no transform)"))
+    severity = (None if model is None or shareable or not hasattr(core, "severity")
+                else model.severity(pd.concat(inputs)))
     sections.append(("severity", "Severity by group",
                      "The model's severity score of each real held-out subject, by group (seed paper, Fig. 4b): "
                      "for the contrastive VAE how far a person lies from their own healthy twin along the disease "
                      "effect the model learned, in SDs of healthy variation (see the model's severity docstring). "
                      "It should be about 0 for healthy subjects and rise with disease stage.",
                      None if severity is None else figures.severity_by_group(severity, labels),
-                     no_model if model is None else f"{name} has no severity score"))
+                     no_model if model is None else individual if shareable else f"{name} has no severity score"))
     reference = "held-out real data" if "reference" in effects[0] else "the real training data (no held-out data given)"
     sections.append(("effect_sizes", "Disease effect per ROI: synthetic vs reference d",
                      "Cohen's d of patients vs healthy subjects for every ROI (difference of means in pooled SD): "

@@ -57,7 +57,11 @@ def test_release_writes_one_audited_folder(pipeline, split, tmp_path):
     assert written["training"]["background"] == (train.diagnosis == "CN").sum()
     assert written["model"]["class"] == "SynthesisPipeline" and written["software"]["roisynth"]
     assert 0.8 < written["fidelity"]["background"]["ratio"] < 1.5
-    assert "privacy" in (folder / "report.html").read_text().lower()
+    report = (folder / "report.html").read_text()
+    assert "is <b>not</b> differentially private" in report      # the model beside the table: its status
+    assert 'alt="Paired view' in report                 # synthetic people: shown
+    assert 'alt="Latent space' not in report and 'alt="Severity' not in report    # real people one by one: not
+    assert report.count("plots individual real subjects") == 2
 
 
 def test_a_copier_is_refused_and_nothing_is_written(split, tmp_path):
