@@ -163,7 +163,7 @@ def cmd_report(args) -> None:
     path = build_report_from_tables(args.output, source=args.source, train=args.train, test=args.test,
                                     group_column=args.group_column, background=args.background, target=args.target,
                                     rois=args.rois, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
-                                    title=args.title)
+                                    title=args.title, shareable=args.shareable)
     print(f"wrote {path} (figures in {path.with_name(path.stem + '_figures')})")
 
 
@@ -290,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-bootstrap", type=int, default=1000)
     p.add_argument("--random-state", type=int, default=0)
     p.add_argument("--title", default=None)
+    p.add_argument("--shareable", action="store_true",
+                   help="leave out the figures of individual real subjects (latent codes, severities)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("release", help="audit a synthetic cohort against its training data (exact copies, "

@@ -528,7 +528,7 @@ def build_report(output="report.html", *, model=None, synthetic=None, train=None
 
 def build_report_from_tables(output="report.html", *, source, train, test=None, group_column: str = "diagnosis",
                              background="CN", target="MCI,AD", rois=None, n_bootstrap: int = 1000, random_state=0,
-                             title=None) -> Path:
+                             title=None, shareable: bool = False) -> Path:
     """:func:`build_report` on tables with a group column, as ``roisynth report`` reads them.
 
     ``train`` and ``test`` are split into cohorts by :func:`roisynth.io.read_cohorts`, and the
@@ -561,6 +561,8 @@ def build_report_from_tables(output="report.html", *, source, train, test=None, 
         Seed of the synthetic draws and the intervals.
     title : str, default=None
         Title of the report.
+    shareable : bool, default=False
+        No figure of individual real subjects (see :func:`build_report`).
 
     Returns
     -------
@@ -597,7 +599,7 @@ def build_report_from_tables(output="report.html", *, source, train, test=None, 
         given = {"synthetic": read_synthetic(source)}
     return build_report(output, train=train, test=test, groups=groups,
                         rois=None if rois is None else list(split_list(rois)), n_bootstrap=n_bootstrap,
-                        random_state=random_state, title=title, **given)
+                        random_state=random_state, title=title, shareable=shareable, **given)
 
 
 def _effects(synthetic: tuple, train: tuple, test) -> tuple[pd.DataFrame, float, float]:

@@ -155,6 +155,10 @@ def test_report_from_a_model_file_and_from_a_sampled_table(tmp_path, example, sm
     page = out.read_text()
     assert page.count('src="data:image/png;base64,') == 5 and "w2_background" in page
     assert sorted(p.name for p in (tmp_path / "model_report_figures").iterdir())[0].endswith(".png")
+    shared = tmp_path / "shared.html"
+    assert main(["report", str(tmp_path / "m.roisynth"), "-o", str(shared), "--test", str(test), "--shareable",
+                 *common]) == 0
+    assert shared.read_text().count('src="data:image/png;base64,') == 3       # no latent codes, no severities
     sampled = tmp_path / "synthetic.csv"
     assert main(["sample", str(tmp_path / "m.roisynth"), "-n", "300", "-o", str(sampled)]) == 0
     assert main(["report", str(sampled), "-o", str(tmp_path / "tables.html"), *common]) == 0
