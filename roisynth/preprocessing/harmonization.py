@@ -297,20 +297,8 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         self : Harmonizer
             The fitted transformer.
         """
-        validate_params(self)
-        X = self._frame(X, "X")
-        covariates, smooth, bounds = self._columns()
-        for attribute in ("model_", "sites_", "penalty_"):  # a refit starts from nothing
-            self.__dict__.pop(attribute, None)
-        self.feature_names_in_ = np.asarray(self._find_rois(X, covariates), dtype=object)
-        self.n_features_in_ = len(self.feature_names_in_)
-        data, sites = self._values(X, "X"), self._sites(X, "X")
+        X, covariates, smooth, bounds, data, (labels, codes, counts) = self._start_fit(X)
         values = self._covariate_values(X, "X")
-        labels, codes, counts = np.unique(sites, return_inverse=True, return_counts=True)
-        if len(labels) < 2:
-            raise ValueError(
-                f"X has a single site {list(labels)} in column {self.site!r}; harmonization needs at least two"
-            )
         if (counts < 2).any():
             raise ValueError(
                 f"site(s) {list(labels[counts < 2])} have a single subject; ComBat needs at least two per site"
@@ -346,6 +334,31 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
                            delta_star=np.array([d for _, d in estimates]))
         return self
 
+    def _start_fit(self, X, private: bool = False):
+        """What both fits begin with: the parameters and ``X`` checked (under ``private`` a GAM smooth
+        refused), the last fit's state dropped, the ROI columns found (``feature_names_in_``), the site
+        labels read (at least two). Returns ``(X, covariates, smooth, bounds, data, (labels, codes,
+        counts))``, ``data`` the ROI values and ``codes`` each row's index into ``labels``."""
+        validate_params(self)
+        X = self._frame(X, "X")
+        covariates, smooth, bounds = self._columns()
+        if private and smooth:
+            raise ValueError(
+                f"Harmonizer(smooth={smooth}) fits a GAM smooth, which has no private fit (its knots sit at data "
+                "quantiles and its penalty is chosen by cross-validation on the subjects); under privacy use "
+                "linear ComBat, Harmonizer(smooth=()), whose covariate effects are linear")
+        for attribute in ("model_", "sites_", "penalty_"):  # a refit starts from nothing
+            self.__dict__.pop(attribute, None)
+        self.feature_names_in_ = np.asarray(self._find_rois(X, covariates), dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        data, sites = self._values(X, "X"), self._sites(X, "X")
+        sites = np.unique(sites, return_inverse=True, return_counts=True)
+        if len(sites[0]) < 2:
+            raise ValueError(
+                f"X has a single site {list(sites[0])} in column {self.site!r}; harmonization needs at least two"
+            )
+        return X, covariates, smooth, bounds, data, sites
+
     #: Gaussian releases of :meth:`_fit_private` (the per-site moments X'X and X'U).
     _private_releases = 2
 
@@ -366,25 +379,8 @@ class Harmonizer(Persistent, TransformerMixin, BaseEstimator):
         """
         from ..privacy._sufficient_stats import shrink, solve_moments
 
-        validate_params(self)
-        X = self._frame(X, "X")
-        covariates, smooth, _ = self._columns()
-        if smooth:
-            raise ValueError(
-                f"Harmonizer(smooth={smooth}) fits a GAM smooth, which has no private fit (its knots sit at data "
-                "quantiles and its penalty is chosen by cross-validation on the subjects); under privacy use "
-                "linear ComBat, Harmonizer(smooth=()), whose covariate effects are linear")
-        for attribute in ("model_", "sites_", "penalty_"):
-            self.__dict__.pop(attribute, None)
-        rois = self._find_rois(X, covariates)
-        self.feature_names_in_ = np.asarray(rois, dtype=object)
-        self.n_features_in_ = len(rois)
-        data, sites = self._values(X, "X"), self._sites(X, "X")
-        labels, codes = np.unique(sites, return_inverse=True)
-        if len(labels) < 2:
-            raise ValueError(
-                f"X has a single site {list(labels)} in column {self.site!r}; harmonization needs at least two"
-            )
+        X, covariates, _, _, data, (labels, codes, _) = self._start_fit(X, private=True)
+        rois = list(self.feature_names_in_)
         self._reference_index(labels)
         x, middle, half = releases.design(X, covariates, "X")
         u, center, scale = releases.roi_rows(data, rois)
