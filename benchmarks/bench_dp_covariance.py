@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 
 from roisynth.evaluation import evaluate, flatten, semisynthetic_data
+from roisynth.evaluation._evaluate import _split_rows
 from roisynth.privacy import epsilon, noise_multiplier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,11 +44,10 @@ EIGEN_FLOOR = 0.02
 
 def training_split(data, n_train: int = 1050, seed: int = 0):
     """The train / held-out split of :func:`~roisynth.evaluation.semisynthetic_scores` (same seed, same rows)."""
-    rng = np.random.default_rng(seed)
-    order_b, order_t = rng.permutation(len(data.background)), rng.permutation(len(data.target))
+    order_b, order_t, n_b, n_t = _split_rows(data, n_train, np.random.default_rng(seed))
     b, t = data.background[data.rois], data.target[data.rois]
-    return ((b.iloc[order_b[:n_train]], t.iloc[order_t[:n_train]]),
-            (b.iloc[order_b[n_train:]], t.iloc[order_t[n_train:]]))
+    return ((b.iloc[order_b[:n_b]], t.iloc[order_t[:n_t]]),
+            (b.iloc[order_b[n_b:]], t.iloc[order_t[n_t:]]))
 
 
 def residuals(model, train) -> np.ndarray:

@@ -416,8 +416,7 @@ def semisynthetic_scores(model, data, n_train: int | tuple[int, int] = 1050, ran
 
     rois = data.rois
     rng = np.random.default_rng(random_state)
-    order_b, order_t = rng.permutation(len(data.background)), rng.permutation(len(data.target))
-    n_b, n_t = _training_sizes(n_train, (len(order_b), len(order_t)))
+    order_b, order_t, n_b, n_t = _split_rows(data, n_train, rng)
     train_b, test_b = data.background[rois].iloc[order_b[:n_b]], data.background[rois].iloc[order_b[n_b:]]
     train_t, test_t = data.target[rois].iloc[order_t[:n_t]], data.target[rois].iloc[order_t[n_t:]]
     truth_t = data.target_healthy[rois].iloc[order_t[n_t:]]
@@ -458,6 +457,14 @@ def semisynthetic_scores(model, data, n_train: int | tuple[int, int] = 1050, ran
     table = evaluate(model, (train_b, train_t), (test_b, test_t), n_bootstrap=n_bootstrap, random_state=random_state)
     times = {"fit_seconds": fit_seconds, "sample_seconds": sample_seconds, "epochs": getattr(model, "n_epochs_", None)}
     return scores | flatten(table) | times
+
+
+def _split_rows(data, n_train, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The split of :func:`semisynthetic_scores`: shuffled row orders of the background and target
+    tables (background first, from ``rng``) and the training sizes; the first ``n_b`` / ``n_t`` rows
+    of each order train, the rest are held out."""
+    order_b, order_t = rng.permutation(len(data.background)), rng.permutation(len(data.target))
+    return (order_b, order_t, *_training_sizes(n_train, (len(order_b), len(order_t))))
 
 
 def _training_sizes(n_train, available: tuple[int, int]) -> tuple[int, int]:
