@@ -21,7 +21,6 @@ Records section "Differential privacy: covariance diagnosis" of benchmarks/RESUL
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ import torch
 from roisynth.evaluation import evaluate, flatten, semisynthetic_data
 from roisynth.evaluation._evaluate import _split_rows
 from roisynth.privacy import epsilon, noise_multiplier
+from roisynth.privacy._differential_privacy import dp_sgd_schedule
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import record  # noqa: E402
@@ -97,8 +97,8 @@ def diagnosis(eps: float, seed: int = 0) -> tuple[pd.DataFrame, dict]:
     model = model_at(eps, seed).fit(*train)
     fit_seconds = time.perf_counter() - start
     n = sum(len(X) for X in train)
-    q, delta = min(1.0, 2 * model.batch_size / n), model.privacy_spent_[1]
-    steps_epsilon = epsilon(q, model.noise_multiplier_, math.ceil(model.epochs / q), delta)
+    (q, steps), delta = dp_sgd_schedule(model.batch_size, model.epochs, n), model.privacy_spent_[1]
+    steps_epsilon = epsilon(q, model.noise_multiplier_, steps, delta)
     equivalent = noise_multiplier(steps_epsilon, delta, 1.0, 1)  # one Gaussian release as private as the steps
     with torch.no_grad():
         factor = model.module_.decoder.noise_factor().double().numpy()

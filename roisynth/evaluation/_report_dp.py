@@ -9,6 +9,7 @@ import math
 
 from ..pipeline import SynthesisPipeline
 from ..privacy import accountant
+from ..privacy._differential_privacy import dp_sgd_schedule
 
 _HEADING = "<h2>Differential privacy</h2>"
 
@@ -77,8 +78,7 @@ def _rows(fit, spent: tuple[float, float], n: int) -> tuple[list[tuple[str, str,
     sigma, means_sigma = fit.noise_multiplier_, fit.means_noise_multiplier_
     composed = tuple(budget.composed_with)
     gaussian = composed + (() if means_sigma is None else (means_sigma,))
-    rate = min(1.0, 2 * fit.batch_size / n)
-    steps = math.ceil(fit.epochs / rate)
+    rate, steps = dp_sgd_schedule(fit.batch_size, fit.epochs, n)
     delta_budget = "1/n\u00b2, the default" if budget.delta is None else f"{budget.delta:.3g}"
     rows = [
         ("\u03b5 spent / budget", f"{eps:.4g} / {budget.epsilon:.4g}",

@@ -57,6 +57,20 @@ def public_bounds(columns: Sequence[str]) -> dict[str, tuple[float, float]]:
             for c, n in zip(columns, names)}
 
 
+def dp_sgd_schedule(batch_size: int, epochs: int, n: int) -> tuple[float, int]:
+    """(q, T) of a private fit of ``epochs`` on ``n`` subjects: Poisson rate q = min(1, 2·``batch_size`` / n)
+    (a batch of each cohort on average) and T = ⌈epochs / q⌉ DP-SGD steps.
+
+    Examples
+    --------
+    >>> from roisynth.privacy._differential_privacy import dp_sgd_schedule
+    >>> dp_sgd_schedule(64, 100, 2100)
+    (0.06095238095238095, 1641)
+    """
+    sampling_rate = min(1.0, 2 * batch_size / n)
+    return sampling_rate, math.ceil(epochs / sampling_rate)
+
+
 @dataclass(frozen=True)
 class DifferentialPrivacy:
     r"""An (ε, δ)-differential-privacy budget for the fit of a neural synthesizer.

@@ -27,6 +27,7 @@ from ..metrics import GaussianReference
 from ..nn import TrainingHistory, flush_denormal, seeded, threads, train, train_private
 from ..nn.decoder import NOISES, blas_threads
 from ..privacy import DifferentialPrivacy, epsilon, noise_multiplier
+from ..privacy._differential_privacy import dp_sgd_schedule
 from ..privacy._mechanisms import private_mean
 from ..utils._param_validation import Interval, Options, validate_params
 from ..utils.validation import check_choice, check_sample_size, seed_from
@@ -150,8 +151,7 @@ class NeuralSynthesizer(BaseSynthesizer):
         self.mean_, self.scale_ = self.privacy.standardization(list(self.feature_names_in_))
         n = len(Xb) + len(Xt)
         delta = self.privacy.delta_for(n)
-        sampling_rate = min(1.0, 2 * self.batch_size / n)
-        steps = math.ceil(self.epochs / sampling_rate)
+        sampling_rate, steps = dp_sgd_schedule(self.batch_size, self.epochs, n)
         calibrate = self.calibration != "none" and self.privacy.means_share > 0
         release = (self._means_noise_multiplier(delta),) if calibrate else ()
         gaussian = self.privacy.composed_with + release
