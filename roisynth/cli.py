@@ -94,7 +94,16 @@ def cmd_sample(args) -> None:
     n = len(conditions) if args.n is None and args.conditions else args.n
     if n is None:
         raise ValueError("-n is required (unless --conditions gives one row per synthetic subject)")
-    rows = write_samples(load(args.model), n, args.output, cohort=args.cohort, site=args.site, conditions=conditions,
+    model = load(args.model)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be at least 1, got {args.threads}")
+        synthesizer = getattr(model, "synthesizer", model)
+        if "n_threads" not in synthesizer.get_params():
+            raise ValueError(
+                f"--threads applies to neural synthesizers; {type(synthesizer).__name__} draws on one thread")
+        synthesizer.set_params(n_threads=args.threads)
+    rows = write_samples(model, n, args.output, cohort=args.cohort, site=args.site, conditions=conditions,
                          random_state=args.random_state, progress=not args.quiet and sys.stderr.isatty())
     print(f"wrote {rows} rows to {args.output}")
 
@@ -244,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site", default=None,
                    help="pipeline models: all subjects at this site, or 'harmonized' (default: each at its drawn site)")
     p.add_argument("--random-state", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="neural synthesizers: draw rows on N threads (the same rows for any N; default: the "
+                        "model's n_threads)")
     p.add_argument("--condition", action="append", default=[], metavar="COLUMN=VALUE",
                    help="pipeline models: restrict the drawn covariates, repeatable: sex=F, site=site1,site2 "
                         "(any of), age=70:80 (70 <= age < 80; age=70: or age=:80 for an open end), age=75")

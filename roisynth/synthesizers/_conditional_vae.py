@@ -77,7 +77,9 @@ class ConditionalVAE(NeuralSynthesizer):
         Inputs are volumes, so negative values are rejected; a
         :class:`~roisynth.pipeline.SynthesisPipeline` sets False for its transformed values.
     n_threads : int or None, default=1
-        Torch threads during fit and sampling (None: leave torch's setting).
+        Torch threads during fit (None: leave torch's setting). Sampling draws its chunks of
+        2048 rows on this many threads (None: torch's thread count), each single-threaded,
+        with the same rows, bit for bit, for any value.
     verbose : bool, default=True
         Show a progress bar.
     random_state : int, RandomState instance or None, default=None

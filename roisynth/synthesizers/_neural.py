@@ -370,38 +370,59 @@ class NeuralSynthesizer(BaseSynthesizer):
             z, c = codes[:, :n_shared], codes[:, n_shared:] if self._latent_condition else None
         return z, self._condition(k) if c is None else c
 
+    def _chunk_seeds(self, n: int, random_state) -> np.ndarray:
+        """Seeds of the generators of the ``_CHUNK``-row chunks of an ``n``-row draw: the first
+        ⌈n / _CHUNK⌉ words of ``SeedSequence(seed)`` (a longer draw extends, not changes, them)."""
+        seed = self._sampling_seed(random_state)
+        return np.random.SeedSequence(seed).generate_state(-(-n // _CHUNK), np.uint64)
+
     def _generate(self, n: int, random_state, which: tuple[str, ...], sink=None) -> list[pd.DataFrame]:
         """Raw-unit float32 tables of the requested cohorts.
 
         Paired and target rows decode patients' codes (z, c); a background-only request
-        decodes healthy codes z. Generated in chunks so that buffers stay in cache. With
-        ``sink``, each chunk's rows are handed to ``sink(start, stop, rows_B, rows_T)`` (arrays
-        reused for the next chunk; None for a cohort not asked for) instead of being gathered
-        into tables, and nothing is returned: the same draws.
+        decodes healthy codes z. Generated in chunks of ``_CHUNK`` rows so that buffers stay in
+        cache; chunk j draws from its own generator (:meth:`_chunk_seeds`), so chunks are
+        independent of one another and ``n_threads`` single-threaded workers draw them in
+        parallel (worker w takes chunks w, w + W, …) with the same rows, bit for bit, for any
+        ``n_threads``. With ``sink``, each chunk's rows are handed to ``sink(start, stop, rows_B,
+        rows_T)`` (arrays its worker reuses for its next chunk; None for a cohort not asked for;
+        called from the workers' threads, for disjoint rows) instead of being gathered into
+        tables, and nothing is returned: the same draws.
         """
+        from concurrent.futures import ThreadPoolExecutor
+
         check_is_fitted(self, "module_")
         n = check_sample_size(n, self.n_features_in_)
-        generator = torch.Generator().manual_seed(self._sampling_seed(random_state))
-        p = self.n_features_in_
-        if sink is None:
-            arrays = {c: np.empty((n, p), dtype=np.float32) for c in which}
-        else:
-            chunks = {c: np.empty((min(n, _CHUNK), p), dtype=np.float32) for c in which}
+        p, seeds = self.n_features_in_, self._chunk_seeds(n, random_state)
+        n_chunks = len(seeds)
+        arrays = {c: np.empty((n, p), dtype=np.float32) for c in which} if sink is None else None
         scale, shift = (torch.as_tensor(a, dtype=torch.float32) for a in (self.scale_, self.mean_))
         offsets = self._offsets("healthy" if "target" in which else "background", "target")
-        eps = torch.empty(_CHUNK, p)
-        with threads(self.n_threads), blas_threads(), torch.no_grad():
-            draw = self.module_.decoder.sampler("background" in which, "target" in which, scale, shift, offsets)
-            for start in range(0, n, _CHUNK):
-                stop = min(n, start + _CHUNK)
-                k = stop - start
-                z, c = self._draw_codes(k, generator, joint="target" in which)
-                torch.randn(k, p, generator=generator, out=eps[:k])
-                rows = [(arrays[name][start:stop] if sink is None else chunks[name][:k]) if name in which else None
-                        for name in COHORTS]
-                draw(z, c, eps[:k], tuple(None if r is None else torch.from_numpy(r) for r in rows))
-                if sink is not None:
-                    sink(start, stop, *rows)
+        draw = self.module_.decoder.sampler("background" in which, "target" in which, scale, shift, offsets)
+        workers = max(1, min(n_chunks, self.n_threads or torch.get_num_threads()))
+
+        def work(first: int) -> None:
+            eps = torch.empty(_CHUNK, p)
+            chunks = {c: np.empty((_CHUNK, p), dtype=np.float32) for c in which} if sink is not None else None
+            with torch.no_grad():
+                for j in range(first, n_chunks, workers):
+                    start, stop = j * _CHUNK, min(n, (j + 1) * _CHUNK)
+                    k = stop - start
+                    generator = torch.Generator().manual_seed(int(seeds[j]))
+                    z, c = self._draw_codes(k, generator, joint="target" in which)
+                    torch.randn(k, p, generator=generator, out=eps[:k])
+                    rows = [None if name not in which else arrays[name][start:stop] if sink is None
+                            else chunks[name][:k] for name in COHORTS]
+                    draw(z, c, eps[:k], tuple(None if r is None else torch.from_numpy(r) for r in rows))
+                    if sink is not None:
+                        sink(start, stop, *rows)
+
+        with threads(1), blas_threads(1):  # process-wide settings, made once here for all the workers
+            if workers == 1:
+                work(0)
+            else:
+                with ThreadPoolExecutor(workers, thread_name_prefix="roisynth-sample") as pool:
+                    list(pool.map(work, range(workers)))  # list(): a worker's exception is raised here
         if sink is not None:
             return []
         return [pd.DataFrame(arrays[c], columns=list(self.feature_names_in_), copy=False) for c in which]

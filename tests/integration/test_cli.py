@@ -187,3 +187,27 @@ def test_sample_streams_any_size_with_the_same_rows_whatever_the_format(tmp_path
     again = pd.concat(rio.iter_samples(model, 1000, random_state=3), ignore_index=True)
     pd.testing.assert_frame_equal(again, streamed, check_dtype=False)
     assert not streamed.duplicated(subset=rois).any()   # blocks are independent draws, not repeats
+
+
+def test_sample_threads_give_the_same_file(tmp_path, small_model, cohorts, capsys):
+    """--threads N draws a neural model's rows on N threads: the file is the one-thread file;
+    a model that draws on one thread, or N < 1, is an error naming --threads."""
+    from roisynth import LinearContrastive
+
+    small_model.save(tmp_path / "m.roisynth")
+    files = {}
+    for threads in ([], ["--threads", "2"]):
+        files[len(threads)] = tmp_path / f"s{len(threads)}.parquet"
+        assert main(["sample", str(tmp_path / "m.roisynth"), "-n", "5000", "-o", str(files[len(threads)]),
+                     "--random-state", "1", *threads]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(files[2]), pd.read_parquet(files[0]))
+    assert main(["sample", str(tmp_path / "m.roisynth"), "-n", "10", "-o", str(tmp_path / "x.csv"),
+                 "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
+    rois = list(cohorts[0].columns[:5])
+    LinearContrastive(n_common=2, n_salient=1, random_state=0).fit(cohorts[0][rois], cohorts[1][rois]).save(
+        tmp_path / "linear.roisynth")
+    assert main(["sample", str(tmp_path / "linear.roisynth"), "-n", "10", "-o", str(tmp_path / "y.csv"),
+                 "--threads", "2"]) == 2
+    assert "--threads applies to neural synthesizers; LinearContrastive" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "y.csv").exists()

@@ -30,12 +30,33 @@ def test_prior_sampling_mode(cohorts):
     assert model.target_latents_ is None and model.sample_paired(20)[0].shape == (20, cn.shape[1])
 
 
-def test_sampling_is_chunked_without_changing_the_draws(small_model, monkeypatch):
+def test_sampling_gives_the_same_rows_for_any_number_of_threads(small_model, monkeypatch, tmp_path):
+    """Chunks draw from their own seeds: n_threads workers give the same rows bit for bit (in
+    memory and streamed), a longer draw extends a shorter one chunk by chunk, and the caller's
+    torch thread count is left alone."""
+    import copy
+
+    import roisynth.io as rio
     import roisynth.synthesizers._neural as module
 
-    reference = small_model.sample(1000, random_state=3)
-    monkeypatch.setattr(module, "_CHUNK", 1000)
-    pd.testing.assert_frame_equal(small_model.sample(1000, random_state=3), reference)
+    monkeypatch.setattr(module, "_CHUNK", 128)  # 1000 rows: 8 chunks, the last one partial
+    before = torch.get_num_threads()
+    reference = small_model.sample_paired(1000, random_state=3)
+    rio.write_samples(small_model, 1000, tmp_path / "pairs1.parquet", random_state=5)
+    streamed = pd.read_parquet(tmp_path / "pairs1.parquet")
+    for n_threads in (2, 3):
+        model = copy.deepcopy(small_model).set_params(n_threads=n_threads)
+        for ours, theirs in zip(model.sample_paired(1000, random_state=3), reference):
+            pd.testing.assert_frame_equal(ours, theirs)
+        assert torch.get_num_threads() == before
+        path = tmp_path / f"pairs{n_threads}.parquet"
+        rio.write_samples(model, 1000, path, random_state=5)
+        pd.testing.assert_frame_equal(pd.read_parquet(path), streamed)
+    longer = small_model.sample_paired(1300, random_state=3)
+    for ours, theirs in zip(longer, reference):
+        pd.testing.assert_frame_equal(ours.iloc[:896], theirs.iloc[:896])  # the 7 full chunks
+    # the partial chunk draws 128 codes, not 104: other rows
+    assert not np.allclose(longer[0].iloc[896:1000], reference[0].iloc[896:])
 
 
 def test_streamed_pairs_are_sample_tables_rows(small_model, tmp_path, monkeypatch):
@@ -392,7 +413,7 @@ def test_mean_only_decoder_samples_the_decoder_means(cohorts):
     model = ContrastiveVAE(epochs=3, verbose=False, random_state=0, noise="none", latent_sampling="prior",
                            calibration="none").fit(cohorts[0].iloc[:200], cohorts[1].iloc[:200])
     assert not any("log_scale" in name for name, _ in model.module_.named_parameters())
-    generator = torch.Generator().manual_seed(model._sampling_seed(7))
+    generator = torch.Generator().manual_seed(int(model._chunk_seeds(50, 7)[0]))  # 50 rows: one chunk
     z, s = model._draw_codes(50, generator, joint=True)
     with torch.no_grad():
         means = model.module_.decoder(z, s).double().numpy() * model.scale_ + model.mean_
