@@ -11,10 +11,12 @@ Prints and records in benchmarks/RESULTS.md (section "Speed (issue 18)"):
    ``training_step``, in benchmarks/envs/.mmcvae-venv, 500 epochs, batch 128, latent sizes 5 + 5, the
    penalties of its run_experiment.py) on the same rows standardized as ours are internally. The two
    sides alternate, ``--repeats`` times, best of each; each side's imports are paid before its clock;
-2. ``sample_paired(1_000_000)`` on one thread (best of 5, wall and CPU seconds), with the CPU cost of its parts;
+2. ``sample_paired(1_000_000)`` on one thread (best of 5, wall and CPU seconds), with the CPU cost of its
+   parts, and on two (``n_threads=2``, wall seconds);
 3. ``roisynth.io.write_samples`` of ``--pairs`` pairs to Parquet in a fresh process under
-   ``/usr/bin/time -v``: pairs per second, user and system CPU seconds and peak resident memory, on
-   disk and (``--memory-pairs``) to a file in /dev/shm, the rate without the disk;
+   ``/usr/bin/time -v``, drawn on one and on two threads: pairs per second, user and system CPU seconds
+   and peak resident memory, on disk and (``--memory-pairs``) to a file in /dev/shm, the rate without
+   the disk; and the same bytes written bare (no drawing, no Parquet), the ceiling of the machine's writes;
 4. fit time of the ContrastiveVAE at 500, 5 000 and 50 000 subjects in all (half per cohort).
 """
 
@@ -115,7 +117,8 @@ def fit_comparison(repeats: int) -> tuple[dict, object]:
 
 
 def sampling(model, n: int = 1_000_000, repeats: int = 5) -> dict:
-    """``sample_paired(n)`` on one thread, best of ``repeats`` (wall and CPU seconds), and its parts
+    """``sample_paired(n)`` on one thread, best of ``repeats`` (wall and CPU seconds), the same with
+    ``n_threads=2`` (wall seconds; the same rows), and its parts
     timed alone on the same machine (CPU seconds, for the same n rows in the sampler's chunks):
     the codes, the n × p normal draws, the noise εA (BLAS trmm, A lower-triangular p × p), the
     last layer added into both outputs (two BLAS gemm, β = 1) and the writes of εA + bias into
@@ -127,13 +130,18 @@ def sampling(model, n: int = 1_000_000, repeats: int = 5) -> dict:
     from roisynth.nn.decoder import blas_threads
     from roisynth.synthesizers._neural import _CHUNK
 
-    model.set_params(n_threads=1)
-    wall, cpu = [], []
+    wall, cpu, two = [], [], []
     for _ in range(repeats):
+        model.set_params(n_threads=1)
         start, start_cpu = time.perf_counter(), time.process_time()
         model.sample_paired(n)
         wall.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
+        model.set_params(n_threads=2)
+        start = time.perf_counter()
+        model.sample_paired(n)
+        two.append(time.perf_counter() - start)
+    model.set_params(n_threads=1)
     p, hidden = model.n_features_in_, model.n_hidden
     generator = torch.Generator().manual_seed(0)
     eps = torch.empty(_CHUNK, p)
@@ -169,18 +177,20 @@ def sampling(model, n: int = 1_000_000, repeats: int = 5) -> dict:
             lambda i: sgemm(1.0, weight.T, h.T, beta=1.0, c=out.T, overwrite_c=1)),
         "εA + bias into two fresh n × p arrays": seconds(fresh_writes),
     }
-    return {"seconds": min(wall), "all_s": wall, "cpu_s": min(cpu), "all_cpu_s": cpu, "parts": parts}
+    return {"seconds": min(wall), "all_s": wall, "cpu_s": min(cpu), "all_cpu_s": cpu, "two_threads_s": min(two),
+            "all_two_threads_s": two, "parts": parts}
 
 
-def streaming(model, pairs: int, directory: str | None = None, code: str | None = None) -> dict:
+def streaming(model, pairs: int, directory: str | None = None, code: str | None = None, threads: int = 1) -> dict:
     """``write_samples(model, pairs, path)`` in a fresh process under /usr/bin/time -v, the file in
     ``directory`` (None: the temporary directory, on disk), roisynth imported from ``code`` (None:
-    this checkout)."""
+    this checkout), the model's chunks drawn on ``threads`` threads (``n_threads``)."""
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory(dir=directory) as target:
         model_path, out = os.path.join(tmp, "m.roisynth"), os.path.join(target, "pairs.parquet")
         model.save(model_path)
         script = ("import json, time, torch; torch.set_num_threads(1); import roisynth; from roisynth.io import "
-                  f"write_samples; m = roisynth.load({model_path!r}); s = time.perf_counter(); "
+                  f"write_samples; m = roisynth.load({model_path!r}).set_params(n_threads={threads}); "
+                  "s = time.perf_counter(); "
                   f"rows = write_samples(m, {pairs}, {out!r}, random_state=0); "
                   "print(json.dumps({'seconds': time.perf_counter() - s, 'rows': rows}))")
         run = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", script], capture_output=True, text=True,
@@ -191,7 +201,26 @@ def streaming(model, pairs: int, directory: str | None = None, code: str | None 
     return {"pairs": pairs, "seconds": inner["seconds"], "pairs_per_s": pairs / inner["seconds"],
             "peak_MB": field(r"Maximum resident set size \(kbytes\)") / 1024, "file_GB": size / 1e9,
             "user_s": field(r"User time \(seconds\)"), "system_s": field(r"System time \(seconds\)"),
-            "where": directory or tempfile.gettempdir()}
+            "where": directory or tempfile.gettempdir(), "threads": threads}
+
+
+def bare_writes(pairs: int, p: int, directory: str | None = None) -> dict:
+    """The ceiling the machine's file writes put on streaming: ``pairs`` pairs' float columns
+    (2 × pairs × p float32) written to a fresh file in ``directory`` (None: the temporary directory)
+    as one 73 MB buffer (a block's worth) again and again, with no drawing, no Parquet and no
+    second thread; the same bytes as the Parquet file's columns."""
+    from roisynth.io import BLOCK
+
+    buffer = np.random.default_rng(0).standard_normal(2 * BLOCK * p).astype(np.float32)
+    with tempfile.TemporaryDirectory(dir=directory) as target:
+        start, start_cpu = time.perf_counter(), time.process_time()
+        with open(os.path.join(target, "bare.bin"), "wb", buffering=0) as out:
+            for first in range(0, pairs, BLOCK):
+                out.write(memoryview(buffer)[:2 * min(BLOCK, pairs - first) * p])
+        seconds = time.perf_counter() - start
+        cpu = time.process_time() - start_cpu
+    return {"pairs": pairs, "seconds": seconds, "cpu_s": cpu, "GB_per_s": 8 * pairs * p / seconds / 1e9,
+            "pairs_per_s": pairs / seconds, "where": directory or tempfile.gettempdir()}
 
 
 def _environment(code: str | None) -> dict:
@@ -295,10 +324,14 @@ def main() -> None:
         sample = sampling(model)
         print(sample, flush=True)
     if "streaming" in parts_run:
-        stream = streaming(model, args.pairs)
-        print(stream, flush=True)
-        memory = streaming(model, args.memory_pairs, "/dev/shm") if os.path.isdir("/dev/shm") else None
-        print(memory, flush=True)
+        places = [(None, args.pairs)] + ([("/dev/shm", args.memory_pairs)] if os.path.isdir("/dev/shm") else [])
+        streams = []
+        for directory, pairs in places:
+            for threads in (1, 2):
+                streams.append(streaming(model, pairs, directory, threads=threads))
+                print(streams[-1], flush=True)
+            streams.append(bare_writes(pairs, model.n_features_in_, directory))
+            print(streams[-1], flush=True)
     compared = before_and_after(model, args.baseline, args.pairs) if args.baseline else None
     if "scaling" in parts_run:
         scale = pd.DataFrame(scaling()).set_index("subjects (all)")
@@ -306,12 +339,15 @@ def main() -> None:
         return
     parts = pd.Series(sample["parts"], name="CPU seconds alone").to_frame()
     load = os.getloadavg()[0]
-    rate = lambda s: (f"{s['pairs_per_s'] / 1e6:.2f} million pairs per second ({s['seconds']:.1f} s, CPU "  # noqa: E731
-                      f"{s['user_s']:.1f} s user + {s['system_s']:.1f} s system), peak resident memory "
-                      f"**{s['peak_MB']:.0f} MB**, file {s['file_GB']:.1f} GB")
-    in_memory = "" if memory is None else f"""
-The same, {memory['pairs']:,} pairs to a file in `/dev/shm` (memory, no disk): {rate(memory)}.
-"""
+    stream_rows = [{
+        "where": "disk" if s["where"] != "/dev/shm" else "/dev/shm (memory)", "pairs": f"{s['pairs']:,}",
+        "what": (f"write_samples, n_threads={s['threads']}" if "threads" in s
+                 else "bare writes of the same bytes (no drawing, no Parquet)"),
+        "million pairs/s": s["pairs_per_s"] / 1e6, "seconds": s["seconds"],
+        "CPU s (user + system)": s["user_s"] + s["system_s"] if "threads" in s else s["cpu_s"],
+        "peak resident MB": s.get("peak_MB", float("nan")), "file GB": s.get("file_GB", float("nan")),
+    } for s in streams]
+    streamed = pd.DataFrame(stream_rows).set_index(["where", "pairs", "what"])
     comparison = ""
     if compared is not None:
         s, t = compared["sampled"], compared["streamed"]
@@ -350,18 +386,23 @@ early stopping), batch 128, 5 + 5 latents. Ours: defaults (at most 500 epochs, e
 | MM-cVAE (reference) | {fit['reference_s']:.1f} | {', '.join(f'{s:.1f}' for s in fit['reference_all_s'])} |
 | **ratio** | **{fit['ratio']:.1f}×** (target ≥ 10×) | |
 
-### Sampling 1,000,000 pairs (`sample_paired`, one thread, 2 × 10⁶ × 139 float32)
-Best of 5: **{sample['seconds']:.2f} s** wall, {sample['cpu_s']:.2f} s CPU (target ≤ 1 s; wall
+### Sampling 1,000,000 pairs (`sample_paired`, 2 × 10⁶ × 139 float32)
+One thread, best of 5: **{sample['seconds']:.2f} s** wall, {sample['cpu_s']:.2f} s CPU (target ≤ 1 s; wall
 {', '.join(f'{s:.2f}' for s in sample['all_s'])}; CPU {', '.join(f'{s:.2f}' for s in sample['all_cpu_s'])}).
-Its parts timed alone for the same rows (CPU seconds; the first layer, the hidden activations and Python make
-the rest):
+With `n_threads=2` (the same rows): **{sample['two_threads_s']:.2f} s** wall (best of 5;
+{', '.join(f'{s:.2f}' for s in sample['all_two_threads_s'])}).
+Its parts timed alone on one thread for the same rows (CPU seconds; the first layer, the hidden activations
+and Python make the rest):
 
 {parts.to_markdown(floatfmt='.2f')}
 
-### Streaming {args.pairs:,} pairs to Parquet (`roisynth.io.write_samples`, fresh process, `/usr/bin/time -v`)
-To a file on disk: {rate(stream)} (targets ≥ 1 million pairs per second, ≤ 1536 MB). The blocks are drawn on one
-thread while a second writes the previous block.
-{in_memory}{comparison}
+### Streaming pairs to Parquet (`roisynth.io.write_samples`, fresh process, `/usr/bin/time -v`)
+Targets: 10 million pairs at ≥ 1 million pairs per second in ≤ 1536 MB. A second thread writes each block
+while the next is drawn, on `n_threads` threads. The bare writes, the same bytes written from one buffer
+with nothing else, are the ceiling this machine's file writes put on any writer (CPU s: this process's).
+
+{streamed.to_markdown(floatfmt='.2f')}
+{comparison}
 ### Scaling: ContrastiveVAE fit time (defaults, one thread; subjects in all, half per cohort)
 
 {scale.to_markdown(floatfmt='.1f')}
