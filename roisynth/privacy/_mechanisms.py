@@ -6,6 +6,8 @@ import math
 
 import torch
 
+from ._sufficient_stats import ROW_NORM
+
 
 def private_mean(rows: torch.Tensor, noise_multiplier: float) -> torch.Tensor:
     r"""Mean of standardized rows by the Gaussian mechanism, each row clipped to norm R = 1.5√p.
@@ -41,7 +43,7 @@ def private_mean(rows: torch.Tensor, noise_multiplier: float) -> torch.Tensor:
     True
     """
     rows = rows.double()
-    bound = 1.5 * math.sqrt(rows.shape[1])
+    bound = ROW_NORM * math.sqrt(rows.shape[1])
     norms = rows.norm(dim=1, keepdim=True)
     clipped = rows * (bound / norms.clamp_min(1e-12)).clamp(max=1.0)
     noise = torch.randn(rows.shape[1], dtype=torch.float64) * (noise_multiplier * bound)

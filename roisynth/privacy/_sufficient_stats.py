@@ -38,7 +38,8 @@ import numpy as np
 
 from ..utils.covariates import covariate_matrix
 
-#: Clipping norm of a row of p standardized ROI values, over √p (the R of private_mean).
+#: Clipping norm of a row of p standardized ROI values, over √p: R = 1.5√p, here and in
+#: :func:`~roisynth.privacy._mechanisms.private_mean`.
 ROW_NORM = 1.5
 #: Standard deviations of the shipped log-ICV norms each side of their means in the default public ICV range.
 ICV_SDS = 3.5
