@@ -354,10 +354,15 @@ class SynthesisPipeline(Persistent, BaseEstimator):
         categorical = [c for c in covariates if c in site_columns or (
             is_categorical(background[c], max_levels=0) or str(c).lower() == "sex" if privacy is not None
             else is_categorical(background[c]))]
+        models = [CovariateModel(categorical=categorical, random_state=seed_from(rng)) for _ in tables] \
+            if covariates else []
+        drawn_from = [raw[k][covariates].reset_index(drop=True) for k in tables]
+        if releases is None:
+            models = [model.fit(table) for model, table in zip(models, drawn_from)]
+        elif models:
+            models = fit_private_covariates(models, drawn_from, releases)
+        self.covariate_models_ = dict(zip(tables, models))
         if releases is not None:
-            models = [CovariateModel(categorical=categorical, random_state=seed_from(rng)) for _ in tables]
-            self.covariate_models_ = dict(zip(tables, fit_private_covariates(
-                models, [raw[k][covariates].reset_index(drop=True) for k in tables], releases))) if covariates else {}
             if len(releases.released) != planned:
                 raise RuntimeError(f"the private preprocessing made {len(releases.released)} releases, not the "
                                    f"{planned} its noise was set for")
@@ -369,12 +374,6 @@ class SynthesisPipeline(Persistent, BaseEstimator):
         self.steps_ = steps
         self.feature_names_in_ = np.asarray(rois, dtype=object)
         self.covariate_columns_ = covariates
-        if releases is None:
-            self.covariate_models_ = {
-                k: CovariateModel(categorical=categorical, random_state=seed_from(rng))
-                .fit(raw[k][covariates].reset_index(drop=True))
-                for k in tables if covariates
-            }
         return self
 
     # -- the two directions ----------------------------------------------------------------
