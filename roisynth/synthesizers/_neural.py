@@ -392,6 +392,7 @@ class NeuralSynthesizer(BaseSynthesizer):
         from concurrent.futures import ThreadPoolExecutor
 
         check_is_fitted(self, "module_")
+        validate_params(self)  # n_threads may have been set since the fit; it sizes the pool of workers
         n = check_sample_size(n, self.n_features_in_)
         p, seeds = self.n_features_in_, self._chunk_seeds(n, random_state)
         n_chunks = len(seeds)

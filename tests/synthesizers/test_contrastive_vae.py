@@ -52,6 +52,11 @@ def test_sampling_gives_the_same_rows_for_any_number_of_threads(small_model, mon
         path = tmp_path / f"pairs{n_threads}.parquet"
         rio.write_samples(model, 1000, path, random_state=5)
         pd.testing.assert_frame_equal(pd.read_parquet(path), streamed)
+    from roisynth.exceptions import InvalidParameterError
+
+    for bad in (0, -2):
+        with pytest.raises(InvalidParameterError, match=f"n_threads={bad} is not valid"):
+            copy.deepcopy(small_model).set_params(n_threads=bad).sample(10)
     longer = small_model.sample_paired(1300, random_state=3)
     for ours, theirs in zip(longer, reference):
         pd.testing.assert_frame_equal(ours.iloc[:896], theirs.iloc[:896])  # the 7 full chunks
